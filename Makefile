@@ -1,0 +1,42 @@
+# PGXS build of the extension (pgbk.so, control file, SQL) and the pgbk command.
+#   make && make install        build and install into the PostgreSQL of $(PG_CONFIG)
+#   make installcheck           pg_regress (sql/) and TAP end-to-end tests (test/t/)
+# The core unit tests build with CMake: see scripts/test.sh.
+
+MODULE_big = pgbk
+CORE_SRCS = $(sort $(wildcard src/core/*/*.cpp))
+GLUE_SRCS = $(sort $(wildcard src/pg/*.cpp))
+CORE_OBJS = $(CORE_SRCS:.cpp=.o)
+OBJS = $(CORE_OBJS) $(GLUE_SRCS:.cpp=.o)
+
+MODULEDIR = extension
+DATA = control/pgbk.control $(wildcard extension/pgbk--*.sql)
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/conf/regress.conf --load-extension=pgbk
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS += -I ./test/perl
+
+PG_CPPFLAGS = -Isrc/core/include
+PG_CXXFLAGS = -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wno-cast-function-type -Wno-volatile $(PGBK_WERROR)
+PGBK_WERROR ?= -Werror
+SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs libzstd libcrypto)
+EXTRA_CLEAN = src/cli/pgbk src/cli/main.o
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+# Debian's PostgreSQL enables LLVM bitcode, which compiles C++ without our flags.
+override with_llvm = no
+include $(PGXS)
+
+all: src/cli/pgbk
+
+src/cli/pgbk: src/cli/main.o $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LDFLAGS) -lpthread $(shell pkg-config --libs libzstd libcrypto)
+
+install: install-cli
+install-cli: src/cli/pgbk installdirs
+	$(INSTALL_PROGRAM) src/cli/pgbk '$(DESTDIR)$(bindir)/pgbk'
+.PHONY: install-cli

@@ -1,0 +1,261 @@
+// pgbk command-line tool: works with nothing but the repository (the server may be gone).
+#include "pgbk/pgconf.hpp"
+#include "pgbk/repository.hpp"
+#include "pgbk/restore.hpp"
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+const char *kUsage = R"(pgbk - PostgreSQL backups from inside the server
+
+Usage:
+  pgbk [--repo URL | --config FILE] list [--json]
+  pgbk [--repo URL | --config FILE] restore --pgdata DIR [--backup LABEL] [--parallel N]
+  pgbk [--repo URL | --config FILE] wal-fetch WALNAME DEST
+
+Options:
+  --repo URL       repository: an absolute directory or file:///directory
+  --config FILE    read pgbk.* settings from this postgresql.conf instead of --repo
+  --help           show this help
+
+Exit status: 0 success, 1 WAL file not in the repository (wal-fetch), 2 usage error,
+3 any other error.
+)";
+
+struct UsageError : std::runtime_error {
+	using std::runtime_error::runtime_error;
+};
+
+std::string
+FormatTime(int64_t t)
+{
+	if (t == 0)
+		return "";
+	time_t tt = static_cast<time_t>(t);
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	char buf[40];
+	std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S+00", &tm);
+	return buf;
+}
+
+std::string
+HumanBytes(uint64_t b)
+{
+	const char *units[] = {"B", "kB", "MB", "GB", "TB"};
+	double v = static_cast<double>(b);
+	int u = 0;
+	while (v >= 1000 && u < 4) {
+		v /= 1000;
+		u++;
+	}
+	char buf[32];
+	std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+	return buf;
+}
+
+std::string
+SelfPath()
+{
+	char buf[PATH_MAX];
+	ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0)
+		return "pgbk";
+	buf[n] = '\0';
+	return buf;
+}
+
+std::string
+AbsolutePath(const std::string &p)
+{
+	if (!p.empty() && p[0] == '/')
+		return p;
+	char cwd[PATH_MAX];
+	if (::getcwd(cwd, sizeof cwd) == nullptr)
+		throw pgbk::Error(pgbk::ErrorKind::Io, "could not get the current directory");
+	return std::string(cwd) + "/" + p;
+}
+
+int
+CmdList(pgbk::Repository &repo, bool json)
+{
+	auto backups = repo.ListBackups();
+	if (json) {
+		nlohmann::json arr = nlohmann::json::array();
+		for (auto &b : backups)
+			arr.push_back({{"label", b.label},
+			               {"type", b.type},
+			               {"status", pgbk::BackupStatusName(b.status)},
+			               {"started_at", FormatTime(b.started_at)},
+			               {"finished_at", FormatTime(b.finished_at)},
+			               {"start_lsn", pgbk::FormatLsn(b.start_lsn)},
+			               {"stop_lsn", b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn) : ""},
+			               {"timeline", b.timeline},
+			               {"wal_start", b.wal_start},
+			               {"wal_stop", b.wal_stop},
+			               {"database_bytes", b.database_bytes},
+			               {"stored_bytes", b.stored_bytes},
+			               {"files", b.files},
+			               {"error", b.error}});
+		std::cout << arr.dump(2) << "\n";
+		return 0;
+	}
+	std::printf("repository: %s\n", repo.Describe().c_str());
+	if (backups.empty()) {
+		std::printf("no backups\n");
+		return 0;
+	}
+	std::printf("%-18s %-5s %-10s %-22s %-22s %-12s %-12s %-4s %10s %10s\n", "label", "type", "status", "started",
+	            "finished", "start_lsn", "stop_lsn", "tli", "size", "stored");
+	for (auto &b : backups) {
+		std::printf("%-18s %-5s %-10s %-22s %-22s %-12s %-12s %-4u %10s %10s\n", b.label.c_str(), b.type.c_str(),
+		            pgbk::BackupStatusName(b.status), FormatTime(b.started_at).c_str(),
+		            FormatTime(b.finished_at).c_str(), pgbk::FormatLsn(b.start_lsn).c_str(),
+		            b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
+		            HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
+		if (!b.error.empty())
+			std::printf("    error: %s\n", b.error.c_str());
+	}
+	return 0;
+}
+
+int
+CmdRestore(pgbk::Repository &repo, const std::string &repo_url, const std::vector<std::string> &args, int parallel)
+{
+	pgbk::RestoreOptions opts;
+	opts.parallel = parallel;
+	for (size_t i = 0; i < args.size(); i++) {
+		auto value = [&]() {
+			if (i + 1 >= args.size())
+				throw UsageError(args[i] + " needs a value");
+			return args[++i];
+		};
+		if (args[i] == "--pgdata")
+			opts.pgdata = AbsolutePath(value());
+		else if (args[i] == "--backup")
+			opts.label = value();
+		else if (args[i] == "--parallel")
+			opts.parallel = std::atoi(value().c_str());
+		else
+			throw UsageError("unknown restore option " + args[i]);
+	}
+	if (opts.pgdata.empty())
+		throw UsageError("restore needs --pgdata DIR");
+	if (opts.parallel < 1 || opts.parallel > 64)
+		throw UsageError("--parallel must be between 1 and 64");
+	opts.restore_command = pgbk::ShellQuote(SelfPath()) + " --repo " + pgbk::ShellQuote(repo_url) + " wal-fetch %f %p";
+	bool tty = ::isatty(2);
+	auto start = std::chrono::steady_clock::now();
+	auto last = start;
+	auto result = pgbk::RestoreBackup(repo, opts, [&](const pgbk::RestoreProgress &p) {
+		auto now = std::chrono::steady_clock::now();
+		if (!tty || now - last < std::chrono::milliseconds(200))
+			return;
+		last = now;
+		double pct = p.total_bytes ? 100.0 * static_cast<double>(p.bytes) / static_cast<double>(p.total_bytes) : 0;
+		std::fprintf(stderr, "\rrestoring: %5.1f%%  %s of %s, %llu of %llu files   ", pct, HumanBytes(p.bytes).c_str(),
+		             HumanBytes(p.total_bytes).c_str(), static_cast<unsigned long long>(p.files),
+		             static_cast<unsigned long long>(p.total_files));
+	});
+	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	if (tty)
+		std::fprintf(stderr, "\r%80s\r", "");
+	std::printf("restored backup %s (%s, %llu files) into %s in %.1f s\n", result.backup.label.c_str(),
+	            HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.files), opts.pgdata.c_str(),
+	            secs);
+	std::printf("recovery is configured: start the server and it replays the archived WAL from %s\n",
+	            repo.Describe().c_str());
+	return 0;
+}
+
+int
+CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args)
+{
+	if (args.size() != 2)
+		throw UsageError("wal-fetch needs WALNAME DEST");
+	if (!repo.FetchWalFile(args[0], args[1])) {
+		std::fprintf(stderr, "pgbk: WAL file %s is not in the repository\n", args[0].c_str());
+		return 1;
+	}
+	return 0;
+}
+
+} // namespace
+
+int
+main(int argc, char **argv)
+{
+	std::vector<std::string> args(argv + 1, argv + argc);
+	std::string repo_url, config;
+	size_t i = 0;
+	try {
+		for (; i < args.size() && args[i].rfind("--", 0) == 0; i++) {
+			if (args[i] == "--help") {
+				std::fputs(kUsage, stdout);
+				return 0;
+			}
+			if (i + 1 >= args.size())
+				throw UsageError(args[i] + " needs a value");
+			if (args[i] == "--repo")
+				repo_url = args[++i];
+			else if (args[i] == "--config")
+				config = args[++i];
+			else
+				throw UsageError("unknown option " + args[i]);
+		}
+		if (i >= args.size())
+			throw UsageError("no command given");
+		std::string cmd = args[i++];
+		std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+		if (repo_url.empty() && config.empty()) {
+			if (const char *env = std::getenv("PGBK_REPOSITORY"))
+				repo_url = env;
+		}
+		if (!repo_url.empty() && !config.empty())
+			throw UsageError("give either --repo or --config, not both");
+		int parallel = 2;
+		std::string data_directory;
+		if (!config.empty()) {
+			auto settings = pgbk::LoadServerSettings(AbsolutePath(config));
+			repo_url = settings.Get("pgbk.repository");
+			data_directory = settings.data_directory;
+			parallel = std::atoi(settings.Get("pgbk.parallel", "2").c_str());
+			if (parallel < 1)
+				parallel = 2;
+		} else if (repo_url.empty())
+			throw UsageError("no repository: give --repo URL or --config FILE");
+		auto url = pgbk::ParseRepositoryUrl(repo_url, data_directory);
+		pgbk::Repository repo(pgbk::OpenStorage(url));
+		if (cmd == "list") {
+			bool json = false;
+			for (auto &a : rest) {
+				if (a == "--json")
+					json = true;
+				else
+					throw UsageError("unknown list option " + a);
+			}
+			return CmdList(repo, json);
+		}
+		if (cmd == "restore")
+			return CmdRestore(repo, url.ToString(), rest, parallel);
+		if (cmd == "wal-fetch")
+			return CmdWalFetch(repo, rest);
+		throw UsageError("unknown command \"" + cmd + "\"");
+	} catch (const UsageError &e) {
+		std::fprintf(stderr, "pgbk: %s\n\n%s", e.what(), kUsage);
+		return 2;
+	} catch (const std::exception &e) {
+		std::fprintf(stderr, "pgbk: error: %s\n", e.what());
+		return 3;
+	}
+}

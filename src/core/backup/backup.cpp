@@ -1,0 +1,563 @@
+#include "pgbk/backup.hpp"
+
+#include "pgbk/page.hpp"
+#include "pgbk/threads.hpp"
+
+#include <bit>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <dirent.h>
+#include <fcntl.h>
+#include <mutex>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+static_assert(std::endian::native == std::endian::little, "page header parsing assumes little-endian");
+
+namespace pgbk {
+namespace {
+
+// Directories whose contents are never backed up (basebackup.c excludeDirContents).
+const char *const kExcludeDirContents[] = {"pg_stat_tmp", "pg_replslot", "pg_dynshmem", "pg_notify",
+                                           "pg_serial",   "pg_snapshots", "pg_subtrans"};
+// Files never backed up, by name at any depth (basebackup.c excludeFiles).
+const char *const kExcludeFiles[] = {"postgresql.auto.conf.tmp", "current_logfiles.tmp", "backup_label",
+                                     "tablespace_map",           "backup_manifest",      "postmaster.pid",
+                                     "postmaster.opts"};
+// Files whose pages carry no checksum (basebackup.c noChecksumFiles).
+const char *const kNoChecksumFiles[] = {"pg_control", "pg_filenode.map", "pg_internal.init", "PG_VERSION"};
+
+std::string
+BaseName(const std::string &p)
+{
+	auto s = p.find_last_of('/');
+	return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+std::string
+DirName(const std::string &p)
+{
+	auto s = p.find_last_of('/');
+	return s == std::string::npos ? "" : p.substr(0, s);
+}
+
+bool
+AllDigits(const std::string &s)
+{
+	return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// base/<db>, or pg_tblspc/<oid>/<version dir>/<db>
+bool
+IsDatabaseDir(const std::string &dir)
+{
+	if (dir.rfind("base/", 0) == 0)
+		return AllDigits(dir.substr(5));
+	if (dir.rfind("pg_tblspc/", 0) == 0) {
+		auto parts = dir.substr(10);
+		auto a = parts.find('/');
+		if (a == std::string::npos)
+			return false;
+		auto b = parts.find('/', a + 1);
+		return b != std::string::npos && AllDigits(parts.substr(b + 1));
+	}
+	return false;
+}
+
+bool
+IsRelationDir(const std::string &dir)
+{
+	return dir == "global" || IsDatabaseDir(dir);
+}
+
+ManifestEntry
+DirEntry(const std::string &path, uint32_t mode)
+{
+	ManifestEntry e;
+	e.type = ManifestEntry::Type::Directory;
+	e.path = path;
+	e.mode = mode;
+	return e;
+}
+
+struct FileJob {
+	std::string relpath, abspath;
+	uint32_t mode;
+	int64_t mtime;
+};
+
+} // namespace
+
+bool
+ParseRelationFileName(const std::string &name, uint64_t *relfilenode, std::string *fork, uint32_t *segno)
+{
+	size_t i = 0;
+	while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])))
+		i++;
+	if (i == 0 || i > 10)
+		return false;
+	*relfilenode = std::stoull(name.substr(0, i));
+	fork->clear();
+	*segno = 0;
+	if (i < name.size() && name[i] == '_') {
+		size_t j = name.find('.', i);
+		std::string f = name.substr(i + 1, j == std::string::npos ? std::string::npos : j - i - 1);
+		if (f != "fsm" && f != "vm" && f != "init")
+			return false;
+		*fork = f;
+		i = j == std::string::npos ? name.size() : j;
+	}
+	if (i < name.size()) {
+		if (name[i] != '.' || !AllDigits(name.substr(i + 1)) || name.size() - i - 1 > 10)
+			return false;
+		*segno = static_cast<uint32_t>(std::stoul(name.substr(i + 1)));
+	}
+	return true;
+}
+
+WalkDecision
+ClassifyDataDirEntry(const std::string &relpath, bool is_dir)
+{
+	std::string base = BaseName(relpath), dir = DirName(relpath);
+	if (base == "." || base == ".." || base == ".DS_Store" || base.rfind("pgsql_tmp", 0) == 0)
+		return WalkDecision::Skip;
+	if (is_dir) {
+		if (dir.empty()) {
+			if (base == "pg_wal")
+				return WalkDecision::IncludeDirOnly;
+			for (const char *d : kExcludeDirContents)
+				if (base == d)
+					return WalkDecision::IncludeDirOnly;
+		}
+		return WalkDecision::Include;
+	}
+	for (const char *f : kExcludeFiles)
+		if (base == f)
+			return WalkDecision::Skip;
+	if (base.rfind("pg_internal.init", 0) == 0)
+		return WalkDecision::Skip;
+	if (relpath == "global/pg_control")
+		return WalkDecision::Skip; // stored last, separately
+	if (IsDatabaseDir(dir) && base.size() > 1 && base[0] == 't') {
+		// Temporary relation: t<backend>_<relfilenode>...
+		auto us = base.find('_');
+		if (us != std::string::npos && AllDigits(base.substr(1, us - 1)))
+			return WalkDecision::Skip;
+	}
+	return WalkDecision::Include;
+}
+
+struct BackupSession::Impl {
+	Repository &repo;
+	ManifestHeader header;
+	std::unique_ptr<StorageWriter> manifest_out;
+	std::unique_ptr<ObjectWriter> manifest;
+	std::mutex manifest_mu;
+	ManifestTotals totals;
+	BackupProgress progress;
+	std::atomic<uint64_t> bytes_read{0}, bytes_written{0}, files{0}, bad_blocks{0};
+
+	Impl(Repository &r, const ManifestHeader &h) : repo(r), header(h) {}
+
+	void AddEntry(const ManifestEntry &e)
+	{
+		std::string line = EncodeManifestEntry(e);
+		std::lock_guard<std::mutex> g(manifest_mu);
+		manifest->Write(line.data(), line.size());
+		if (e.type == ManifestEntry::Type::File) {
+			totals.files++;
+			totals.database_bytes += e.size;
+			totals.stored_bytes += e.stored_size;
+			totals.bad_blocks += e.bad_blocks.size();
+		}
+	}
+
+	void Snapshot()
+	{
+		progress.bytes_read = bytes_read;
+		progress.bytes_written = bytes_written;
+		progress.files = files;
+		progress.bad_blocks = bad_blocks;
+	}
+
+	// Stores one file; returns silently if it vanished (dropped relation).
+	void CopyFile(const FileJob &job, const BackupOptions &opts, const std::atomic<bool> &stop)
+	{
+		int fd = ::open(job.abspath.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				return;
+			ThrowErrno("could not open \"" + job.abspath + "\"", errno);
+		}
+		struct Closer {
+			int fd;
+			~Closer() { ::close(fd); }
+		} closer{fd};
+		struct stat st;
+		if (::fstat(fd, &st) != 0)
+			ThrowErrno("could not stat \"" + job.abspath + "\"", errno);
+		// Read what existed at the start; growth after this is replayed from WAL.
+		uint64_t limit = static_cast<uint64_t>(st.st_size);
+
+		std::string base = BaseName(job.relpath);
+		uint64_t relnode;
+		std::string fork;
+		uint32_t segno = 0;
+		bool verify = opts.verify_checksums && IsRelationDir(DirName(job.relpath)) &&
+		              ParseRelationFileName(base, &relnode, &fork, &segno);
+		for (const char *f : kNoChecksumFiles)
+			if (base == f)
+				verify = false;
+
+		ManifestEntry e;
+		e.type = ManifestEntry::Type::File;
+		e.path = job.relpath;
+		e.mode = job.mode;
+		e.mtime = job.mtime;
+		auto out = repo.storage().OpenWrite(Repository::BackupDataKey(header.label, job.relpath), WriteMode::CreateOnly);
+		ObjectWriter ow(*out, opts.codec);
+		std::vector<uint8_t> buf(32 * kBlockSize);
+		uint64_t offset = 0;
+		while (offset < limit) {
+			if (stop)
+				throw Error(ErrorKind::Cancelled, "backup cancelled");
+			size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), limit - offset));
+			ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				ThrowErrno("could not read \"" + job.abspath + "\"", errno);
+			}
+			if (n == 0)
+				break; // truncated meanwhile: fine, WAL replay restores it
+			if (verify)
+				VerifyPages(fd, buf.data(), static_cast<size_t>(n), offset, segno, e.bad_blocks);
+			ow.Write(buf.data(), static_cast<size_t>(n));
+			offset += static_cast<uint64_t>(n);
+			bytes_read += static_cast<uint64_t>(n);
+		}
+		ObjectSummary sum = ow.Finish();
+		out->Commit();
+		e.size = sum.raw_size;
+		e.sha256 = sum.sha256;
+		e.stored_size = sum.stored_size;
+		bytes_written += sum.stored_size;
+		files++;
+		bad_blocks += e.bad_blocks.size();
+		AddEntry(e);
+	}
+
+	// Checks every complete page older than the backup start. A page whose LSN is at or
+	// after the start may be torn mid-write; WAL replay repairs it, so it is not checked.
+	void VerifyPages(int fd, const uint8_t *data, size_t len, uint64_t offset, uint32_t segno,
+	                 std::vector<uint32_t> &bad)
+	{
+		for (size_t at = 0; at + kBlockSize <= len; at += kBlockSize) {
+			const uint8_t *page = data + at;
+			uint32_t blkno = static_cast<uint32_t>(segno * kRelSegBlocks + (offset + at) / kBlockSize);
+			PageHeaderView h = ReadPageHeader(page);
+			if (PageIsNew(h) || h.lsn >= header.start_lsn)
+				continue;
+			if (PageChecksum(page, blkno) == h.checksum)
+				continue;
+			// Re-read once: a concurrent write may have been caught half-way.
+			uint8_t again[kBlockSize];
+			if (::pread(fd, again, kBlockSize, static_cast<off_t>(offset + at)) == static_cast<ssize_t>(kBlockSize)) {
+				PageHeaderView h2 = ReadPageHeader(again);
+				if (PageIsNew(h2) || h2.lsn >= header.start_lsn || PageChecksum(again, blkno) == h2.checksum)
+					continue;
+			}
+			if (bad.size() < 1000)
+				bad.push_back(blkno);
+		}
+	}
+};
+
+BackupSession::BackupSession(Repository &repo, const ManifestHeader &header)
+    : impl_(std::make_unique<Impl>(repo, header))
+{
+	impl_->manifest_out =
+	    repo.storage().OpenWrite(Repository::BackupKey(header.label, "manifest"), WriteMode::CreateOnly);
+	impl_->manifest = std::make_unique<ObjectWriter>(*impl_->manifest_out, CodecOptions{Codec::Zstd, 3});
+	std::string h = EncodeManifestHeader(header);
+	impl_->manifest->Write(h.data(), h.size());
+}
+
+BackupSession::~BackupSession() = default;
+
+const BackupProgress &
+BackupSession::Progress() const
+{
+	impl_->Snapshot();
+	return impl_->progress;
+}
+
+void
+BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallbacks &cb)
+{
+	Impl &m = *impl_;
+	const size_t capacity = static_cast<size_t>(std::max(1, opts.parallel)) * 4;
+	std::mutex mu;
+	std::condition_variable cv_space, cv_work;
+	std::deque<FileJob> queue;
+	bool closed = false;
+	std::atomic<bool> stop{false};
+	std::exception_ptr first_error;
+	int active = 0;
+
+	auto worker = [&]() {
+		for (;;) {
+			FileJob job;
+			{
+				std::unique_lock<std::mutex> lk(mu);
+				cv_work.wait(lk, [&] { return !queue.empty() || closed || stop; });
+				if (stop || (queue.empty() && closed))
+					return;
+				job = std::move(queue.front());
+				queue.pop_front();
+				active++;
+			}
+			cv_space.notify_one();
+			try {
+				if (opts.file_delay.count() > 0)
+					std::this_thread::sleep_for(opts.file_delay);
+				m.CopyFile(job, opts, stop);
+			} catch (...) {
+				std::lock_guard<std::mutex> g(mu);
+				if (!first_error)
+					first_error = std::current_exception();
+				stop = true;
+			}
+			{
+				std::lock_guard<std::mutex> g(mu);
+				active--;
+			}
+			cv_work.notify_all();
+			cv_space.notify_all();
+		}
+	};
+
+	std::vector<std::thread> threads;
+	auto poll = [&]() {
+		if (cb.should_cancel && cb.should_cancel()) {
+			std::lock_guard<std::mutex> g(mu);
+			if (!first_error)
+				first_error = std::make_exception_ptr(Error(ErrorKind::Cancelled, "backup cancelled"));
+			stop = true;
+		}
+		if (cb.progress) {
+			m.Snapshot();
+			cb.progress(m.progress);
+		}
+	};
+	auto finish_threads = [&]() {
+		{
+			std::lock_guard<std::mutex> g(mu);
+			closed = true;
+		}
+		cv_work.notify_all();
+		for (;;) {
+			std::unique_lock<std::mutex> lk(mu);
+			if (cv_space.wait_for(lk, std::chrono::milliseconds(100),
+			                      [&] { return (queue.empty() || stop) && active == 0; }))
+				break;
+			lk.unlock();
+			poll();
+		}
+		stop = stop || first_error != nullptr;
+		cv_work.notify_all();
+		for (auto &t : threads)
+			t.join();
+		threads.clear();
+	};
+	auto submit = [&](FileJob job) {
+		std::unique_lock<std::mutex> lk(mu);
+		while (queue.size() >= capacity && !stop) {
+			cv_space.wait_for(lk, std::chrono::milliseconds(100));
+			lk.unlock();
+			poll();
+			lk.lock();
+		}
+		if (stop)
+			throw Error(ErrorKind::Cancelled, "stopped");
+		queue.push_back(std::move(job));
+		lk.unlock();
+		cv_work.notify_one();
+	};
+
+	// Recursive walk; one open DIR per level.
+	std::function<void(const std::string &, const std::string &)> walk = [&](const std::string &rel,
+	                                                                          const std::string &abs) {
+		DIR *d = ::opendir(abs.c_str());
+		if (d == nullptr) {
+			if (errno == ENOENT && !rel.empty())
+				return; // dropped database
+			ThrowErrno("could not open directory \"" + abs + "\"", errno);
+		}
+		struct DirCloser {
+			DIR *d;
+			~DirCloser() { ::closedir(d); }
+		} closer{d};
+		bool db_dir = IsDatabaseDir(rel);
+		for (;;) {
+			errno = 0;
+			struct dirent *de = ::readdir(d);
+			if (de == nullptr) {
+				if (errno != 0)
+					ThrowErrno("could not read directory \"" + abs + "\"", errno);
+				break;
+			}
+			std::string name = de->d_name;
+			if (name == "." || name == "..")
+				continue;
+			std::string crel = rel.empty() ? name : rel + "/" + name;
+			std::string cabs = abs + "/" + name;
+			struct stat st;
+			if (::lstat(cabs.c_str(), &st) != 0) {
+				if (errno == ENOENT)
+					continue;
+				ThrowErrno("could not stat \"" + cabs + "\"", errno);
+			}
+			bool is_link = S_ISLNK(st.st_mode);
+			bool is_dir = S_ISDIR(st.st_mode);
+			if (is_link) {
+				char target[4096];
+				ssize_t n = ::readlink(cabs.c_str(), target, sizeof target - 1);
+				if (n < 0)
+					ThrowErrno("could not read symbolic link \"" + cabs + "\"", errno);
+				target[n] = '\0';
+				if (crel == "pg_wal") {
+					// pg_wal on another disk: WAL comes from the archive.
+					m.AddEntry(DirEntry("pg_wal", 0700));
+					m.AddEntry(DirEntry("pg_wal/archive_status", 0700));
+					continue;
+				}
+				ManifestEntry link;
+				link.type = ManifestEntry::Type::Link;
+				link.path = crel;
+				link.link_target = target;
+				m.AddEntry(link);
+				if (rel == "pg_tblspc")
+					walk(crel, cabs); // tablespace: back up through the link
+				continue;
+			}
+			WalkDecision dec = ClassifyDataDirEntry(crel, is_dir);
+			if (dec == WalkDecision::Skip)
+				continue;
+			if (is_dir) {
+				m.AddEntry(DirEntry(crel, st.st_mode & 07777));
+				if (crel == "pg_wal")
+					m.AddEntry(DirEntry("pg_wal/archive_status", 0700));
+				if (dec == WalkDecision::Include)
+					walk(crel, cabs);
+				continue;
+			}
+			if (!S_ISREG(st.st_mode))
+				continue;
+			if (db_dir) {
+				// Unlogged relation: only its init fork is backed up.
+				uint64_t relnode;
+				std::string fork;
+				uint32_t segno;
+				if (ParseRelationFileName(name, &relnode, &fork, &segno) && fork != "init") {
+					struct stat ist;
+					if (::stat((abs + "/" + std::to_string(relnode) + "_init").c_str(), &ist) == 0)
+						continue;
+				}
+			}
+			submit(FileJob{crel, cabs, static_cast<uint32_t>(st.st_mode & 07777), static_cast<int64_t>(st.st_mtime)});
+		}
+	};
+
+	try {
+		for (int i = 0; i < std::max(1, opts.parallel); i++)
+			threads.push_back(StartSignalFreeThread(worker));
+		walk("", opts.pgdata);
+		finish_threads();
+	} catch (...) {
+		{
+			std::lock_guard<std::mutex> g(mu);
+			if (!first_error)
+				first_error = std::current_exception();
+			stop = true;
+		}
+		cv_work.notify_all();
+		for (auto &t : threads)
+			t.join();
+	}
+	if (first_error)
+		std::rethrow_exception(first_error);
+
+	// pg_control last, as pg_basebackup does.
+	struct stat st;
+	std::string control = opts.pgdata + "/global/pg_control";
+	if (::stat(control.c_str(), &st) != 0)
+		ThrowErrno("could not stat \"" + control + "\"", errno);
+	std::atomic<bool> no_stop{false};
+	BackupOptions plain = opts;
+	plain.verify_checksums = false;
+	m.CopyFile(FileJob{"global/pg_control", control, static_cast<uint32_t>(st.st_mode & 07777),
+	                   static_cast<int64_t>(st.st_mtime)},
+	           plain, no_stop);
+	poll();
+}
+
+void
+BackupSession::AddFile(const std::string &path, const std::string &content, const CodecOptions &codec)
+{
+	ObjectSummary sum =
+	    PutObject(impl_->repo.storage(), Repository::BackupDataKey(impl_->header.label, path), content, codec,
+	              WriteMode::CreateOnly);
+	ManifestEntry e;
+	e.type = ManifestEntry::Type::File;
+	e.path = path;
+	e.mode = 0600;
+	e.mtime = impl_->header.started_at;
+	e.size = sum.raw_size;
+	e.sha256 = sum.sha256;
+	e.stored_size = sum.stored_size;
+	impl_->AddEntry(e);
+}
+
+void
+BackupSession::WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segment_size, std::chrono::seconds timeout,
+                          const BackupCallbacks &cb, std::string *wal_stop)
+{
+	uint64_t first = start / segment_size;
+	uint64_t last = (stop == 0 ? 0 : stop - 1) / segment_size; // segment holding the byte before stop
+	if (last < first)
+		last = first;
+	auto deadline = std::chrono::steady_clock::now() + timeout;
+	for (uint64_t seg = first; seg <= last; seg++) {
+		std::string name = WalSegmentName(WalSegment{timeline, seg}, segment_size);
+		while (!impl_->repo.HasWalFile(name)) {
+			if (cb.should_cancel && cb.should_cancel())
+				throw Error(ErrorKind::Cancelled, "backup cancelled while waiting for WAL");
+			if (std::chrono::steady_clock::now() > deadline)
+				throw Error(ErrorKind::Timeout,
+				            "WAL segment " + name + " needed by the backup was not archived within " +
+				                std::to_string(timeout.count()) +
+				                " s; check archive_mode, archive_library = 'pgbk' and the server log");
+			std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		}
+		*wal_stop = name;
+	}
+}
+
+ManifestTotals
+BackupSession::Complete(const BackupStopInfo &stop)
+{
+	Impl &m = *impl_;
+	std::string end = EncodeManifestEnd(m.totals);
+	m.manifest->Write(end.data(), end.size());
+	ObjectSummary sum = m.manifest->Finish();
+	m.manifest_out->Commit();
+	m.repo.WriteBackupComplete(m.header.label, stop, m.totals, sum);
+	return m.totals;
+}
+
+} // namespace pgbk

@@ -1,0 +1,148 @@
+#include "pgbk/manifest.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace pgbk {
+
+using nlohmann::json;
+
+std::string
+EncodeManifestHeader(const ManifestHeader &h)
+{
+	json j = {{"pgbk_manifest", kManifestFormat},
+	          {"label", h.label},
+	          {"type", h.type},
+	          {"system_identifier", std::to_string(h.system_identifier)},
+	          {"pg_version_num", h.pg_version_num},
+	          {"timeline", h.timeline},
+	          {"start_lsn", FormatLsn(h.start_lsn)},
+	          {"segment_size", h.segment_size},
+	          {"data_checksums", h.data_checksums},
+	          {"started_at", h.started_at}};
+	return j.dump() + "\n";
+}
+
+std::string
+EncodeManifestEntry(const ManifestEntry &e)
+{
+	json j;
+	switch (e.type) {
+	case ManifestEntry::Type::Directory:
+		j = {{"t", "d"}, {"p", e.path}, {"m", e.mode}};
+		break;
+	case ManifestEntry::Type::Link:
+		j = {{"t", "l"}, {"p", e.path}, {"target", e.link_target}};
+		break;
+	case ManifestEntry::Type::File:
+		j = {{"t", "f"},  {"p", e.path},        {"m", e.mode},           {"mt", e.mtime},
+		     {"s", e.size}, {"z", e.stored_size}, {"h", ToHex(e.sha256)}};
+		if (!e.bad_blocks.empty())
+			j["bad"] = e.bad_blocks;
+		break;
+	}
+	return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+std::string
+EncodeManifestEnd(const ManifestTotals &t)
+{
+	json j = {{"end", true},
+	          {"files", t.files},
+	          {"database_bytes", t.database_bytes},
+	          {"stored_bytes", t.stored_bytes},
+	          {"bad_blocks", t.bad_blocks}};
+	return j.dump() + "\n";
+}
+
+void
+ManifestParser::Feed(const char *data, size_t len)
+{
+	pending_.append(data, len);
+	size_t start = 0;
+	for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
+		Line(pending_.substr(start, nl - start));
+	pending_.erase(0, start);
+}
+
+void
+ManifestParser::Line(const std::string &line)
+{
+	line_no_++;
+	auto bad = [&](const std::string &why) {
+		return Error(ErrorKind::Corrupt, "manifest line " + std::to_string(line_no_) + ": " + why);
+	};
+	if (have_end_)
+		throw bad("data after the end line");
+	json j;
+	try {
+		j = json::parse(line);
+		if (!have_header_) {
+			if (!j.contains("pgbk_manifest"))
+				throw bad("missing manifest header");
+			if (j.at("pgbk_manifest").get<int>() != kManifestFormat)
+				throw bad("unsupported manifest format " + j.at("pgbk_manifest").dump());
+			ManifestHeader h;
+			h.label = j.at("label").get<std::string>();
+			h.type = j.at("type").get<std::string>();
+			h.system_identifier = std::stoull(j.at("system_identifier").get<std::string>());
+			h.pg_version_num = j.at("pg_version_num").get<int>();
+			h.timeline = j.at("timeline").get<uint32_t>();
+			h.start_lsn = ParseLsn(j.at("start_lsn").get<std::string>());
+			h.segment_size = j.at("segment_size").get<uint64_t>();
+			h.data_checksums = j.at("data_checksums").get<bool>();
+			h.started_at = j.at("started_at").get<int64_t>();
+			have_header_ = true;
+			if (on_header)
+				on_header(h);
+			return;
+		}
+		if (j.contains("end")) {
+			totals_.files = j.at("files").get<uint64_t>();
+			totals_.database_bytes = j.at("database_bytes").get<uint64_t>();
+			totals_.stored_bytes = j.at("stored_bytes").get<uint64_t>();
+			totals_.bad_blocks = j.value("bad_blocks", uint64_t{0});
+			have_end_ = true;
+			return;
+		}
+		ManifestEntry e;
+		std::string t = j.at("t").get<std::string>();
+		e.path = j.at("p").get<std::string>();
+		if (e.path.empty() || e.path[0] == '/' || e.path.find("..") != std::string::npos)
+			throw bad("unsafe path \"" + e.path + "\"");
+		if (t == "d") {
+			e.type = ManifestEntry::Type::Directory;
+			e.mode = j.at("m").get<uint32_t>();
+		} else if (t == "l") {
+			e.type = ManifestEntry::Type::Link;
+			e.link_target = j.at("target").get<std::string>();
+		} else if (t == "f") {
+			e.type = ManifestEntry::Type::File;
+			e.mode = j.at("m").get<uint32_t>();
+			e.mtime = j.at("mt").get<int64_t>();
+			e.size = j.at("s").get<uint64_t>();
+			e.stored_size = j.at("z").get<uint64_t>();
+			e.sha256 = DigestFromHex(j.at("h").get<std::string>());
+			if (j.contains("bad"))
+				e.bad_blocks = j.at("bad").get<std::vector<uint32_t>>();
+		} else
+			throw bad("unknown entry type \"" + t + "\"");
+		if (on_entry)
+			on_entry(e);
+	} catch (const json::exception &ex) {
+		throw bad(ex.what());
+	}
+}
+
+ManifestTotals
+ManifestParser::Finish()
+{
+	if (!pending_.empty())
+		throw Error(ErrorKind::Corrupt, "manifest ends in the middle of a line");
+	if (!have_header_)
+		throw Error(ErrorKind::Corrupt, "manifest is empty");
+	if (!have_end_)
+		throw Error(ErrorKind::Corrupt, "manifest has no end line (truncated)");
+	return totals_;
+}
+
+} // namespace pgbk

@@ -1,0 +1,63 @@
+// Copies a data directory into a backup: the walk (with pg_basebackup's exclusions),
+// page-checksum verification, the parallel store of every file through the object
+// pipeline, and the streaming manifest. Runs entirely outside PostgreSQL: the glue
+// brackets it with the backup API and supplies cancellation and progress callbacks,
+// which are only ever invoked on the calling thread.
+#pragma once
+#include "pgbk/repository.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace pgbk {
+
+struct BackupProgress {
+	uint64_t bytes_read = 0, bytes_written = 0, files = 0, bad_blocks = 0;
+};
+
+struct BackupCallbacks {
+	// Polled on the calling thread (at least every 100 ms); true stops the backup with
+	// ErrorKind::Cancelled.
+	std::function<bool()> should_cancel;
+	std::function<void(const BackupProgress &)> progress;
+};
+
+struct BackupOptions {
+	std::string pgdata;
+	CodecOptions codec;
+	int parallel = 2;
+	bool verify_checksums = false;
+	// Test hook: pause before each file so tests can interrupt a running backup.
+	std::chrono::milliseconds file_delay{0};
+};
+
+// What the walk decides about one directory entry (exposed for unit tests).
+enum class WalkDecision { Include, Skip, IncludeDirOnly };
+WalkDecision ClassifyDataDirEntry(const std::string &relpath, bool is_dir);
+// Parses "<relfilenode>[_fork][.segno]"; returns false if the name is not a relation file.
+bool ParseRelationFileName(const std::string &name, uint64_t *relfilenode, std::string *fork, uint32_t *segno);
+
+class BackupSession {
+public:
+	BackupSession(Repository &repo, const ManifestHeader &header);
+	~BackupSession();
+	// Stores every file of the data directory (global/pg_control last).
+	void CopyDataDirectory(const BackupOptions &opts, const BackupCallbacks &cb);
+	// Stores a file whose content PostgreSQL gave us (backup_label, tablespace_map).
+	void AddFile(const std::string &path, const std::string &content, const CodecOptions &codec);
+	// Waits until every WAL segment from first to last (inclusive) is in the repository.
+	void WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segment_size, std::chrono::seconds timeout,
+	                const BackupCallbacks &cb, std::string *wal_stop);
+	// Commits the manifest, then writes the completion marker.
+	ManifestTotals Complete(const BackupStopInfo &stop);
+	const BackupProgress &Progress() const;
+
+private:
+	struct Impl;
+	std::unique_ptr<Impl> impl_;
+};
+
+} // namespace pgbk

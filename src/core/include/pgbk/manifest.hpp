@@ -1,0 +1,67 @@
+// Backup manifest, format 1 (docs/repository-format.md): JSON Lines, one header line,
+// one line per directory/file/link, and an end line with totals. It is written and
+// read streaming, so a backup of millions of files never needs the list in memory.
+#pragma once
+#include "pgbk/hash.hpp"
+#include "pgbk/wal.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pgbk {
+
+constexpr int kManifestFormat = 1;
+
+struct ManifestHeader {
+	std::string label;
+	std::string type = "full";
+	uint64_t system_identifier = 0;
+	int pg_version_num = 0;
+	uint32_t timeline = 0;
+	Lsn start_lsn = 0;
+	uint64_t segment_size = 16 << 20;
+	bool data_checksums = false;
+	int64_t started_at = 0; // unix seconds
+};
+
+struct ManifestEntry {
+	enum class Type { Directory, File, Link } type = Type::File;
+	std::string path;       // relative to the data directory
+	uint32_t mode = 0600;
+	int64_t mtime = 0;
+	uint64_t size = 0;      // raw bytes (files)
+	uint64_t stored_size = 0;
+	Digest sha256{};
+	std::string link_target; // links
+	std::vector<uint32_t> bad_blocks; // blocks that failed page-checksum verification
+};
+
+struct ManifestTotals {
+	uint64_t files = 0, database_bytes = 0, stored_bytes = 0, bad_blocks = 0;
+};
+
+std::string EncodeManifestHeader(const ManifestHeader &h);
+std::string EncodeManifestEntry(const ManifestEntry &e);
+std::string EncodeManifestEnd(const ManifestTotals &t);
+
+// Parses a manifest stream line by line; throws Corrupt on a malformed line, a missing
+// header, or a missing end line.
+class ManifestParser {
+public:
+	std::function<void(const ManifestHeader &)> on_header;
+	std::function<void(const ManifestEntry &)> on_entry;
+	void Feed(const char *data, size_t len);
+	ManifestTotals Finish();
+
+private:
+	void Line(const std::string &line);
+	std::string pending_;
+	bool have_header_ = false, have_end_ = false;
+	ManifestTotals totals_;
+	uint64_t line_no_ = 0;
+};
+
+} // namespace pgbk

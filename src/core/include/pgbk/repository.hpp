@@ -1,0 +1,108 @@
+// Repository layout and catalog (docs/repository-format.md):
+//   pgbk.repo                       repository identity (format, system id, PG major)
+//   wal/<TLI+LOG>/<segment>         archived WAL segments (objects)
+//   wal/<TLI>.history               timeline history files (objects)
+//   backup/<label>/backup.info      written when a backup starts
+//   backup/<label>/data/<path>      one object per file
+//   backup/<label>/manifest         written after every file is stored
+//   backup/<label>/complete         completion marker, written last
+//   backup/<label>/failed           written when a backup failed or was interrupted
+#pragma once
+#include "pgbk/manifest.hpp"
+#include "pgbk/object.hpp"
+#include "pgbk/storage.hpp"
+#include "pgbk/wal.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgbk {
+
+constexpr int kRepositoryFormat = 1;
+
+struct ClusterIdentity {
+	uint64_t system_identifier = 0;
+	int pg_major = 0;
+};
+
+enum class BackupStatus { Complete, Failed, Incomplete };
+const char *BackupStatusName(BackupStatus s);
+
+struct BackupRecord {
+	std::string label, type = "full", error;
+	BackupStatus status = BackupStatus::Incomplete;
+	int64_t started_at = 0, finished_at = 0; // unix seconds; 0 = unknown
+	Lsn start_lsn = 0, stop_lsn = 0;
+	uint32_t timeline = 0;
+	std::string wal_start, wal_stop;
+	uint64_t database_bytes = 0, stored_bytes = 0, files = 0, bad_blocks = 0;
+	std::string manifest_sha256;
+	uint64_t system_identifier = 0;
+	int pg_version_num = 0;
+};
+
+struct BackupStartInfo {
+	std::string label, type = "full";
+	int64_t started_at = 0;
+	Lsn start_lsn = 0;
+	uint32_t timeline = 0;
+	std::string wal_start;
+	ClusterIdentity cluster;
+	int pg_version_num = 0;
+};
+
+struct BackupStopInfo {
+	Lsn stop_lsn = 0;
+	uint32_t timeline = 0;
+	std::string wal_stop;
+	int64_t finished_at = 0;
+};
+
+class Repository {
+public:
+	explicit Repository(std::unique_ptr<Storage> storage);
+	Storage &storage() { return *storage_; }
+	std::string Describe() const { return storage_->Describe(); }
+
+	// Creates pgbk.repo on first use; refuses a repository of another cluster.
+	void CheckOrInit(const ClusterIdentity &id);
+	std::optional<ClusterIdentity> ReadIdentity();
+
+	// WAL archive. Storing the same content again is a no-op success; different
+	// content under an existing name throws Conflict and leaves the stored object.
+	enum class ArchiveOutcome { Stored, AlreadyPresent };
+	ArchiveOutcome ArchiveWalFile(const std::string &name, const std::string &path, const CodecOptions &codec);
+	// Restores an archived file to dest (via a temp file and rename). Returns false if
+	// it is not in the repository; throws Corrupt if it fails verification.
+	bool FetchWalFile(const std::string &name, const std::string &dest);
+	bool HasWalFile(const std::string &name);
+
+	// Backups.
+	static std::string BackupKey(const std::string &label, const std::string &leaf);
+	static std::string BackupDataKey(const std::string &label, const std::string &path);
+	void WriteBackupStart(const BackupStartInfo &info);
+	void WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
+	                         const ObjectSummary &manifest);
+	void MarkBackupFailed(const std::string &label, const std::string &error, int64_t when);
+	// Removes the data objects of a backup that did not complete (keeps its record).
+	void RemoveBackupData(const std::string &label);
+	std::optional<BackupRecord> ReadBackup(const std::string &label);
+	// Every backup, ordered by start time then start LSN (never by label).
+	std::vector<BackupRecord> ListBackups();
+	// Streams the manifest of a complete backup, checking it against the marker.
+	ManifestTotals ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,
+	                            const std::function<void(const ManifestEntry &)> &on_entry);
+
+private:
+	std::unique_ptr<Storage> storage_;
+};
+
+// Opens the repository named by a pgbk.repository value.
+std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory);
+
+// A unique backup label for a start time: YYYYMMDD-HHMMSSF (UTC).
+std::string MakeBackupLabel(int64_t unix_seconds, const std::string &type);
+
+} // namespace pgbk

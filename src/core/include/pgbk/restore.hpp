@@ -1,0 +1,42 @@
+// Restores a complete backup into an empty directory: every file is streamed out of
+// its object, checked against the object's trailer and the manifest, written and
+// fsynced. global/pg_control is written last, so an interrupted restore leaves a
+// directory PostgreSQL refuses to start.
+#pragma once
+#include "pgbk/repository.hpp"
+
+#include <functional>
+#include <string>
+
+namespace pgbk {
+
+struct RestoreOptions {
+	std::string pgdata;
+	std::string label; // empty: newest complete backup
+	int parallel = 2;
+	// restore_command written into postgresql.auto.conf; empty: none.
+	std::string restore_command;
+};
+
+struct RestoreProgress {
+	uint64_t bytes = 0, total_bytes = 0, files = 0, total_files = 0;
+};
+
+struct RestoreResult {
+	BackupRecord backup;
+	uint64_t files = 0, bytes = 0;
+};
+
+// Picks the backup to restore; throws Config listing the available labels if `label`
+// is unknown or not complete.
+BackupRecord SelectBackup(Repository &repo, const std::string &label);
+
+RestoreResult RestoreBackup(Repository &repo, const RestoreOptions &opts,
+                            const std::function<void(const RestoreProgress &)> &progress);
+
+// Quotes a value for postgresql.conf.
+std::string QuoteConfValue(const std::string &v);
+// Quotes one shell word with single quotes.
+std::string ShellQuote(const std::string &v);
+
+} // namespace pgbk

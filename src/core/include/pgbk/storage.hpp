@@ -1,0 +1,82 @@
+// The one storage interface every repository driver implements (local directory now,
+// S3 next). Keys are '/'-separated relative paths; drivers never interpret them.
+//
+// Durability contract: a write is invisible under its key until Commit() returns, and
+// once Commit() returns it survives a crash. A writer destroyed without Commit() leaves
+// nothing behind under the key.
+#pragma once
+#include "pgbk/error.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace pgbk {
+
+class StorageWriter {
+public:
+	virtual ~StorageWriter() = default;
+	virtual void Write(const void *data, size_t len) = 0;
+	virtual void Commit() = 0;
+};
+
+class StorageReader {
+public:
+	virtual ~StorageReader() = default;
+	// Returns the number of bytes read; 0 only at the end of the object.
+	virtual size_t Read(void *buf, size_t len) = 0;
+};
+
+enum class WriteMode {
+	Replace,    // atomically replace any existing object
+	CreateOnly, // fail with AlreadyExists if the key exists (never overwrite)
+};
+
+struct ListEntry {
+	std::string key;    // full key (for a common prefix: ends with '/')
+	uint64_t size = 0;  // object size; 0 for prefixes
+	bool is_prefix = false;
+};
+
+class Storage {
+public:
+	virtual ~Storage() = default;
+	virtual std::unique_ptr<StorageWriter> OpenWrite(const std::string &key, WriteMode mode) = 0;
+	// Throws NotFound if the key does not exist. offset > size reads nothing.
+	virtual std::unique_ptr<StorageReader> OpenRead(const std::string &key, uint64_t offset = 0) = 0;
+	// Size of the object, or nullopt if absent.
+	virtual std::optional<uint64_t> Size(const std::string &key) = 0;
+	// Streams the entries under prefix in key order. Non-recursive listing groups
+	// deeper keys into one prefix entry per next '/' (like S3's delimiter).
+	virtual void List(const std::string &prefix, bool recursive, const std::function<void(const ListEntry &)> &fn) = 0;
+	// Removes the object; absent is not an error.
+	virtual void Remove(const std::string &key) = 0;
+	// Human-readable location for messages.
+	virtual std::string Describe() const = 0;
+};
+
+// Convenience helpers on top of the interface.
+void PutBytes(Storage &s, const std::string &key, const std::string &data, WriteMode mode);
+std::string GetBytes(Storage &s, const std::string &key, size_t limit = 64 << 20);
+
+struct RepositoryUrl {
+	enum class Scheme { Local } scheme = Scheme::Local;
+	std::string path; // absolute directory for Local
+	std::string ToString() const;
+};
+
+// Parses a pgbk.repository value. Accepts "/abs/path" and "file:///abs/path".
+// Empty input resolves to <dirname(data_directory)>/pgbk_repo. Throws Config with a
+// message meant for operators.
+RepositoryUrl ParseRepositoryUrl(const std::string &url, const std::string &data_directory);
+
+// Checks that a local repository directory is usable (exists and writable, or can be
+// created). Returns an empty string when usable, otherwise the reason.
+std::string CheckLocalRepositoryUsable(const std::string &path);
+
+std::unique_ptr<Storage> OpenLocalStorage(const std::string &root);
+std::unique_ptr<Storage> OpenStorage(const RepositoryUrl &url);
+
+} // namespace pgbk

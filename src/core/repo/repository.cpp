@@ -1,0 +1,402 @@
+#include "pgbk/repository.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+namespace pgbk {
+
+using nlohmann::json;
+
+namespace {
+
+const CodecOptions kMetaCodec{Codec::None, 0};
+constexpr const char *kIdentityKey = "pgbk.repo";
+
+json
+ParseJsonObject(const std::string &text, const std::string &what)
+{
+	try {
+		json j = json::parse(text);
+		if (!j.is_object())
+			throw Error(ErrorKind::Corrupt, what + " is not a JSON object");
+		return j;
+	} catch (const json::exception &e) {
+		throw Error(ErrorKind::Corrupt, what + " is not valid JSON: " + e.what());
+	}
+}
+
+} // namespace
+
+const char *
+BackupStatusName(BackupStatus s)
+{
+	switch (s) {
+	case BackupStatus::Complete:
+		return "complete";
+	case BackupStatus::Failed:
+		return "failed";
+	case BackupStatus::Incomplete:
+		return "incomplete";
+	}
+	return "?";
+}
+
+Repository::Repository(std::unique_ptr<Storage> storage) : storage_(std::move(storage)) {}
+
+std::optional<ClusterIdentity>
+Repository::ReadIdentity()
+{
+	if (!storage_->Size(kIdentityKey))
+		return std::nullopt;
+	json j = ParseJsonObject(GetBytes(*storage_, kIdentityKey, 1 << 20), "repository file pgbk.repo");
+	try {
+		int format = j.at("format").get<int>();
+		if (format != kRepositoryFormat)
+			throw Error(ErrorKind::Conflict, "repository " + Describe() + " has format " + std::to_string(format) +
+			                                     "; this pgbk reads format " + std::to_string(kRepositoryFormat));
+		return ClusterIdentity{std::stoull(j.at("system_identifier").get<std::string>()), j.at("pg_major").get<int>()};
+	} catch (const json::exception &e) {
+		throw Error(ErrorKind::Corrupt, std::string("repository file pgbk.repo is damaged: ") + e.what());
+	}
+}
+
+void
+Repository::CheckOrInit(const ClusterIdentity &id)
+{
+	auto existing = ReadIdentity();
+	if (!existing) {
+		json j = {{"format", kRepositoryFormat},
+		          {"system_identifier", std::to_string(id.system_identifier)},
+		          {"pg_major", id.pg_major},
+		          {"created_at", static_cast<int64_t>(::time(nullptr))}};
+		try {
+			PutBytes(*storage_, kIdentityKey, j.dump(2) + "\n", WriteMode::CreateOnly);
+		} catch (const Error &e) {
+			if (e.kind() != ErrorKind::AlreadyExists)
+				throw;
+		}
+		existing = ReadIdentity(); // a concurrent creator may have won
+	}
+	if (!existing || existing->system_identifier != id.system_identifier || existing->pg_major != id.pg_major)
+		throw Error(ErrorKind::Conflict,
+		            "repository " + Describe() + " belongs to another cluster (system identifier " +
+		                (existing ? std::to_string(existing->system_identifier) : "?") + ", PostgreSQL " +
+		                (existing ? std::to_string(existing->pg_major) : "?") + "); this cluster is " +
+		                std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
+		                ": point pgbk.repository at this cluster's own repository");
+}
+
+Repository::ArchiveOutcome
+Repository::ArchiveWalFile(const std::string &name, const std::string &path, const CodecOptions &codec)
+{
+	std::string key = WalArchiveKey(name);
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		ThrowErrno("could not open \"" + path + "\"", errno);
+	struct FdCloser {
+		int fd;
+		~FdCloser() { ::close(fd); }
+	} closer{fd};
+
+	auto hash_file = [&]() {
+		Sha256 h;
+		std::vector<char> buf(1 << 20);
+		if (::lseek(fd, 0, SEEK_SET) < 0)
+			ThrowErrno("could not seek \"" + path + "\"", errno);
+		for (;;) {
+			ssize_t n = ::read(fd, buf.data(), buf.size());
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				ThrowErrno("could not read \"" + path + "\"", errno);
+			}
+			if (n == 0)
+				break;
+			h.Update(buf.data(), static_cast<size_t>(n));
+		}
+		return h.Final();
+	};
+	auto compare_existing = [&]() {
+		ObjectSummary stored = ReadObjectTrailer(*storage_, key);
+		if (stored.sha256 != hash_file())
+			throw Error(ErrorKind::Conflict, "WAL file " + name + " is already archived in " + Describe() +
+			                                     " with different content; refusing to overwrite it. Another cluster may be "
+			                                     "archiving into this repository");
+		return ArchiveOutcome::AlreadyPresent;
+	};
+
+	if (storage_->Size(key))
+		return compare_existing();
+
+	auto w = storage_->OpenWrite(key, WriteMode::CreateOnly);
+	ObjectWriter ow(*w, codec);
+	std::vector<char> buf(1 << 20);
+	for (;;) {
+		ssize_t n = ::read(fd, buf.data(), buf.size());
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ThrowErrno("could not read \"" + path + "\"", errno);
+		}
+		if (n == 0)
+			break;
+		ow.Write(buf.data(), static_cast<size_t>(n));
+	}
+	ow.Finish();
+	try {
+		w->Commit();
+	} catch (const Error &e) {
+		if (e.kind() == ErrorKind::AlreadyExists)
+			return compare_existing(); // raced with another archiver of the same file
+		throw;
+	}
+	return ArchiveOutcome::Stored;
+}
+
+bool
+Repository::HasWalFile(const std::string &name)
+{
+	return storage_->Size(WalArchiveKey(name)).has_value();
+}
+
+bool
+Repository::FetchWalFile(const std::string &name, const std::string &dest)
+{
+	std::string key = WalArchiveKey(name);
+	std::unique_ptr<StorageReader> in;
+	try {
+		in = storage_->OpenRead(key);
+	} catch (const Error &e) {
+		if (e.kind() == ErrorKind::NotFound)
+			return false;
+		throw;
+	}
+	ObjectReader r(std::move(in), key);
+	std::string temp = dest + ".pgbk.tmp";
+	int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		ThrowErrno("could not create \"" + temp + "\"", errno);
+	try {
+		std::vector<char> buf(1 << 20);
+		while (size_t n = r.Read(buf.data(), buf.size())) {
+			size_t off = 0;
+			while (off < n) {
+				ssize_t w = ::write(fd, buf.data() + off, n - off);
+				if (w < 0) {
+					if (errno == EINTR)
+						continue;
+					ThrowErrno("could not write \"" + temp + "\"", errno);
+				}
+				off += static_cast<size_t>(w);
+			}
+		}
+		if (::close(fd) != 0) {
+			fd = -1;
+			ThrowErrno("could not close \"" + temp + "\"", errno);
+		}
+		fd = -1;
+		if (::rename(temp.c_str(), dest.c_str()) != 0)
+			ThrowErrno("could not rename \"" + temp + "\" to \"" + dest + "\"", errno);
+	} catch (...) {
+		if (fd >= 0)
+			::close(fd);
+		::unlink(temp.c_str());
+		throw;
+	}
+	return true;
+}
+
+std::string
+Repository::BackupKey(const std::string &label, const std::string &leaf)
+{
+	return "backup/" + label + "/" + leaf;
+}
+
+std::string
+Repository::BackupDataKey(const std::string &label, const std::string &path)
+{
+	return "backup/" + label + "/data/" + path;
+}
+
+void
+Repository::WriteBackupStart(const BackupStartInfo &info)
+{
+	json j = {{"format", kRepositoryFormat},
+	          {"label", info.label},
+	          {"type", info.type},
+	          {"started_at", info.started_at},
+	          {"start_lsn", FormatLsn(info.start_lsn)},
+	          {"timeline", info.timeline},
+	          {"wal_start", info.wal_start},
+	          {"system_identifier", std::to_string(info.cluster.system_identifier)},
+	          {"pg_version_num", info.pg_version_num}};
+	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
+}
+
+void
+Repository::WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
+                                const ObjectSummary &manifest)
+{
+	json j = {{"format", kRepositoryFormat},
+	          {"label", label},
+	          {"stop_lsn", FormatLsn(stop.stop_lsn)},
+	          {"stop_timeline", stop.timeline},
+	          {"wal_stop", stop.wal_stop},
+	          {"finished_at", stop.finished_at},
+	          {"files", totals.files},
+	          {"database_bytes", totals.database_bytes},
+	          {"stored_bytes", totals.stored_bytes},
+	          {"bad_blocks", totals.bad_blocks},
+	          {"manifest_sha256", ToHex(manifest.sha256)},
+	          {"manifest_size", manifest.raw_size}};
+	PutObject(*storage_, BackupKey(label, "complete"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
+}
+
+void
+Repository::MarkBackupFailed(const std::string &label, const std::string &error, int64_t when)
+{
+	json j = {{"format", kRepositoryFormat}, {"label", label}, {"error", error}, {"failed_at", when}};
+	PutObject(*storage_, BackupKey(label, "failed"), j.dump(2) + "\n", kMetaCodec, WriteMode::Replace);
+}
+
+void
+Repository::RemoveBackupData(const std::string &label)
+{
+	// Stream the listing and delete as we go: memory stays bounded.
+	std::vector<std::string> batch;
+	auto flush = [&]() {
+		for (auto &k : batch)
+			storage_->Remove(k);
+		batch.clear();
+	};
+	storage_->List(BackupKey(label, "data/"), true, [&](const ListEntry &e) {
+		batch.push_back(e.key);
+		if (batch.size() >= 1000)
+			flush();
+	});
+	flush();
+	storage_->Remove(BackupKey(label, "manifest"));
+}
+
+std::optional<BackupRecord>
+Repository::ReadBackup(const std::string &label)
+{
+	BackupRecord b;
+	b.label = label;
+	std::string info_key = BackupKey(label, "backup.info");
+	if (!storage_->Size(info_key))
+		return std::nullopt;
+	try {
+		json s = ParseJsonObject(GetObject(*storage_, info_key, 1 << 20), info_key);
+		b.type = s.at("type").get<std::string>();
+		b.started_at = s.at("started_at").get<int64_t>();
+		b.start_lsn = ParseLsn(s.at("start_lsn").get<std::string>());
+		b.timeline = s.at("timeline").get<uint32_t>();
+		b.wal_start = s.at("wal_start").get<std::string>();
+		b.system_identifier = std::stoull(s.at("system_identifier").get<std::string>());
+		b.pg_version_num = s.at("pg_version_num").get<int>();
+	} catch (const json::exception &e) {
+		throw Error(ErrorKind::Corrupt, info_key + " is damaged: " + e.what());
+	}
+	std::string complete_key = BackupKey(label, "complete");
+	std::string failed_key = BackupKey(label, "failed");
+	if (storage_->Size(complete_key)) {
+		try {
+			json c = ParseJsonObject(GetObject(*storage_, complete_key, 1 << 20), complete_key);
+			b.stop_lsn = ParseLsn(c.at("stop_lsn").get<std::string>());
+			b.wal_stop = c.at("wal_stop").get<std::string>();
+			b.finished_at = c.at("finished_at").get<int64_t>();
+			b.files = c.at("files").get<uint64_t>();
+			b.database_bytes = c.at("database_bytes").get<uint64_t>();
+			b.stored_bytes = c.at("stored_bytes").get<uint64_t>();
+			b.bad_blocks = c.value("bad_blocks", uint64_t{0});
+			b.manifest_sha256 = c.at("manifest_sha256").get<std::string>();
+			b.status = BackupStatus::Complete;
+		} catch (const json::exception &e) {
+			b.status = BackupStatus::Failed;
+			b.error = "completion marker is damaged: " + std::string(e.what());
+		} catch (const Error &e) {
+			b.status = BackupStatus::Failed;
+			b.error = std::string("completion marker is damaged: ") + e.what();
+		}
+	} else if (storage_->Size(failed_key)) {
+		b.status = BackupStatus::Failed;
+		try {
+			json f = ParseJsonObject(GetObject(*storage_, failed_key, 1 << 20), failed_key);
+			b.error = f.value("error", "");
+			b.finished_at = f.value("failed_at", int64_t{0});
+		} catch (const std::exception &e) {
+			b.error = std::string("failure record is damaged: ") + e.what();
+		}
+	}
+	return b;
+}
+
+std::vector<BackupRecord>
+Repository::ListBackups()
+{
+	std::vector<BackupRecord> out;
+	storage_->List("backup/", false, [&](const ListEntry &e) {
+		if (!e.is_prefix)
+			return;
+		std::string label = e.key.substr(7, e.key.size() - 8);
+		if (auto b = ReadBackup(label))
+			out.push_back(std::move(*b));
+	});
+	std::sort(out.begin(), out.end(), [](const BackupRecord &a, const BackupRecord &b) {
+		return a.started_at != b.started_at ? a.started_at < b.started_at : a.start_lsn < b.start_lsn;
+	});
+	return out;
+}
+
+ManifestTotals
+Repository::ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,
+                         const std::function<void(const ManifestEntry &)> &on_entry)
+{
+	if (b.status != BackupStatus::Complete)
+		throw Error(ErrorKind::Config, "backup " + b.label + " is not complete");
+	std::string key = BackupKey(b.label, "manifest");
+	std::unique_ptr<StorageReader> in;
+	try {
+		in = storage_->OpenRead(key);
+	} catch (const Error &e) {
+		if (e.kind() == ErrorKind::NotFound)
+			throw Error(ErrorKind::Corrupt, "backup " + b.label + " has a completion marker but no manifest (" + key + ")");
+		throw;
+	}
+	ObjectReader r(std::move(in), key);
+	ManifestParser p;
+	p.on_header = on_header;
+	p.on_entry = on_entry;
+	std::vector<char> buf(256 * 1024);
+	while (size_t n = r.Read(buf.data(), buf.size()))
+		p.Feed(buf.data(), n);
+	ManifestTotals t = p.Finish();
+	if (ToHex(r.Summary().sha256) != b.manifest_sha256)
+		throw Error(ErrorKind::Corrupt, "manifest of backup " + b.label + " does not match its completion marker");
+	return t;
+}
+
+std::unique_ptr<Repository>
+OpenRepository(const std::string &url, const std::string &data_directory)
+{
+	return std::make_unique<Repository>(OpenStorage(ParseRepositoryUrl(url, data_directory)));
+}
+
+std::string
+MakeBackupLabel(int64_t unix_seconds, const std::string &type)
+{
+	time_t t = static_cast<time_t>(unix_seconds);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char buf[32];
+	std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+	char suffix = type == "diff" ? 'D' : type == "incr" ? 'I' : 'F';
+	return std::string(buf) + suffix;
+}
+
+} // namespace pgbk

@@ -1,0 +1,293 @@
+// Local directory driver: temp file + fsync + link/rename + directory fsync, so that a
+// key appears only complete and durable.
+#include "pgbk/storage.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace pgbk {
+namespace {
+
+std::atomic<uint64_t> temp_counter{0};
+
+void
+FsyncPath(const std::string &path, bool directory)
+{
+	int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		ThrowErrno("could not open \"" + path + "\" for fsync", errno);
+	if (::fsync(fd) != 0) {
+		int err = errno;
+		::close(fd);
+		ThrowErrno("could not fsync \"" + path + "\"", err);
+	}
+	::close(fd);
+}
+
+// mkdir -p, fsyncing each parent that gained an entry so new directories are durable.
+void
+MakeDirs(const std::string &dir)
+{
+	struct stat st;
+	if (::stat(dir.c_str(), &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			throw Error(ErrorKind::Io, "\"" + dir + "\" exists and is not a directory");
+		return;
+	}
+	auto slash = dir.find_last_of('/');
+	std::string parent = slash == 0 ? "/" : dir.substr(0, slash);
+	if (slash != std::string::npos && parent != dir)
+		MakeDirs(parent);
+	if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+		ThrowErrno("could not create directory \"" + dir + "\"", errno);
+	FsyncPath(parent, true);
+}
+
+class LocalWriter final : public StorageWriter {
+public:
+	LocalWriter(std::string final_path, WriteMode mode) : final_(std::move(final_path)), mode_(mode)
+	{
+		auto slash = final_.find_last_of('/');
+		dir_ = final_.substr(0, slash);
+		MakeDirs(dir_);
+		temp_ = dir_ + "/." + final_.substr(slash + 1) + ".tmp." + std::to_string(::getpid()) + "." +
+		        std::to_string(temp_counter.fetch_add(1));
+		fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd_ < 0)
+			ThrowErrno("could not create \"" + temp_ + "\"", errno);
+	}
+	~LocalWriter() override
+	{
+		if (fd_ >= 0)
+			::close(fd_);
+		if (!committed_)
+			::unlink(temp_.c_str());
+	}
+	void Write(const void *data, size_t len) override
+	{
+		const char *p = static_cast<const char *>(data);
+		while (len > 0) {
+			ssize_t n = ::write(fd_, p, len);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				ThrowErrno("could not write \"" + temp_ + "\"", errno);
+			}
+			p += n;
+			len -= static_cast<size_t>(n);
+		}
+	}
+	void Commit() override
+	{
+		if (::fsync(fd_) != 0)
+			ThrowErrno("could not fsync \"" + temp_ + "\"", errno);
+		if (::close(fd_) != 0) {
+			fd_ = -1;
+			ThrowErrno("could not close \"" + temp_ + "\"", errno);
+		}
+		fd_ = -1;
+		if (mode_ == WriteMode::CreateOnly) {
+			// link() fails with EEXIST instead of replacing: never overwrite.
+			if (::link(temp_.c_str(), final_.c_str()) != 0)
+				ThrowErrno("could not store \"" + final_ + "\"", errno);
+			::unlink(temp_.c_str());
+		} else if (::rename(temp_.c_str(), final_.c_str()) != 0)
+			ThrowErrno("could not rename \"" + temp_ + "\" to \"" + final_ + "\"", errno);
+		committed_ = true;
+		FsyncPath(dir_, true);
+	}
+
+private:
+	std::string final_, dir_, temp_;
+	WriteMode mode_;
+	int fd_ = -1;
+	bool committed_ = false;
+};
+
+class LocalReader final : public StorageReader {
+public:
+	LocalReader(const std::string &path, uint64_t offset) : path_(path)
+	{
+		fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd_ < 0)
+			ThrowErrno("could not open \"" + path + "\"", errno);
+		if (offset > 0 && ::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+			int err = errno;
+			::close(fd_);
+			ThrowErrno("could not seek in \"" + path + "\"", err);
+		}
+	}
+	~LocalReader() override { ::close(fd_); }
+	size_t Read(void *buf, size_t len) override
+	{
+		for (;;) {
+			ssize_t n = ::read(fd_, buf, len);
+			if (n >= 0)
+				return static_cast<size_t>(n);
+			if (errno != EINTR)
+				ThrowErrno("could not read \"" + path_ + "\"", errno);
+		}
+	}
+
+private:
+	std::string path_;
+	int fd_ = -1;
+};
+
+bool
+IsTempName(const char *name)
+{
+	return name[0] == '.';
+}
+
+class LocalStorage final : public Storage {
+public:
+	explicit LocalStorage(std::string root) : root_(std::move(root)) {}
+
+	std::unique_ptr<StorageWriter> OpenWrite(const std::string &key, WriteMode mode) override
+	{
+		return std::make_unique<LocalWriter>(PathOf(key), mode);
+	}
+	std::unique_ptr<StorageReader> OpenRead(const std::string &key, uint64_t offset) override
+	{
+		return std::make_unique<LocalReader>(PathOf(key), offset);
+	}
+	std::optional<uint64_t> Size(const std::string &key) override
+	{
+		struct stat st;
+		if (::stat(PathOf(key).c_str(), &st) != 0) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				return std::nullopt;
+			ThrowErrno("could not stat \"" + PathOf(key) + "\"", errno);
+		}
+		if (!S_ISREG(st.st_mode))
+			return std::nullopt;
+		return static_cast<uint64_t>(st.st_size);
+	}
+	void List(const std::string &prefix, bool recursive, const std::function<void(const ListEntry &)> &fn) override
+	{
+		// The prefix is split into a directory part and a name filter.
+		auto slash = prefix.find_last_of('/');
+		std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash + 1);
+		std::string filter = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
+		ListDir(dir, filter, recursive, fn);
+	}
+	void Remove(const std::string &key) override
+	{
+		std::string path = PathOf(key);
+		if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+			ThrowErrno("could not remove \"" + path + "\"", errno);
+		// Drop now-empty parent directories below the root, best effort.
+		for (auto pos = key.find_last_of('/'); pos != std::string::npos && pos > 0; pos = key.find_last_of('/', pos - 1)) {
+			if (::rmdir(PathOf(key.substr(0, pos)).c_str()) != 0)
+				break;
+		}
+	}
+	std::string Describe() const override { return root_; }
+
+private:
+	std::string PathOf(const std::string &key) const
+	{
+		if (key.empty() || key[0] == '/' || key.find("..") != std::string::npos)
+			throw Error(ErrorKind::Config, "invalid repository key \"" + key + "\"");
+		return root_ + "/" + key;
+	}
+
+	// Lists one directory level sorted by name; directory names sort as "name/" so the
+	// stream stays in key order. Memory: one directory's names at a time.
+	void ListDir(const std::string &dir, const std::string &filter, bool recursive,
+	             const std::function<void(const ListEntry &)> &fn)
+	{
+		std::string path = dir.empty() ? root_ : root_ + "/" + dir.substr(0, dir.size() - 1);
+		DIR *d = ::opendir(path.c_str());
+		if (d == nullptr) {
+			if (errno == ENOENT)
+				return;
+			ThrowErrno("could not open directory \"" + path + "\"", errno);
+		}
+		std::vector<std::pair<std::string, bool>> names;
+		try {
+			errno = 0;
+			while (struct dirent *e = ::readdir(d)) {
+				if (IsTempName(e->d_name) || std::strncmp(e->d_name, filter.c_str(), filter.size()) != 0)
+					continue;
+				bool is_dir = e->d_type == DT_DIR;
+				if (e->d_type == DT_UNKNOWN) {
+					struct stat st;
+					is_dir = ::stat((path + "/" + e->d_name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+				}
+				names.emplace_back(is_dir ? std::string(e->d_name) + "/" : std::string(e->d_name), is_dir);
+			}
+		} catch (...) {
+			::closedir(d);
+			throw;
+		}
+		::closedir(d);
+		std::sort(names.begin(), names.end());
+		for (auto &[name, is_dir] : names) {
+			if (is_dir) {
+				if (recursive)
+					ListDir(dir + name, "", true, fn);
+				else
+					fn(ListEntry{dir + name, 0, true});
+			} else {
+				struct stat st;
+				if (::stat((path + "/" + name).c_str(), &st) != 0)
+					continue; // removed meanwhile
+				fn(ListEntry{dir + name, static_cast<uint64_t>(st.st_size), false});
+			}
+		}
+	}
+
+	std::string root_;
+};
+
+} // namespace
+
+std::unique_ptr<Storage>
+OpenLocalStorage(const std::string &root)
+{
+	return std::make_unique<LocalStorage>(root);
+}
+
+std::unique_ptr<Storage>
+OpenStorage(const RepositoryUrl &url)
+{
+	switch (url.scheme) {
+	case RepositoryUrl::Scheme::Local:
+		return OpenLocalStorage(url.path);
+	}
+	throw Error(ErrorKind::Config, "unsupported repository");
+}
+
+void
+PutBytes(Storage &s, const std::string &key, const std::string &data, WriteMode mode)
+{
+	auto w = s.OpenWrite(key, mode);
+	w->Write(data.data(), data.size());
+	w->Commit();
+}
+
+std::string
+GetBytes(Storage &s, const std::string &key, size_t limit)
+{
+	auto r = s.OpenRead(key);
+	std::string out;
+	char buf[65536];
+	while (size_t n = r->Read(buf, sizeof buf)) {
+		out.append(buf, n);
+		if (out.size() > limit)
+			throw Error(ErrorKind::Corrupt, "object \"" + key + "\" is larger than expected");
+	}
+	return out;
+}
+
+} // namespace pgbk

@@ -1,0 +1,134 @@
+/*
+ * archive.cpp
+ *
+ * Archive module (archive_library = 'pgbk'): stores each WAL segment and history file
+ * in the repository, compressed and checksummed, and reports success only once the
+ * object is durable. Failures are WARNINGs and return false so the archiver retries;
+ * nothing here may take the archiver down.
+ */
+#include "boundary.hpp"
+#include "glue.hpp"
+
+#include <csetjmp>
+
+namespace {
+
+/* Leaked on purpose: no C++ destructor runs at archiver exit. */
+pgbk::Repository *archive_repo = nullptr;
+std::string *archive_repo_url = nullptr;
+bool archive_repo_checked = false;
+
+/*
+ * Archives one file. Returns a result; never throws.
+ */
+pgbk::glue::CppResult
+ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *already)
+{
+	return pgbk::glue::RunCpp([&] {
+		std::string url = pgbk_repository ? pgbk_repository : "";
+		if (archive_repo == nullptr || archive_repo_url == nullptr || *archive_repo_url != url) {
+			delete archive_repo;
+			archive_repo = nullptr;
+			archive_repo_checked = false;
+			archive_repo = pgbk::glue::OpenConfiguredRepository().release();
+			if (archive_repo_url == nullptr)
+				archive_repo_url = new std::string();
+			*archive_repo_url = url;
+		}
+		if (!archive_repo_checked) {
+			archive_repo->CheckOrInit(id);
+			archive_repo_checked = true;
+		}
+		auto outcome = archive_repo->ArchiveWalFile(file, path, pgbk::glue::CurrentCodec());
+		*already = outcome == pgbk::Repository::ArchiveOutcome::AlreadyPresent;
+	});
+}
+
+void
+RecordArchiveResult(const char *file, bool ok, const char *message)
+{
+	if (pgbk_shared == NULL)
+		return;
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	if (ok) {
+		strlcpy(pgbk_shared->last_archived_wal, file, sizeof(pgbk_shared->last_archived_wal));
+		pgbk_shared->last_archived_at = GetCurrentTimestamp();
+	} else {
+		strlcpy(pgbk_shared->last_failed_wal, file, sizeof(pgbk_shared->last_failed_wal));
+		pgbk_shared->last_failed_at = GetCurrentTimestamp();
+		strlcpy(pgbk_shared->last_failure, message, sizeof(pgbk_shared->last_failure));
+	}
+	LWLockRelease(pgbk_shared->lock);
+}
+
+} // namespace
+
+static bool
+pgbk_archive_configured(void)
+{
+	return true;
+}
+
+/*
+ * pgbk_archive_file_internal
+ *
+ * The body of the archive callback; may ereport (the caller catches it).
+ */
+static bool
+pgbk_archive_file_internal(const char *file, const char *path)
+{
+	bool already = false;
+	pgbk::ClusterIdentity id = pgbk::glue::CurrentClusterIdentity();
+	pgbk::glue::CppResult r = ArchiveOne(file, path, id, &already);
+
+	if (!r.ok) {
+		/* A different-content conflict or a foreign repository must be re-checked. */
+		if (r.kind == pgbk::ErrorKind::Conflict)
+			archive_repo_checked = false;
+		ereport(WARNING, (errmsg("pgbk: could not archive \"%s\": %s", file, r.message),
+		                  errhint("The archiver retries; WAL stays in pg_wal until the repository accepts it.")));
+		RecordArchiveResult(file, false, r.message);
+		return false;
+	}
+	if (already)
+		ereport(DEBUG1, (errmsg("pgbk: \"%s\" was already archived with identical content", file)));
+	RecordArchiveResult(file, true, NULL);
+	return true;
+}
+
+/*
+ * pgbk_archive_file
+ *
+ * PG15's archiver has no error handler around this callback: an ERROR would become
+ * FATAL. Catch it here (as contrib/basic_archive does), log it, and return false.
+ */
+static bool
+pgbk_archive_file(const char *file, const char *path)
+{
+	sigjmp_buf local_sigjmp_buf;
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile bool result = false;
+
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0) {
+		error_context_stack = NULL;
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		FlushErrorState();
+		MemoryContextSwitchTo(oldcontext);
+		PG_exception_stack = NULL;
+		RESUME_INTERRUPTS();
+		return false;
+	}
+	PG_exception_stack = &local_sigjmp_buf;
+	result = pgbk_archive_file_internal(file, path);
+	PG_exception_stack = NULL;
+	return result;
+}
+
+void
+_PG_archive_module_init(ArchiveModuleCallbacks *cb)
+{
+	AssertVariableIsOfType(&_PG_archive_module_init, ArchiveModuleInit);
+	cb->check_configured_cb = pgbk_archive_configured;
+	cb->archive_file_cb = pgbk_archive_file;
+}

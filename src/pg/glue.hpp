@@ -1,0 +1,75 @@
+// Declarations shared by the glue files: settings, shared memory, helpers.
+#pragma once
+#include "pgbk/object.hpp"
+#include "pgbk/repository.hpp"
+
+#include <memory>
+#include <string>
+
+#include "pg_includes.hpp"
+
+#define PGBK_MAX_JOBS 64
+#define PGBK_LABEL_LEN 64
+#define PGBK_ERROR_LEN 1024
+
+typedef enum PgbkJobState { PGBK_JOB_FREE = 0, PGBK_JOB_QUEUED, PGBK_JOB_RUNNING, PGBK_JOB_SUCCEEDED, PGBK_JOB_FAILED } PgbkJobState;
+typedef enum PgbkTrigger { PGBK_TRIGGER_MANUAL = 0, PGBK_TRIGGER_SCHEDULE } PgbkTrigger;
+
+typedef struct PgbkJob {
+	int64 id;
+	int state;   /* PgbkJobState */
+	int trigger; /* PgbkTrigger */
+	char kind[16];
+	char label[PGBK_LABEL_LEN];
+	TimestampTz requested_at, started_at, finished_at;
+	pg_atomic_uint64 bytes_read, bytes_written, bad_blocks;
+	char error[PGBK_ERROR_LEN];
+} PgbkJob;
+
+typedef struct PgbkShared {
+	LWLock *lock;
+	pid_t worker_pid;
+	Latch *worker_latch;
+	int64 next_job_id;
+	char last_label[PGBK_LABEL_LEN];
+	ConditionVariable job_done_cv;
+	PgbkJob jobs[PGBK_MAX_JOBS];
+	/* archive status, written by the archiver */
+	char last_archived_wal[MAXFNAMELEN];
+	TimestampTz last_archived_at;
+	char last_failed_wal[MAXFNAMELEN];
+	TimestampTz last_failed_at;
+	char last_failure[PGBK_ERROR_LEN];
+} PgbkShared;
+
+extern PgbkShared *pgbk_shared;
+
+/* settings */
+extern char *pgbk_repository;
+extern int pgbk_compression;
+extern int pgbk_compression_level;
+extern char *pgbk_full_schedule;
+extern char *pgbk_schedule_timezone;
+extern char *pgbk_database;
+extern int pgbk_parallel;
+extern int pgbk_archive_timeout;
+extern int pgbk_test_file_delay;
+
+enum { PGBK_COMPRESSION_NONE = 0, PGBK_COMPRESSION_ZSTD = 1 };
+
+namespace pgbk::glue {
+
+CodecOptions CurrentCodec();
+std::string DataDirectory();
+ClusterIdentity CurrentClusterIdentity();
+// Opens the configured repository (throws pgbk::Error).
+std::unique_ptr<Repository> OpenConfiguredRepository();
+
+} // namespace pgbk::glue
+
+/* worker and archive entry points */
+extern "C" {
+PGDLLEXPORT void pgbk_worker_main(Datum main_arg);
+PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks *cb);
+}
+void pgbk_register_worker(void);

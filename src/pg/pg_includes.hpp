@@ -1,0 +1,39 @@
+// The only place PostgreSQL headers are included. Core (pgbk/...) and standard headers
+// must be included before this file: port.h redefines printf-family names.
+#pragma once
+
+#include <type_traits>
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/pgarch.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/wait_event.h"
+}
+
+// PG15's type-compatibility assertions use a C-only builtin; restate them for C++.
+#undef AssertVariableIsOfType
+#undef AssertVariableIsOfTypeMacro
+#define PGBK_SAME_TYPE(v, T) std::is_same<std::remove_cv_t<std::remove_reference_t<decltype(v)>>, T>::value
+#define AssertVariableIsOfType(v, T) static_assert(PGBK_SAME_TYPE(v, T), CppAsString(v) " does not have type " CppAsString(T))
+#define AssertVariableIsOfTypeMacro(v, T) ((void) sizeof(char[PGBK_SAME_TYPE(v, T) ? 1 : -1]))

@@ -1,0 +1,362 @@
+/*
+ * sqlfuncs.cpp
+ *
+ * SQL surface: pgbk_backup_now(), and the set-returning functions behind the
+ * pgbk_backups, pgbk_jobs and pgbk_schedule views.
+ */
+#include "pgbk/cron.hpp"
+#include "pgbk/repository.hpp"
+
+#include <vector>
+
+#include "boundary.hpp"
+#include "glue.hpp"
+
+using pgbk::glue::CppResult;
+using pgbk::glue::RunCpp;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(pgbk_backup_now);
+PG_FUNCTION_INFO_V1(pgbk_list_backups);
+PG_FUNCTION_INFO_V1(pgbk_list_jobs);
+PG_FUNCTION_INFO_V1(pgbk_list_schedule);
+PGDLLEXPORT Datum pgbk_backup_now(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_list_backups(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_list_jobs(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_list_schedule(PG_FUNCTION_ARGS);
+void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
+}
+
+static void
+require_shared_state(void)
+{
+	if (pgbk_shared == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("pgbk is not loaded in shared_preload_libraries"),
+		                errhint("Add pgbk to shared_preload_libraries and restart the server.")));
+}
+
+static Datum
+time_datum(int64 unix_seconds, bool *isnull)
+{
+	*isnull = unix_seconds == 0;
+	return *isnull ? (Datum) 0 : TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) unix_seconds));
+}
+
+static Datum
+tstz_datum(TimestampTz t, bool *isnull)
+{
+	*isnull = t == 0;
+	return TimestampTzGetDatum(t);
+}
+
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = s == NULL || s[0] == '\0';
+	return *isnull ? (Datum) 0 : CStringGetTextDatum(s);
+}
+
+/*
+ * pgbk_enqueue_job
+ *
+ * Queues a job and wakes the worker. The label is fixed now, from the request time.
+ */
+void
+pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out)
+{
+	PgbkJob *slot = NULL;
+	pg_time_t secs = timestamptz_to_time_t(GetCurrentTimestamp());
+	char label[PGBK_LABEL_LEN];
+	Latch *latch;
+
+	require_shared_state();
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
+		PgbkJob *job = &pgbk_shared->jobs[i];
+		if (job->state == PGBK_JOB_FREE) {
+			slot = job;
+			break;
+		}
+		if ((job->state == PGBK_JOB_SUCCEEDED || job->state == PGBK_JOB_FAILED) && (slot == NULL || job->id < slot->id))
+			slot = job;
+	}
+	if (slot == NULL) {
+		LWLockRelease(pgbk_shared->lock);
+		ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+		                errmsg("pgbk: too many queued backup jobs (%d)", PGBK_MAX_JOBS),
+		                errhint("Wait for queued jobs to finish; see pgbk_jobs.")));
+	}
+	/* Labels are unique and increasing for the life of the server. */
+	for (;;) {
+		CppResult r = RunCpp([&] { strlcpy(label, pgbk::MakeBackupLabel(secs, kind).c_str(), sizeof(label)); });
+		if (!r.ok || strcmp(label, pgbk_shared->last_label) > 0)
+			break;
+		secs++;
+	}
+	strlcpy(pgbk_shared->last_label, label, sizeof(pgbk_shared->last_label));
+	memset(slot->error, 0, sizeof(slot->error));
+	slot->id = pgbk_shared->next_job_id++;
+	slot->state = PGBK_JOB_QUEUED;
+	slot->trigger = trigger;
+	strlcpy(slot->kind, kind, sizeof(slot->kind));
+	strlcpy(slot->label, label, sizeof(slot->label));
+	slot->requested_at = GetCurrentTimestamp();
+	slot->started_at = 0;
+	slot->finished_at = 0;
+	pg_atomic_write_u64(&slot->bytes_read, 0);
+	pg_atomic_write_u64(&slot->bytes_written, 0);
+	pg_atomic_write_u64(&slot->bad_blocks, 0);
+	*id_out = slot->id;
+	latch = pgbk_shared->worker_latch;
+	LWLockRelease(pgbk_shared->lock);
+	strlcpy(label_out, label, PGBK_LABEL_LEN);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * pgbk_backup_now(type text, wait boolean) returns text
+ */
+Datum
+pgbk_backup_now(PG_FUNCTION_ARGS)
+{
+	char *type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool wait = PG_GETARG_BOOL(1);
+	char label[PGBK_LABEL_LEN];
+	int64 id;
+
+	require_shared_state();
+	if (strcmp(type, "full") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("pgbk: unknown backup type \"%s\"", type),
+		                errhint("This version takes full backups: use type => 'full'.")));
+	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
+	if (pgbk_shared->worker_pid == 0)
+		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
+
+	if (wait) {
+		ConditionVariablePrepareToSleep(&pgbk_shared->job_done_cv);
+		for (;;) {
+			int state = PGBK_JOB_FREE;
+			char error[PGBK_ERROR_LEN] = "";
+
+			LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+			for (int i = 0; i < PGBK_MAX_JOBS; i++) {
+				PgbkJob *job = &pgbk_shared->jobs[i];
+				if (job->id == id) {
+					state = job->state;
+					strlcpy(error, job->error, sizeof(error));
+				}
+			}
+			LWLockRelease(pgbk_shared->lock);
+			if (state == PGBK_JOB_SUCCEEDED)
+				break;
+			if (state == PGBK_JOB_FAILED) {
+				ConditionVariableCancelSleep();
+				ereport(ERROR, (errmsg("pgbk: backup %s failed: %s", label, error)));
+			}
+			if (state == PGBK_JOB_FREE) {
+				ConditionVariableCancelSleep();
+				ereport(ERROR, (errmsg("pgbk: lost track of backup job %lld", (long long) id),
+				                errhint("See pgbk_backups for its outcome.")));
+			}
+			(void) ConditionVariableTimedSleep(&pgbk_shared->job_done_cv, 1000, PG_WAIT_EXTENSION);
+		}
+		ConditionVariableCancelSleep();
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(label));
+}
+
+/* True when a queued or running job will produce this backup. */
+static bool
+label_in_progress(const char *label)
+{
+	bool found = false;
+
+	if (pgbk_shared == NULL)
+		return false;
+	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
+		PgbkJob *job = &pgbk_shared->jobs[i];
+		if ((job->state == PGBK_JOB_RUNNING || job->state == PGBK_JOB_QUEUED) && strcmp(job->label, label) == 0)
+			found = true;
+	}
+	LWLockRelease(pgbk_shared->lock);
+	return found;
+}
+
+static void
+delete_backup_list(std::vector<pgbk::BackupRecord> *list)
+{
+	RunCpp([&] { delete list; });
+}
+
+/*
+ * pgbk_list_backups
+ *
+ * One row per backup, read from the repository. The C++ list lives behind a plain
+ * pointer so an ERROR while building tuples cannot skip a destructor.
+ */
+Datum
+pgbk_list_backups(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	std::vector<pgbk::BackupRecord> *volatile list = NULL;
+	CppResult r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		list = new std::vector<pgbk::BackupRecord>(repo->ListBackups());
+	});
+	if (!r.ok)
+		ereport(ERROR, (errmsg("pgbk: could not read the repository: %s", r.message)));
+
+	PG_TRY();
+	{
+		for (size_t i = 0; i < list->size(); i++) {
+			const pgbk::BackupRecord &b = (*list)[i];
+			Datum values[14];
+			bool nulls[14];
+			const char *status = pgbk::BackupStatusName(b.status);
+			const char *error = b.error.c_str();
+
+			memset(nulls, 0, sizeof(nulls));
+			if (b.status == pgbk::BackupStatus::Incomplete) {
+				if (label_in_progress(b.label.c_str()))
+					status = "running";
+				else {
+					status = "failed";
+					error = "interrupted before completion";
+				}
+			}
+			values[0] = CStringGetTextDatum(b.label.c_str());
+			values[1] = CStringGetTextDatum(b.type.c_str());
+			values[2] = CStringGetTextDatum(status);
+			values[3] = time_datum(b.started_at, &nulls[3]);
+			values[4] = time_datum(b.finished_at, &nulls[4]);
+			values[5] = LSNGetDatum(b.start_lsn);
+			values[6] = LSNGetDatum(b.stop_lsn);
+			nulls[6] = b.stop_lsn == 0;
+			values[7] = Int32GetDatum((int32) b.timeline);
+			values[8] = text_or_null(b.wal_start.c_str(), &nulls[8]);
+			values[9] = text_or_null(b.wal_stop.c_str(), &nulls[9]);
+			bool complete = b.status == pgbk::BackupStatus::Complete;
+			values[10] = Int64GetDatum((int64) b.database_bytes);
+			nulls[10] = !complete;
+			values[11] = Int64GetDatum((int64) b.stored_bytes);
+			nulls[11] = !complete;
+			values[12] = Int64GetDatum((int64) b.files);
+			nulls[12] = !complete;
+			values[13] = text_or_null(error, &nulls[13]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		delete_backup_list(list);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+static const char *
+job_state_name(int state)
+{
+	switch (state) {
+	case PGBK_JOB_QUEUED:
+		return "queued";
+	case PGBK_JOB_RUNNING:
+		return "running";
+	case PGBK_JOB_SUCCEEDED:
+		return "succeeded";
+	case PGBK_JOB_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+/*
+ * pgbk_list_jobs
+ *
+ * Every job this server has run since it started (the newest PGBK_MAX_JOBS).
+ */
+Datum
+pgbk_list_jobs(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PgbkJob *copy;
+	int n = 0;
+
+	require_shared_state();
+	InitMaterializedSRF(fcinfo, 0);
+	copy = (PgbkJob *) palloc(sizeof(PgbkJob) * PGBK_MAX_JOBS);
+	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+	for (int i = 0; i < PGBK_MAX_JOBS; i++)
+		if (pgbk_shared->jobs[i].state != PGBK_JOB_FREE)
+			memcpy(&copy[n++], &pgbk_shared->jobs[i], sizeof(PgbkJob));
+	LWLockRelease(pgbk_shared->lock);
+	/* Oldest first. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && copy[j - 1].id > copy[j].id; j--) {
+			PgbkJob tmp;
+			memcpy(&tmp, &copy[j], sizeof(PgbkJob));
+			memcpy(&copy[j], &copy[j - 1], sizeof(PgbkJob));
+			memcpy(&copy[j - 1], &tmp, sizeof(PgbkJob));
+		}
+	for (int i = 0; i < n; i++) {
+		PgbkJob *job = &copy[i];
+		Datum values[11];
+		bool nulls[11];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int64GetDatum(job->id);
+		values[1] = CStringGetTextDatum(job->kind);
+		values[2] = CStringGetTextDatum(job->trigger == PGBK_TRIGGER_SCHEDULE ? "schedule" : "manual");
+		values[3] = CStringGetTextDatum(job->label);
+		values[4] = CStringGetTextDatum(job_state_name(job->state));
+		values[5] = tstz_datum(job->requested_at, &nulls[5]);
+		values[6] = tstz_datum(job->started_at, &nulls[6]);
+		values[7] = tstz_datum(job->finished_at, &nulls[7]);
+		values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&job->bytes_read));
+		values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&job->bytes_written));
+		values[10] = text_or_null(job->error, &nulls[10]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * pgbk_list_schedule
+ *
+ * Each configured schedule with its next run.
+ */
+Datum
+pgbk_list_schedule(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *expr = pgbk_full_schedule ? pgbk_full_schedule : "";
+	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
+	time_t next = 0;
+	Datum values[4];
+	bool nulls[4];
+	CppResult r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (expr[0] == '\0')
+		return (Datum) 0;
+	r = RunCpp([&] {
+		auto n = pgbk::CronSchedule::Parse(expr).NextAfter(time(nullptr), tz);
+		next = n ? *n : 0;
+	});
+	if (!r.ok)
+		ereport(ERROR, (errmsg("pgbk: pgbk.full_schedule: %s", r.message)));
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum("full");
+	values[1] = CStringGetTextDatum(expr);
+	values[2] = CStringGetTextDatum(tz);
+	values[3] = time_datum((int64) next, &nulls[3]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

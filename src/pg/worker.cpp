@@ -1,0 +1,411 @@
+/*
+ * worker.cpp
+ *
+ * The pgbk background worker: runs queued and scheduled backup jobs one at a time.
+ * A backup is bracketed by the non-exclusive backup API; the file copy, the WAL wait
+ * and the manifest are core code run through RunCpp on this (main) thread, with the
+ * core's own threads doing the I/O. Only this thread ever calls PostgreSQL.
+ */
+#include "pgbk/backup.hpp"
+#include "pgbk/cron.hpp"
+
+#include "boundary.hpp"
+#include "glue.hpp"
+
+#include <chrono>
+
+using pgbk::glue::CppResult;
+using pgbk::glue::RunCpp;
+
+/* The running backup's core session; a plain pointer so ERROR paths can free it. */
+static pgbk::BackupSession *current_session = NULL;
+static pgbk::Repository *current_repo = NULL;
+static pgbk::BackupCallbacks *current_callbacks = NULL;
+
+static void
+free_current_backup(void)
+{
+	RunCpp([&] {
+		delete current_session;
+		current_session = NULL;
+		delete current_repo;
+		current_repo = NULL;
+		delete current_callbacks;
+		current_callbacks = NULL;
+	});
+}
+
+static void
+worker_detach_shmem(int code, Datum arg)
+{
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	pgbk_shared->worker_pid = 0;
+	pgbk_shared->worker_latch = NULL;
+	/* Jobs this worker was running die with it. */
+	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
+		PgbkJob *job = &pgbk_shared->jobs[i];
+		if (job->state == PGBK_JOB_RUNNING) {
+			job->state = PGBK_JOB_FAILED;
+			job->finished_at = GetCurrentTimestamp();
+			strlcpy(job->error, "the backup worker exited during the backup", sizeof(job->error));
+		}
+	}
+	LWLockRelease(pgbk_shared->lock);
+	ConditionVariableBroadcast(&pgbk_shared->job_done_cv);
+}
+
+void
+pgbk_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "pgbk", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "pgbk_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "pgbk backup worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "pgbk backup worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* True when PostgreSQL wants this process to stop what it is doing. */
+static bool
+interrupt_requested(void)
+{
+	return ProcDiePending || QueryCancelPending || ShutdownRequestPending;
+}
+
+static void
+set_job_failed(PgbkJob *job, const char *message)
+{
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	job->state = PGBK_JOB_FAILED;
+	job->finished_at = GetCurrentTimestamp();
+	strlcpy(job->error, message, sizeof(job->error));
+	LWLockRelease(pgbk_shared->lock);
+	ConditionVariableBroadcast(&pgbk_shared->job_done_cv);
+}
+
+/*
+ * raise_core_failure
+ *
+ * Turns a failed core call into a PostgreSQL error. Cancellation means an interrupt is
+ * pending: let CHECK_FOR_INTERRUPTS act on it (FATAL on shutdown).
+ */
+static void
+raise_core_failure(const CppResult *r, const char *what)
+{
+	if (r->ok)
+		return;
+	if (r->cancelled)
+		CHECK_FOR_INTERRUPTS();
+	ereport(ERROR, (errmsg("pgbk: %s: %s", what, r->message)));
+}
+
+/*
+ * cleanup_interrupted_backups
+ *
+ * A backup with neither a completion marker nor a failure record was interrupted (crash,
+ * kill, shutdown). Mark it failed and drop its data objects.
+ */
+static void
+cleanup_interrupted_backups(void)
+{
+	int cleaned = 0;
+	CppResult r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		for (auto &b : repo->ListBackups()) {
+			if (b.status != pgbk::BackupStatus::Incomplete)
+				continue;
+			repo->MarkBackupFailed(b.label, "interrupted: the server or the backup worker stopped before the backup "
+			                                "completed",
+			                       static_cast<int64_t>(time(nullptr)));
+			repo->RemoveBackupData(b.label);
+			cleaned++;
+		}
+	});
+	if (!r.ok)
+		ereport(WARNING, (errmsg("pgbk: could not check the repository for interrupted backups: %s", r.message)));
+	else if (cleaned > 0)
+		ereport(LOG, (errmsg("pgbk: marked %d interrupted backup(s) as failed", cleaned)));
+}
+
+static void
+progress_to_job(PgbkJob *job, const pgbk::BackupProgress &p)
+{
+	pg_atomic_write_u64(&job->bytes_read, p.bytes_read);
+	pg_atomic_write_u64(&job->bytes_written, p.bytes_written);
+	pg_atomic_write_u64(&job->bad_blocks, p.bad_blocks);
+}
+
+/*
+ * run_backup
+ *
+ * Takes one full backup. Raises ERROR on failure (the caller records it).
+ */
+static void
+run_backup(PgbkJob *job)
+{
+	char label[PGBK_LABEL_LEN];
+	TimeLineID starttli, stoptli;
+	XLogRecPtr startptr, stopptr;
+	StringInfo labelfile, tblspcmap;
+	CppResult r;
+
+	strlcpy(label, job->label, sizeof(label));
+	if (RecoveryInProgress())
+		ereport(ERROR, (errmsg("pgbk: backups of a standby are not supported yet")));
+	if (!XLogArchivingActive() || XLogArchiveLibrary == NULL || strcmp(XLogArchiveLibrary, "pgbk") != 0)
+		ereport(ERROR, (errmsg("pgbk: WAL archiving to the repository is not enabled"),
+		                errhint("Set archive_mode = on and archive_library = 'pgbk' in postgresql.conf; a backup "
+		                        "cannot be restored without its WAL.")));
+
+	r = RunCpp([&] {
+		current_repo = pgbk::glue::OpenConfiguredRepository().release();
+		current_repo->CheckOrInit(pgbk::glue::CurrentClusterIdentity());
+		if (current_repo->ReadBackup(label))
+			throw pgbk::Error(pgbk::ErrorKind::AlreadyExists, std::string("backup ") + label + " already exists");
+	});
+	raise_core_failure(&r, "cannot start the backup");
+
+	labelfile = makeStringInfo();
+	tblspcmap = makeStringInfo();
+	startptr = do_pg_backup_start(label, true, &starttli, labelfile, NULL, tblspcmap);
+
+	r = RunCpp([&] {
+		pgbk::BackupStartInfo info;
+		info.label = label;
+		info.type = "full";
+		info.started_at = static_cast<int64_t>(time(nullptr));
+		info.start_lsn = startptr;
+		info.timeline = starttli;
+		info.wal_start = pgbk::WalSegmentName(pgbk::SegmentOfLsn(starttli, startptr, wal_segment_size),
+		                                      wal_segment_size);
+		info.cluster = pgbk::glue::CurrentClusterIdentity();
+		info.pg_version_num = PG_VERSION_NUM;
+		current_repo->WriteBackupStart(info);
+		pgbk::ManifestHeader h;
+		h.label = label;
+		h.type = "full";
+		h.system_identifier = info.cluster.system_identifier;
+		h.pg_version_num = PG_VERSION_NUM;
+		h.timeline = starttli;
+		h.start_lsn = startptr;
+		h.segment_size = wal_segment_size;
+		h.data_checksums = DataChecksumsEnabled();
+		h.started_at = info.started_at;
+		current_session = new pgbk::BackupSession(*current_repo, h);
+	});
+	raise_core_failure(&r, "cannot start the backup");
+
+	r = RunCpp([&] {
+		/* Callbacks run on this thread, inside core code: they must not ereport. */
+		current_callbacks = new pgbk::BackupCallbacks();
+		current_callbacks->should_cancel = interrupt_requested;
+		current_callbacks->progress = [job](const pgbk::BackupProgress &p) { progress_to_job(job, p); };
+		pgbk::BackupOptions opts;
+		opts.pgdata = pgbk::glue::DataDirectory();
+		if (opts.pgdata.empty() || opts.pgdata[0] != '/') {
+			char cwd[MAXPGPATH];
+			if (getcwd(cwd, sizeof cwd) != nullptr)
+				opts.pgdata = cwd;
+		}
+		opts.codec = pgbk::glue::CurrentCodec();
+		opts.parallel = pgbk_parallel;
+		opts.verify_checksums = DataChecksumsEnabled();
+		opts.file_delay = std::chrono::milliseconds(pgbk_test_file_delay);
+		current_session->CopyDataDirectory(opts, *current_callbacks);
+	});
+	raise_core_failure(&r, "could not copy the data directory");
+
+	stopptr = do_pg_backup_stop(labelfile->data, false, &stoptli);
+
+	r = RunCpp([&] {
+		current_session->AddFile("backup_label", labelfile->data, pgbk::glue::CurrentCodec());
+		if (tblspcmap->len > 0)
+			current_session->AddFile("tablespace_map", tblspcmap->data, pgbk::glue::CurrentCodec());
+		pgbk::BackupStopInfo stop;
+		stop.stop_lsn = stopptr;
+		stop.timeline = stoptli;
+		current_session->WaitForWal(starttli, startptr, stopptr, wal_segment_size,
+		                            std::chrono::seconds(pgbk_archive_timeout), *current_callbacks, &stop.wal_stop);
+		stop.finished_at = static_cast<int64_t>(time(nullptr));
+		progress_to_job(job, current_session->Progress());
+		current_session->Complete(stop);
+	});
+	raise_core_failure(&r, "could not complete the backup");
+	free_current_backup();
+	ereport(LOG, (errmsg("pgbk: backup %s complete (start %X/%X, stop %X/%X)", label, LSN_FORMAT_ARGS(startptr),
+	                     LSN_FORMAT_ARGS(stopptr))));
+}
+
+/*
+ * run_job
+ *
+ * Runs a claimed job and records its outcome; an ERROR fails the job, not the worker.
+ */
+static void
+run_job(PgbkJob *job)
+{
+	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "pgbk job", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcontext = MemoryContextSwitchTo(job_context);
+
+	pgstat_report_activity(STATE_RUNNING, "pgbk: full backup");
+	PG_TRY();
+	{
+		run_backup(job);
+		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+		job->state = PGBK_JOB_SUCCEEDED;
+		job->finished_at = GetCurrentTimestamp();
+		LWLockRelease(pgbk_shared->lock);
+		ConditionVariableBroadcast(&pgbk_shared->job_done_cv);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+		char label[PGBK_LABEL_LEN];
+		char message[PGBK_ERROR_LEN];
+
+		MemoryContextSwitchTo(job_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (get_backup_status() == SESSION_BACKUP_RUNNING)
+			do_pg_abort_backup(0, BoolGetDatum(false));
+		strlcpy(label, job->label, sizeof(label));
+		strlcpy(message, edata->message, sizeof(message));
+		free_current_backup();
+		{
+			CppResult r = RunCpp([&] {
+				auto repo = pgbk::glue::OpenConfiguredRepository();
+				if (repo->ReadBackup(label)) {
+					repo->MarkBackupFailed(label, message, static_cast<int64_t>(time(nullptr)));
+					repo->RemoveBackupData(label);
+				}
+			});
+			if (!r.ok)
+				ereport(WARNING, (errmsg("pgbk: could not record the failure of backup %s: %s", label, r.message)));
+		}
+		set_job_failed(job, message);
+		ereport(WARNING, (errmsg("pgbk: backup %s failed: %s", label, message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(oldcontext);
+	MemoryContextDelete(job_context);
+}
+
+/* Claims the oldest queued job, or returns NULL. */
+static PgbkJob *
+claim_next_job(void)
+{
+	PgbkJob *next = NULL;
+
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
+		PgbkJob *job = &pgbk_shared->jobs[i];
+		if (job->state == PGBK_JOB_QUEUED && (next == NULL || job->id < next->id))
+			next = job;
+	}
+	if (next != NULL) {
+		next->state = PGBK_JOB_RUNNING;
+		next->started_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(pgbk_shared->lock);
+	return next;
+}
+
+/*
+ * next_scheduled_run
+ *
+ * Next run of pgbk.full_schedule after `after`, or 0 when there is none.
+ */
+static time_t
+next_scheduled_run(time_t after)
+{
+	time_t next = 0;
+	const char *expr = pgbk_full_schedule ? pgbk_full_schedule : "";
+	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
+	CppResult r;
+
+	if (expr[0] == '\0')
+		return 0;
+	r = RunCpp([&] {
+		auto n = pgbk::CronSchedule::Parse(expr).NextAfter(after, tz);
+		next = n ? *n : 0;
+	});
+	if (!r.ok)
+		ereport(WARNING, (errmsg("pgbk: pgbk.full_schedule: %s", r.message)));
+	return next;
+}
+
+extern "C" void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
+
+void
+pgbk_worker_main(Datum main_arg)
+{
+	time_t next_run;
+	char schedule_seen[256];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(pgbk_database, NULL, 0);
+
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	pgbk_shared->worker_pid = MyProcPid;
+	pgbk_shared->worker_latch = MyLatch;
+	LWLockRelease(pgbk_shared->lock);
+	before_shmem_exit(worker_detach_shmem, 0);
+	/* A FATAL (shutdown) during a backup must end the backup in PostgreSQL too. */
+	register_persistent_abort_backup_handler();
+
+	ereport(LOG, (errmsg("pgbk: backup worker started")));
+	cleanup_interrupted_backups();
+
+	strlcpy(schedule_seen, pgbk_full_schedule ? pgbk_full_schedule : "", sizeof(schedule_seen));
+	next_run = next_scheduled_run(time(NULL));
+
+	for (;;) {
+		PgbkJob *job;
+		long timeout_ms;
+		time_t now;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending) {
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			/* A changed schedule starts counting from now. */
+			if (strcmp(schedule_seen, pgbk_full_schedule ? pgbk_full_schedule : "") != 0) {
+				strlcpy(schedule_seen, pgbk_full_schedule ? pgbk_full_schedule : "", sizeof(schedule_seen));
+				next_run = next_scheduled_run(time(NULL));
+			}
+		}
+
+		now = time(NULL);
+		if (next_run != 0 && now >= next_run) {
+			char label[PGBK_LABEL_LEN];
+			int64 id;
+
+			pgbk_enqueue_job("full", PGBK_TRIGGER_SCHEDULE, label, &id);
+			ereport(LOG, (errmsg("pgbk: scheduled full backup %s queued", label)));
+			next_run = next_scheduled_run(now);
+		}
+
+		job = claim_next_job();
+		if (job != NULL) {
+			run_job(job);
+			continue;
+		}
+
+		timeout_ms = 60000;
+		if (next_run != 0) {
+			long until = (long) (next_run - time(NULL)) * 1000L;
+			timeout_ms = Max(Min(until, timeout_ms), 10);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
