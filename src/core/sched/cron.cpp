@@ -189,7 +189,7 @@ CronSchedule::Parse(const std::string &input)
 	CronSchedule c;
 	c.text_ = input;
 	ParseField(fields[0], FieldSpec{"minute", 0, 59, nullptr, 0}, c.minutes_);
-	ParseField(fields[1], FieldSpec{"hour", 0, 23, nullptr, 0}, c.hours_);
+	c.hour_star_ = ParseField(fields[1], FieldSpec{"hour", 0, 23, nullptr, 0}, c.hours_);
 	c.mday_star_ = ParseField(fields[2], FieldSpec{"day-of-month", 1, 31, nullptr, 0}, c.mdays_);
 	ParseField(fields[3], FieldSpec{"month", 1, 12, kMonthNames, 1}, c.months_);
 	std::bitset<8> wd;
@@ -198,7 +198,7 @@ CronSchedule::Parse(const std::string &input)
 		c.wdays_[i] = wd[i];
 	if (wd[7])
 		c.wdays_[0] = true;
-	if (!c.NextAfter(0, "UTC") && !c.NextAfter(366 * 86400 * 4, "UTC"))
+	if (!c.NextAfter(0, "UTC"))
 		throw Error(ErrorKind::Config, "the schedule never fires (no such date)");
 	return c;
 }
@@ -241,8 +241,10 @@ CronSchedule::NextAfter(time_t after, const std::string &tz) const
 				time_t out[2];
 				int n = FromLocalLocked(lt, out);
 				time_t t;
-				if (n > 0)
-					t = out[0]; // first occurrence only
+				if (n == 2 && hour_star_ && out[0] <= after)
+					t = out[1]; // hourly schedules run in both copies of a repeated hour
+				else if (n > 0)
+					t = out[0]; // fixed times run once, at the first occurrence
 				else {
 					t = MakeTime(lt, 0); // in a DST gap: standard-time reading lands after the gap
 					if (t == static_cast<time_t>(-1))

@@ -4,8 +4,9 @@
 // Semantics follow Vixie cron: names (jan, mon) and ranges/steps/lists are accepted;
 // 7 means Sunday; when both day fields are restricted a day matching either runs.
 // DST: a local time skipped by a spring-forward gap runs at the same offset after the
-// gap (02:30 becomes 03:30); a local time that occurs twice in a fall-back runs once,
-// at its first occurrence.
+// gap (02:30 becomes 03:30); a fixed local time that occurs twice in a fall-back runs
+// once, at its first occurrence, while a schedule with hour '*' runs in both copies of
+// the repeated hour (every real hour), as Vixie cron does.
 #pragma once
 #include "pgbk/error.hpp"
 
@@ -32,7 +33,7 @@ private:
 	std::bitset<32> mdays_;
 	std::bitset<13> months_;
 	std::bitset<7> wdays_;
-	bool mday_star_ = false, wday_star_ = false;
+	bool mday_star_ = false, wday_star_ = false, hour_star_ = false;
 	bool DayMatches(int mday, int month, int wday) const;
 };
 

@@ -1,0 +1,238 @@
+#include "pgbk/backup.hpp"
+#include "pgbk/repository.hpp"
+#include "pgbk/restore.hpp"
+
+#include "test_util.hpp"
+
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+using namespace pgbk;
+using pgbk::test::TempDir;
+
+namespace {
+
+Repository
+MakeRepo(const TempDir &dir)
+{
+	return Repository(OpenLocalStorage(dir / "repo"));
+}
+
+} // namespace
+
+TEST(Repository, IdentityIsRecordedAndEnforced)
+{
+	TempDir dir;
+	Repository repo = MakeRepo(dir);
+	repo.CheckOrInit(ClusterIdentity{42, 15});
+	repo.CheckOrInit(ClusterIdentity{42, 15});
+	try {
+		repo.CheckOrInit(ClusterIdentity{43, 15});
+		FAIL() << "accepted another cluster";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Conflict);
+		EXPECT_NE(std::string(e.what()).find("another cluster"), std::string::npos);
+	}
+	EXPECT_THROW(repo.CheckOrInit(ClusterIdentity{42, 16}), Error);
+}
+
+TEST(Repository, WalArchiveIsIdempotentAndNeverOverwrites)
+{
+	TempDir dir;
+	Repository repo = MakeRepo(dir);
+	std::string name = "000000010000000000000003";
+	std::string content = test::RandomBytes(1 << 20, 1) + std::string(15 << 20, '\0');
+	test::WriteFile(dir / ("pg_wal/" + name), content);
+	CodecOptions zstd{Codec::Zstd, 3};
+	EXPECT_EQ(repo.ArchiveWalFile(name, dir / ("pg_wal/" + name), zstd), Repository::ArchiveOutcome::Stored);
+	EXPECT_EQ(repo.ArchiveWalFile(name, dir / ("pg_wal/" + name), zstd), Repository::ArchiveOutcome::AlreadyPresent);
+	EXPECT_TRUE(repo.HasWalFile(name));
+
+	std::string other = content;
+	other[100] ^= 1;
+	test::WriteFile(dir / "other", other);
+	try {
+		repo.ArchiveWalFile(name, dir / "other", zstd);
+		FAIL() << "different content accepted";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Conflict);
+	}
+	ASSERT_TRUE(repo.FetchWalFile(name, dir / "fetched"));
+	EXPECT_EQ(test::ReadFile(dir / "fetched"), content) << "stored object must be untouched";
+	EXPECT_FALSE(repo.FetchWalFile("000000010000000000000004", dir / "missing"));
+	struct stat st;
+	EXPECT_NE(::stat((dir / "missing").c_str(), &st), 0);
+}
+
+TEST(Repository, HistoryFiles)
+{
+	TempDir dir;
+	Repository repo = MakeRepo(dir);
+	test::WriteFile(dir / "00000002.history", "1\t0/3000000\tno recovery target specified\n");
+	repo.ArchiveWalFile("00000002.history", dir / "00000002.history", CodecOptions{});
+	ASSERT_TRUE(repo.FetchWalFile("00000002.history", dir / "h"));
+	EXPECT_EQ(test::ReadFile(dir / "h"), test::ReadFile(dir / "00000002.history"));
+}
+
+namespace {
+
+// A small synthetic data directory with the shapes the walk must handle.
+void
+MakeDataDir(const std::string &pg)
+{
+	test::WriteFile(pg + "/PG_VERSION", "15\n");
+	test::WriteFile(pg + "/postgresql.conf", "port = 5432\n");
+	test::WriteFile(pg + "/postmaster.pid", "123\n");
+	test::WriteFile(pg + "/global/pg_control", std::string(8192, 'c'));
+	test::WriteFile(pg + "/global/1262", test::RandomBytes(8192 * 3, 5));
+	test::WriteFile(pg + "/base/5/16384", test::RandomBytes(8192 * 4, 6));
+	test::WriteFile(pg + "/base/5/16384_fsm", std::string(8192, 'f'));
+	test::WriteFile(pg + "/base/5/16390", "unlogged main fork");
+	test::WriteFile(pg + "/base/5/16390_init", "");
+	test::WriteFile(pg + "/base/5/t3_16400", "temp relation");
+	test::WriteFile(pg + "/base/5/pgsql_tmp/pgsql_tmp123.0", "spill");
+	test::WriteFile(pg + "/pg_wal/000000010000000000000001", std::string(1000, 'w'));
+	test::WriteFile(pg + "/pg_wal/archive_status/000000010000000000000001.ready", "");
+	test::WriteFile(pg + "/pg_stat_tmp/global.stat", "stats");
+	std::filesystem::create_directories(pg + "/pg_notify");
+	test::WriteFile(pg + "/empty_file", "");
+}
+
+} // namespace
+
+TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
+{
+	TempDir dir;
+	std::string pg = dir / "pgdata";
+	MakeDataDir(pg);
+	Repository repo = MakeRepo(dir);
+	repo.CheckOrInit(ClusterIdentity{42, 15});
+
+	BackupStartInfo start;
+	start.label = MakeBackupLabel(1790000000, "full");
+	start.started_at = 1790000000;
+	start.start_lsn = 0x3000028;
+	start.timeline = 1;
+	start.wal_start = "000000010000000000000003";
+	start.cluster = ClusterIdentity{42, 15};
+	repo.WriteBackupStart(start);
+	ManifestHeader h;
+	h.label = start.label;
+	h.start_lsn = start.start_lsn;
+	h.timeline = 1;
+	BackupSession session(repo, h);
+	BackupOptions opts;
+	opts.pgdata = pg;
+	opts.parallel = 3;
+	int progress_calls = 0;
+	BackupCallbacks cb;
+	cb.should_cancel = [] { return false; };
+	cb.progress = [&](const BackupProgress &) { progress_calls++; };
+	session.CopyDataDirectory(opts, cb);
+	session.AddFile("backup_label", "START WAL LOCATION: 0/3000028\n", CodecOptions{});
+
+	// Not listed as complete before the marker.
+	auto before = repo.ReadBackup(start.label);
+	ASSERT_TRUE(before);
+	EXPECT_EQ(before->status, BackupStatus::Incomplete);
+	EXPECT_THROW(SelectBackup(repo, ""), Error);
+
+	// The WAL wait sees what is archived and times out naming what is missing.
+	test::WriteFile(dir / "seg", "wal");
+	repo.ArchiveWalFile("000000010000000000000003", dir / "seg", CodecOptions{});
+	BackupStopInfo stop;
+	stop.stop_lsn = 0x3000100;
+	stop.timeline = 1;
+	session.WaitForWal(1, start.start_lsn, stop.stop_lsn, 16 << 20, std::chrono::seconds(5), cb, &stop.wal_stop);
+	EXPECT_EQ(stop.wal_stop, "000000010000000000000003");
+	std::string unused;
+	try {
+		session.WaitForWal(1, start.start_lsn, 0x4000100, 16 << 20, std::chrono::seconds(0), cb, &unused);
+		FAIL();
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Timeout);
+		EXPECT_NE(std::string(e.what()).find("000000010000000000000004"), std::string::npos);
+	}
+	stop.finished_at = 1790000100;
+	ManifestTotals totals = session.Complete(stop);
+	EXPECT_GT(progress_calls, 0);
+
+	auto done = repo.ReadBackup(start.label);
+	ASSERT_TRUE(done);
+	EXPECT_EQ(done->status, BackupStatus::Complete);
+	EXPECT_EQ(done->files, totals.files);
+	// PG_VERSION, postgresql.conf, pg_control, 1262, 16384, 16384_fsm, 16390_init,
+	// empty_file, backup_label
+	EXPECT_EQ(done->files, 9u);
+
+	RestoreOptions ropts;
+	ropts.pgdata = dir / "restored";
+	ropts.restore_command = "pgbk wal-fetch %f %p";
+	RestoreResult r = RestoreBackup(repo, ropts, nullptr);
+	EXPECT_EQ(r.backup.label, start.label);
+	std::string out = ropts.pgdata;
+	for (const char *f : {"PG_VERSION", "global/pg_control", "global/1262", "base/5/16384", "base/5/16384_fsm",
+	                      "base/5/16390_init", "empty_file"})
+		EXPECT_EQ(test::ReadFile(out + "/" + f), test::ReadFile(pg + "/" + f)) << f;
+	struct stat st;
+	for (const char *absent : {"postmaster.pid", "base/5/16390", "base/5/t3_16400", "base/5/pgsql_tmp",
+	                           "pg_wal/000000010000000000000001", "pg_stat_tmp/global.stat"})
+		EXPECT_NE(::stat((out + "/" + absent).c_str(), &st), 0) << absent << " must not be restored";
+	for (const char *present : {"pg_wal/archive_status", "pg_stat_tmp", "pg_notify", "recovery.signal"})
+		EXPECT_EQ(::stat((out + "/" + present).c_str(), &st), 0) << present << " must exist";
+	EXPECT_NE(test::ReadFile(out + "/postgresql.auto.conf").find("restore_command = 'pgbk wal-fetch %f %p'"),
+	          std::string::npos);
+	EXPECT_EQ(test::ReadFile(out + "/backup_label"), "START WAL LOCATION: 0/3000028\n");
+
+	// A second restore into a non-empty directory is refused.
+	EXPECT_THROW(RestoreBackup(repo, ropts, nullptr), Error);
+
+	// Damage one stored file: restore fails naming it and leaves no pg_control.
+	std::string victim = dir / ("repo/backup/" + start.label + "/data/base/5/16384");
+	std::string stored = test::ReadFile(victim);
+	stored[20] ^= 0x40;
+	test::WriteFile(victim, stored);
+	ropts.pgdata = dir / "restored2";
+	try {
+		RestoreBackup(repo, ropts, nullptr);
+		FAIL() << "damaged backup restored";
+	} catch (const Error &e) {
+		EXPECT_NE(std::string(e.what()).find("base/5/16384"), std::string::npos) << e.what();
+	}
+	EXPECT_NE(::stat((ropts.pgdata + "/global/pg_control").c_str(), &st), 0);
+}
+
+TEST(BackupRestore, CancelStopsTheCopy)
+{
+	TempDir dir;
+	std::string pg = dir / "pgdata";
+	MakeDataDir(pg);
+	Repository repo = MakeRepo(dir);
+	ManifestHeader h;
+	h.label = "20260101-000000F";
+	BackupSession session(repo, h);
+	BackupOptions opts;
+	opts.pgdata = pg;
+	opts.file_delay = std::chrono::milliseconds(50);
+	BackupCallbacks cb;
+	cb.should_cancel = [] { return true; };
+	try {
+		session.CopyDataDirectory(opts, cb);
+		FAIL();
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Cancelled);
+	}
+}
+
+TEST(BackupRestore, UnknownLabelListsAvailable)
+{
+	TempDir dir;
+	Repository repo = MakeRepo(dir);
+	try {
+		SelectBackup(repo, "nope");
+		FAIL();
+	} catch (const Error &e) {
+		EXPECT_NE(std::string(e.what()).find("no complete backup"), std::string::npos);
+	}
+}

@@ -1,0 +1,126 @@
+#include "pgbk/storage.hpp"
+
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace pgbk;
+using pgbk::test::TempDir;
+
+TEST(LocalStorage, WriteIsInvisibleUntilCommit)
+{
+	TempDir dir;
+	auto s = OpenLocalStorage(dir / "repo");
+	{
+		auto w = s->OpenWrite("a/b/c", WriteMode::CreateOnly);
+		w->Write("hello", 5);
+		EXPECT_FALSE(s->Size("a/b/c"));
+		// destroyed without Commit: nothing left, not even the temp file
+	}
+	EXPECT_FALSE(s->Size("a/b/c"));
+	int entries = 0;
+	s->List("a/", true, [&](const ListEntry &) { entries++; });
+	EXPECT_EQ(entries, 0);
+	PutBytes(*s, "a/b/c", "hello", WriteMode::CreateOnly);
+	EXPECT_EQ(s->Size("a/b/c"), 5u);
+	EXPECT_EQ(GetBytes(*s, "a/b/c"), "hello");
+}
+
+TEST(LocalStorage, CreateOnlyNeverOverwrites)
+{
+	TempDir dir;
+	auto s = OpenLocalStorage(dir.path());
+	PutBytes(*s, "k", "first", WriteMode::CreateOnly);
+	try {
+		PutBytes(*s, "k", "second", WriteMode::CreateOnly);
+		FAIL() << "overwrote an object";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::AlreadyExists);
+	}
+	EXPECT_EQ(GetBytes(*s, "k"), "first");
+	PutBytes(*s, "k", "third", WriteMode::Replace);
+	EXPECT_EQ(GetBytes(*s, "k"), "third");
+}
+
+TEST(LocalStorage, ListIsOrderedAndGroupsPrefixes)
+{
+	TempDir dir;
+	auto s = OpenLocalStorage(dir.path());
+	for (const char *k : {"backup/b/x", "backup/a/y", "backup/a/x", "backup/file", "wal/1"})
+		PutBytes(*s, k, "v", WriteMode::Replace);
+	std::vector<std::string> flat, grouped;
+	s->List("backup/", true, [&](const ListEntry &e) { flat.push_back(e.key); });
+	s->List("backup/", false, [&](const ListEntry &e) { grouped.push_back(e.key + (e.is_prefix ? "(p)" : "")); });
+	EXPECT_EQ(flat, (std::vector<std::string>{"backup/a/x", "backup/a/y", "backup/b/x", "backup/file"}));
+	EXPECT_EQ(grouped, (std::vector<std::string>{"backup/a/(p)", "backup/b/(p)", "backup/file"}));
+	std::vector<std::string> filtered;
+	s->List("backup/fi", true, [&](const ListEntry &e) { filtered.push_back(e.key); });
+	EXPECT_EQ(filtered, (std::vector<std::string>{"backup/file"}));
+}
+
+TEST(LocalStorage, ReadMissingAndRemove)
+{
+	TempDir dir;
+	auto s = OpenLocalStorage(dir.path());
+	try {
+		s->OpenRead("nope");
+		FAIL();
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::NotFound);
+	}
+	PutBytes(*s, "d/e/f", "v", WriteMode::Replace);
+	s->Remove("d/e/f");
+	s->Remove("d/e/f"); // absent is fine
+	EXPECT_FALSE(s->Size("d/e/f"));
+	struct stat st;
+	EXPECT_NE(::stat((dir / "d").c_str(), &st), 0) << "empty parent directories are removed";
+	EXPECT_THROW(s->OpenWrite("../escape", WriteMode::Replace), Error);
+}
+
+TEST(LocalStorage, RangedRead)
+{
+	TempDir dir;
+	auto s = OpenLocalStorage(dir.path());
+	PutBytes(*s, "r", "0123456789", WriteMode::Replace);
+	auto r = s->OpenRead("r", 7);
+	char buf[16];
+	size_t n = r->Read(buf, sizeof buf);
+	EXPECT_EQ(std::string(buf, n), "789");
+}
+
+TEST(RepositoryUrl, Parsing)
+{
+	EXPECT_EQ(ParseRepositoryUrl("", "/var/lib/postgresql/15/main").path, "/var/lib/postgresql/15/pgbk_repo");
+	EXPECT_EQ(ParseRepositoryUrl("", "/data/").path, "/pgbk_repo");
+	EXPECT_EQ(ParseRepositoryUrl("/backups/pg/", "/data").path, "/backups/pg");
+	EXPECT_EQ(ParseRepositoryUrl("file:///backups/pg", "/data").path, "/backups/pg");
+	auto config_error = [](const std::string &url) {
+		try {
+			ParseRepositoryUrl(url, "/data");
+		} catch (const Error &e) {
+			EXPECT_EQ(e.kind(), ErrorKind::Config);
+			return std::string(e.what());
+		}
+		return std::string();
+	};
+	EXPECT_NE(config_error("ftp://host/x").find("unknown repository scheme"), std::string::npos);
+	EXPECT_NE(config_error("relative/dir").find("not absolute"), std::string::npos);
+	EXPECT_NE(config_error("/data/repo").find("inside the data directory"), std::string::npos);
+	EXPECT_NE(config_error("/").find("root directory"), std::string::npos);
+}
+
+TEST(RepositoryUrl, Usability)
+{
+	TempDir dir;
+	EXPECT_EQ(CheckLocalRepositoryUsable(dir / "new/deeper"), "");
+	EXPECT_EQ(CheckLocalRepositoryUsable(dir.path()), "");
+	test::WriteFile(dir / "file", "x");
+	EXPECT_NE(CheckLocalRepositoryUsable(dir / "file"), "");
+	if (::geteuid() != 0) { // root may write anywhere
+		::mkdir((dir / "ro").c_str(), 0500);
+		EXPECT_NE(CheckLocalRepositoryUsable(dir / "ro"), "");
+		EXPECT_NE(CheckLocalRepositoryUsable(dir / "ro/sub"), "");
+	}
+}
