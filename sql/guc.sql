@@ -1,0 +1,23 @@
+-- Settings are validated when they are set, with the reason and the fix.
+ALTER SYSTEM SET pgbk.full_schedule = '61 * * * *';
+ALTER SYSTEM SET pgbk.full_schedule = '0 1 * *';
+ALTER SYSTEM SET pgbk.full_schedule = '0 0 30 2 *';
+ALTER SYSTEM SET pgbk.schedule_timezone = 'Mars/Olympus_Mons';
+ALTER SYSTEM SET pgbk.repository = 'relative/dir';
+ALTER SYSTEM SET pgbk.repository = 'ftp://example.com/backups';
+ALTER SYSTEM SET pgbk.repository = '/proc/pgbk_repo';
+ALTER SYSTEM SET pgbk.compression = 'lz5';
+ALTER SYSTEM SET pgbk.compression_level = 30;
+ALTER SYSTEM SET pgbk.parallel = 0;
+-- Reload-time settings cannot be changed in a session.
+SET pgbk.compression = 'none';
+-- The pgbk prefix is reserved: a typo is an error, not a silent no-op.
+SET pgbk.full_schedul = '0 1 * * *';
+-- Valid values are accepted (and removed again).
+ALTER SYSTEM SET pgbk.full_schedule = '@daily';
+ALTER SYSTEM SET pgbk.full_schedule = '*/30 1-5 * jan-mar mon,fri';
+ALTER SYSTEM SET pgbk.schedule_timezone = 'America/New_York';
+ALTER SYSTEM SET pgbk.repository = 'file:///tmp/pgbk_regress_repo';
+ALTER SYSTEM RESET ALL;
+SELECT name, setting, context FROM pg_settings WHERE name LIKE 'pgbk.%' AND name <> 'pgbk.full_schedule'
+  AND name <> 'pgbk.schedule_timezone' ORDER BY name;

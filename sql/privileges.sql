@@ -1,0 +1,21 @@
+-- Nothing is usable by PUBLIC; pgbk_operator may use all of it without superuser.
+CREATE ROLE pgbk_regress_nobody LOGIN;
+CREATE ROLE pgbk_regress_op LOGIN IN ROLE pgbk_operator;
+
+SET ROLE pgbk_regress_nobody;
+SELECT pgbk_backup_now();
+SELECT count(*) FROM pgbk_backups;
+SELECT count(*) FROM pgbk_jobs;
+SELECT count(*) FROM pgbk_schedule;
+RESET ROLE;
+
+SET ROLE pgbk_regress_op;
+SELECT rolsuper FROM pg_roles WHERE rolname = current_user;
+SELECT pgbk_backup_now(wait => true) IS NOT NULL AS backed_up;
+SELECT count(*) > 0 AS sees_backups FROM pgbk_backups WHERE status = 'complete';
+SELECT count(*) > 0 AS sees_jobs FROM pgbk_jobs;
+SELECT count(*) AS schedules FROM pgbk_schedule;
+RESET ROLE;
+
+DROP ROLE pgbk_regress_nobody;
+DROP ROLE pgbk_regress_op;
