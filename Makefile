@@ -16,7 +16,6 @@ REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/conf/regress.conf --load-extension=pgbk
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
-PROVE_FLAGS += -I ./test/perl
 
 PG_CPPFLAGS = -Isrc/core/include
 PG_CXXFLAGS = -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
@@ -30,6 +29,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 # Debian's PostgreSQL enables LLVM bitcode, which compiles C++ without our flags.
 override with_llvm = no
 include $(PGXS)
+# After the include: Makefile.global resets PROVE_FLAGS.
+PROVE_FLAGS += -I ./test/perl
 
 all: src/cli/pgbk
 

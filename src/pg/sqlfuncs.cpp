@@ -87,12 +87,14 @@ pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out)
 		                errmsg("pgbk: too many queued backup jobs (%d)", PGBK_MAX_JOBS),
 		                errhint("Wait for queued jobs to finish; see pgbk_jobs.")));
 	}
-	/* Labels are unique and increasing for the life of the server. */
-	for (;;) {
-		CppResult r = RunCpp([&] { strlcpy(label, pgbk::MakeBackupLabel(secs, kind).c_str(), sizeof(label)); });
-		if (!r.ok || strcmp(label, pgbk_shared->last_label) > 0)
-			break;
-		secs++;
+	/* Labels are unique and increasing (the worker seeds last_label from the repository). */
+	{
+		CppResult r = RunCpp(
+		    [&] { strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, kind).c_str(), sizeof(label)); });
+		if (!r.ok) {
+			LWLockRelease(pgbk_shared->lock);
+			ereport(ERROR, (errmsg("pgbk: %s", r.message)));
+		}
 	}
 	strlcpy(pgbk_shared->last_label, label, sizeof(pgbk_shared->last_label));
 	memset(slot->error, 0, sizeof(slot->error));

@@ -114,9 +114,12 @@ static void
 cleanup_interrupted_backups(void)
 {
 	int cleaned = 0;
+	char newest[PGBK_LABEL_LEN] = "";
 	CppResult r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
 		for (auto &b : repo->ListBackups()) {
+			if (b.label.compare(newest) > 0)
+				strlcpy(newest, b.label.c_str(), sizeof(newest));
 			if (b.status != pgbk::BackupStatus::Incomplete)
 				continue;
 			repo->MarkBackupFailed(b.label, "interrupted: the server or the backup worker stopped before the backup "
@@ -126,6 +129,11 @@ cleanup_interrupted_backups(void)
 			cleaned++;
 		}
 	});
+	/* New labels must sort after every label in the repository, even after a crash. */
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	if (strcmp(newest, pgbk_shared->last_label) > 0)
+		strlcpy(pgbk_shared->last_label, newest, sizeof(pgbk_shared->last_label));
+	LWLockRelease(pgbk_shared->lock);
 	if (!r.ok)
 		ereport(WARNING, (errmsg("pgbk: could not check the repository for interrupted backups: %s", r.message)));
 	else if (cleaned > 0)

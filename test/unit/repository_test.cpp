@@ -236,3 +236,13 @@ TEST(BackupRestore, UnknownLabelListsAvailable)
 		EXPECT_NE(std::string(e.what()).find("no complete backup"), std::string::npos);
 	}
 }
+
+TEST(Labels, UniqueAndIncreasing)
+{
+	EXPECT_EQ(MakeBackupLabel(1790000000, "full"), "20260921-141320F"); // 2026-09-21 14:13:20 UTC
+	EXPECT_EQ(NextBackupLabel(1790000000, "", "full"), "20260921-141320F");
+	EXPECT_EQ(NextBackupLabel(1790000000, "20260921-141320F", "full"), "20260921-141321F");
+	// The clock went back: still after the newest label.
+	EXPECT_EQ(NextBackupLabel(1790000000, "20270101-000000F", "full"), "20270101-000001F");
+	EXPECT_EQ(NextBackupLabel(1790000005, "20260921-141320F", "full"), "20260921-141325F");
+}

@@ -400,3 +400,20 @@ MakeBackupLabel(int64_t unix_seconds, const std::string &type)
 }
 
 } // namespace pgbk
+
+namespace pgbk {
+
+std::string
+NextBackupLabel(int64_t now, const std::string &last, const std::string &type)
+{
+	int64_t t = now;
+	struct tm tm {};
+	if (last.size() >= 15 && strptime(last.substr(0, 15).c_str(), "%Y%m%d-%H%M%S", &tm) != nullptr) {
+		int64_t last_t = static_cast<int64_t>(timegm(&tm));
+		if (t <= last_t)
+			t = last_t + 1;
+	}
+	return MakeBackupLabel(t, type);
+}
+
+} // namespace pgbk

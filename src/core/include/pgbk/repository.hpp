@@ -102,7 +102,11 @@ private:
 // Opens the repository named by a pgbk.repository value.
 std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory);
 
-// A unique backup label for a start time: YYYYMMDD-HHMMSSF (UTC).
+// A backup label for a start time: YYYYMMDD-HHMMSSF (UTC; D and I for later types).
 std::string MakeBackupLabel(int64_t unix_seconds, const std::string &type);
+// The label for a backup requested at `now` that sorts after `last` (the newest label
+// already used, may be empty): labels stay unique even within one second or after the
+// clock went back.
+std::string NextBackupLabel(int64_t now, const std::string &last, const std::string &type);
 
 } // namespace pgbk

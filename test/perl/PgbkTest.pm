@@ -1,0 +1,88 @@
+# Helpers for pgbk's end-to-end tests on real PostgreSQL clusters.
+package PgbkTest;
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP;
+
+# A cluster with data checksums, pgbk preloaded and WAL archived by pgbk into the
+# default repository (pgbk_repo beside the data directory).
+sub new_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(extra => ['--data-checksums']);
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pgbk'
+wal_level = replica
+archive_mode = on
+archive_library = 'pgbk'
+max_wal_size = 256MB
+} . ($opts{extra_conf} // ''));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION pgbk');
+	return $node;
+}
+
+sub repo
+{
+	my ($node) = @_;
+	return $node->basedir . '/pgbk_repo';
+}
+
+# Row count and an order-independent digest of every logged user table.
+sub table_digests
+{
+	my ($node) = @_;
+	my %digests;
+	my @tables = split /\n/, $node->safe_psql('postgres',
+		"SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' AND relpersistence = 'p' AND relnamespace = 'public'::regnamespace ORDER BY 1");
+	foreach my $t (@tables)
+	{
+		$digests{$t} = $node->safe_psql('postgres',
+			"SELECT count(*) || ':' || coalesce(md5(string_agg(x.r, '|' ORDER BY x.r)), '') FROM (SELECT t::text AS r FROM $t t) x");
+	}
+	return \%digests;
+}
+
+# Switches WAL and waits until the completed segment is archived.
+sub switch_and_wait_archived
+{
+	my ($node) = @_;
+	my $walfile = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+	$node->poll_query_until('postgres', "SELECT coalesce(last_archived_wal >= '$walfile', false) FROM pg_stat_archiver")
+	  or die "timed out waiting for $walfile to be archived";
+	return $walfile;
+}
+
+# Restores with the pgbk CLI into a new cluster, starts it and waits until recovery
+# has replayed the archive and the server has been promoted.
+sub restore_and_start
+{
+	my ($repo, $name, @restore_args) = @_;
+	my $restored = PostgreSQL::Test::Cluster->new($name);
+	command_ok([ 'pgbk', '--repo', $repo, 'restore', '--pgdata', $restored->data_dir, @restore_args ],
+		"pgbk restore into $name");
+	# The restored configuration is the source's: give this cluster its own port.
+	$restored->append_conf('postgresql.conf',
+		"port = " . $restored->port . "\nunix_socket_directories = '" . $restored->host . "'\n");
+	$restored->start;
+	$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+	  or die "restored cluster $name did not finish recovery";
+	return $restored;
+}
+
+sub list_json
+{
+	my ($repo) = @_;
+	my ($stdout, $stderr);
+	IPC::Run::run([ 'pgbk', '--repo', $repo, 'list', '--json' ], '>', \$stdout, '2>', \$stderr)
+	  or die "pgbk list failed: $stderr";
+	return decode_json($stdout);
+}
+
+1;
