@@ -94,19 +94,19 @@ CmdList(pgbk::Repository &repo, bool json)
 		nlohmann::json arr = nlohmann::json::array();
 		for (auto &b : backups)
 			arr.push_back({{"label", b.label},
-			               {"type", b.type},
-			               {"status", pgbk::BackupStatusName(b.status)},
-			               {"started_at", FormatTime(b.started_at)},
-			               {"finished_at", FormatTime(b.finished_at)},
-			               {"start_lsn", pgbk::FormatLsn(b.start_lsn)},
-			               {"stop_lsn", b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn) : ""},
-			               {"timeline", b.timeline},
-			               {"wal_start", b.wal_start},
-			               {"wal_stop", b.wal_stop},
-			               {"database_bytes", b.database_bytes},
-			               {"stored_bytes", b.stored_bytes},
-			               {"files", b.files},
-			               {"error", b.error}});
+						   {"type", b.type},
+						   {"status", pgbk::BackupStatusName(b.status)},
+						   {"started_at", FormatTime(b.started_at)},
+						   {"finished_at", FormatTime(b.finished_at)},
+						   {"start_lsn", pgbk::FormatLsn(b.start_lsn)},
+						   {"stop_lsn", b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn) : ""},
+						   {"timeline", b.timeline},
+						   {"wal_start", b.wal_start},
+						   {"wal_stop", b.wal_stop},
+						   {"database_bytes", b.database_bytes},
+						   {"stored_bytes", b.stored_bytes},
+						   {"files", b.files},
+						   {"error", b.error}});
 		std::cout << arr.dump(2) << "\n";
 		return 0;
 	}
@@ -116,13 +116,13 @@ CmdList(pgbk::Repository &repo, bool json)
 		return 0;
 	}
 	std::printf("%-18s %-5s %-10s %-22s %-22s %-12s %-12s %-4s %10s %10s\n", "label", "type", "status", "started",
-	            "finished", "start_lsn", "stop_lsn", "tli", "size", "stored");
+				"finished", "start_lsn", "stop_lsn", "tli", "size", "stored");
 	for (auto &b : backups) {
 		std::printf("%-18s %-5s %-10s %-22s %-22s %-12s %-12s %-4u %10s %10s\n", b.label.c_str(), b.type.c_str(),
-		            pgbk::BackupStatusName(b.status), FormatTime(b.started_at).c_str(),
-		            FormatTime(b.finished_at).c_str(), pgbk::FormatLsn(b.start_lsn).c_str(),
-		            b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
-		            HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
+					pgbk::BackupStatusName(b.status), FormatTime(b.started_at).c_str(),
+					FormatTime(b.finished_at).c_str(), pgbk::FormatLsn(b.start_lsn).c_str(),
+					b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
+					HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
 		if (!b.error.empty())
 			std::printf("    error: %s\n", b.error.c_str());
 	}
@@ -164,17 +164,17 @@ CmdRestore(pgbk::Repository &repo, const std::string &repo_url, const std::vecto
 		last = now;
 		double pct = p.total_bytes ? 100.0 * static_cast<double>(p.bytes) / static_cast<double>(p.total_bytes) : 0;
 		std::fprintf(stderr, "\rrestoring: %5.1f%%  %s of %s, %llu of %llu files   ", pct, HumanBytes(p.bytes).c_str(),
-		             HumanBytes(p.total_bytes).c_str(), static_cast<unsigned long long>(p.files),
-		             static_cast<unsigned long long>(p.total_files));
+					 HumanBytes(p.total_bytes).c_str(), static_cast<unsigned long long>(p.files),
+					 static_cast<unsigned long long>(p.total_files));
 	});
 	double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 	if (tty)
 		std::fprintf(stderr, "\r%80s\r", "");
 	std::printf("restored backup %s (%s, %llu files) into %s in %.1f s\n", result.backup.label.c_str(),
-	            HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.files), opts.pgdata.c_str(),
-	            secs);
+				HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.files), opts.pgdata.c_str(),
+				secs);
 	std::printf("recovery is configured: start the server and it replays the archived WAL from %s\n",
-	            repo.Describe().c_str());
+				repo.Describe().c_str());
 	return 0;
 }
 

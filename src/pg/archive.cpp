@@ -86,7 +86,7 @@ pgbk_archive_file_internal(const char *file, const char *path)
 		if (r.kind == pgbk::ErrorKind::Conflict)
 			archive_repo_checked = false;
 		ereport(WARNING, (errmsg("pgbk: could not archive \"%s\": %s", file, r.message),
-		                  errhint("The archiver retries; WAL stays in pg_wal until the repository accepts it.")));
+						  errhint("The archiver retries; WAL stays in pg_wal until the repository accepts it.")));
 		RecordArchiveResult(file, false, r.message);
 		return false;
 	}

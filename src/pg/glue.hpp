@@ -12,12 +12,18 @@
 #define PGBK_LABEL_LEN 64
 #define PGBK_ERROR_LEN 1024
 
-typedef enum PgbkJobState { PGBK_JOB_FREE = 0, PGBK_JOB_QUEUED, PGBK_JOB_RUNNING, PGBK_JOB_SUCCEEDED, PGBK_JOB_FAILED } PgbkJobState;
+typedef enum PgbkJobState {
+	PGBK_JOB_FREE = 0,
+	PGBK_JOB_QUEUED,
+	PGBK_JOB_RUNNING,
+	PGBK_JOB_SUCCEEDED,
+	PGBK_JOB_FAILED
+} PgbkJobState;
 typedef enum PgbkTrigger { PGBK_TRIGGER_MANUAL = 0, PGBK_TRIGGER_SCHEDULE } PgbkTrigger;
 
 typedef struct PgbkJob {
 	int64 id;
-	int state;   /* PgbkJobState */
+	int state; /* PgbkJobState */
 	int trigger; /* PgbkTrigger */
 	char kind[16];
 	char label[PGBK_LABEL_LEN];

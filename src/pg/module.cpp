@@ -97,7 +97,7 @@ check_repository(char **newval, void **extra, GucSource source)
 	if (!r.ok) {
 		GUC_check_errdetail("%s", r.message);
 		GUC_check_errhint("Set pgbk.repository to an absolute path of a directory the server can write, or leave it "
-		                  "empty for the default directory pgbk_repo beside the data directory.");
+						  "empty for the default directory pgbk_repo beside the data directory.");
 		return false;
 	}
 	return true;
@@ -114,7 +114,7 @@ check_schedule(char **newval, void **extra, GucSource source)
 	if (!r.ok) {
 		GUC_check_errdetail("%s", r.message);
 		GUC_check_errhint("Use a standard 5-field cron expression (minute hour day-of-month month day-of-week), for "
-		                  "example '0 1 * * *' for 01:00 every day, or '' for no schedule.");
+						  "example '0 1 * * *' for 01:00 every day, or '' for no schedule.");
 		return false;
 	}
 	return true;
@@ -150,7 +150,7 @@ pgbk_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	pgbk_shared = (PgbkShared *) ShmemInitStruct("pgbk", sizeof(PgbkShared), &found);
+	pgbk_shared = (PgbkShared *)ShmemInitStruct("pgbk", sizeof(PgbkShared), &found);
 	if (!found) {
 		memset(pgbk_shared, 0, sizeof(PgbkShared));
 		pgbk_shared->lock = &(GetNamedLWLockTranche("pgbk"))->lock;
@@ -169,30 +169,29 @@ static void
 define_settings(void)
 {
 	DefineCustomStringVariable("pgbk.repository", "Location of the pgbk repository.",
-	                           "An absolute directory or file:///directory. Empty means the directory pgbk_repo beside "
-	                           "the data directory.",
-	                           &pgbk_repository, "", PGC_SIGHUP, 0, check_repository, NULL, NULL);
-	DefineCustomEnumVariable("pgbk.compression", "Compression of stored WAL and backup files.", NULL,
-	                         &pgbk_compression, PGBK_COMPRESSION_ZSTD, compression_options, PGC_SIGHUP, 0, NULL, NULL,
-	                         NULL);
-	DefineCustomIntVariable("pgbk.compression_level", "zstd compression level.", NULL, &pgbk_compression_level, 3, 1, 19,
-	                        PGC_SIGHUP, 0, NULL, NULL, NULL);
+							   "An absolute directory or file:///directory. Empty means the directory pgbk_repo beside "
+							   "the data directory.",
+							   &pgbk_repository, "", PGC_SIGHUP, 0, check_repository, NULL, NULL);
+	DefineCustomEnumVariable("pgbk.compression", "Compression of stored WAL and backup files.", NULL, &pgbk_compression,
+							 PGBK_COMPRESSION_ZSTD, compression_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbk.compression_level", "zstd compression level.", NULL, &pgbk_compression_level, 3, 1,
+							19, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("pgbk.full_schedule", "Cron schedule of full backups (5 fields; empty = none).",
-	                           "Read in the time zone pgbk.schedule_timezone.", &pgbk_full_schedule, "", PGC_SIGHUP, 0,
-	                           check_schedule, NULL, NULL);
+							   "Read in the time zone pgbk.schedule_timezone.", &pgbk_full_schedule, "", PGC_SIGHUP, 0,
+							   check_schedule, NULL, NULL);
 	DefineCustomStringVariable("pgbk.schedule_timezone", "Time zone in which backup schedules are read.",
-	                           "An IANA time zone name such as UTC or Europe/Berlin.", &pgbk_schedule_timezone, "UTC",
-	                           PGC_SIGHUP, 0, check_timezone, NULL, NULL);
+							   "An IANA time zone name such as UTC or Europe/Berlin.", &pgbk_schedule_timezone, "UTC",
+							   PGC_SIGHUP, 0, check_timezone, NULL, NULL);
 	DefineCustomStringVariable("pgbk.database", "Database the pgbk worker connects to.", NULL, &pgbk_database,
-	                           "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgbk.parallel", "Threads the pgbk worker uses to copy files.", NULL, &pgbk_parallel, 2, 1,
-	                        64, PGC_SIGHUP, 0, NULL, NULL, NULL);
+							64, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgbk.archive_timeout",
-	                        "How long a backup waits for the WAL it needs to reach the repository.", NULL,
-	                        &pgbk_archive_timeout, 300, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+							"How long a backup waits for the WAL it needs to reach the repository.", NULL,
+							&pgbk_archive_timeout, 300, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgbk.test_file_delay", "Testing only: pause before copying each file.", NULL,
-	                        &pgbk_test_file_delay, 0, 0, 60000, PGC_SIGHUP,
-	                        GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+							&pgbk_test_file_delay, 0, 0, 60000, PGC_SIGHUP,
+							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgbk");
 }
 

@@ -35,5 +35,6 @@ extern "C" {
 #undef AssertVariableIsOfType
 #undef AssertVariableIsOfTypeMacro
 #define PGBK_SAME_TYPE(v, T) std::is_same<std::remove_cv_t<std::remove_reference_t<decltype(v)>>, T>::value
-#define AssertVariableIsOfType(v, T) static_assert(PGBK_SAME_TYPE(v, T), CppAsString(v) " does not have type " CppAsString(T))
-#define AssertVariableIsOfTypeMacro(v, T) ((void) sizeof(char[PGBK_SAME_TYPE(v, T) ? 1 : -1]))
+#define AssertVariableIsOfType(v, T)                                                                                   \
+	static_assert(PGBK_SAME_TYPE(v, T), CppAsString(v) " does not have type " CppAsString(T))
+#define AssertVariableIsOfTypeMacro(v, T) ((void)sizeof(char[PGBK_SAME_TYPE(v, T) ? 1 : -1]))

@@ -32,15 +32,15 @@ require_shared_state(void)
 {
 	if (pgbk_shared == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-		                errmsg("pgbk is not loaded in shared_preload_libraries"),
-		                errhint("Add pgbk to shared_preload_libraries and restart the server.")));
+						errmsg("pgbk is not loaded in shared_preload_libraries"),
+						errhint("Add pgbk to shared_preload_libraries and restart the server.")));
 }
 
 static Datum
 time_datum(int64 unix_seconds, bool *isnull)
 {
 	*isnull = unix_seconds == 0;
-	return *isnull ? (Datum) 0 : TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) unix_seconds));
+	return *isnull ? (Datum)0 : TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)unix_seconds));
 }
 
 static Datum
@@ -54,7 +54,7 @@ static Datum
 text_or_null(const char *s, bool *isnull)
 {
 	*isnull = s == NULL || s[0] == '\0';
-	return *isnull ? (Datum) 0 : CStringGetTextDatum(s);
+	return *isnull ? (Datum)0 : CStringGetTextDatum(s);
 }
 
 /*
@@ -84,13 +84,13 @@ pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out)
 	if (slot == NULL) {
 		LWLockRelease(pgbk_shared->lock);
 		ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-		                errmsg("pgbk: too many queued backup jobs (%d)", PGBK_MAX_JOBS),
-		                errhint("Wait for queued jobs to finish; see pgbk_jobs.")));
+						errmsg("pgbk: too many queued backup jobs (%d)", PGBK_MAX_JOBS),
+						errhint("Wait for queued jobs to finish; see pgbk_jobs.")));
 	}
 	/* Labels are unique and increasing (the worker seeds last_label from the repository). */
 	{
 		CppResult r = RunCpp(
-		    [&] { strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, kind).c_str(), sizeof(label)); });
+			[&] { strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, kind).c_str(), sizeof(label)); });
 		if (!r.ok) {
 			LWLockRelease(pgbk_shared->lock);
 			ereport(ERROR, (errmsg("pgbk: %s", r.message)));
@@ -130,9 +130,8 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 
 	require_shared_state();
 	if (strcmp(type, "full") != 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-		                errmsg("pgbk: unknown backup type \"%s\"", type),
-		                errhint("This version takes full backups: use type => 'full'.")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
+						errhint("This version takes full backups: use type => 'full'.")));
 	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
@@ -160,10 +159,10 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 			}
 			if (state == PGBK_JOB_FREE) {
 				ConditionVariableCancelSleep();
-				ereport(ERROR, (errmsg("pgbk: lost track of backup job %lld", (long long) id),
-				                errhint("See pgbk_backups for its outcome.")));
+				ereport(ERROR, (errmsg("pgbk: lost track of backup job %lld", (long long)id),
+								errhint("See pgbk_backups for its outcome.")));
 			}
-			(void) ConditionVariableTimedSleep(&pgbk_shared->job_done_cv, 1000, PG_WAIT_EXTENSION);
+			(void)ConditionVariableTimedSleep(&pgbk_shared->job_done_cv, 1000, PG_WAIT_EXTENSION);
 		}
 		ConditionVariableCancelSleep();
 	}
@@ -203,7 +202,7 @@ delete_backup_list(std::vector<pgbk::BackupRecord> *list)
 Datum
 pgbk_list_backups(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	std::vector<pgbk::BackupRecord> *volatile list = NULL;
 	CppResult r;
 
@@ -241,15 +240,15 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 			values[5] = LSNGetDatum(b.start_lsn);
 			values[6] = LSNGetDatum(b.stop_lsn);
 			nulls[6] = b.stop_lsn == 0;
-			values[7] = Int32GetDatum((int32) b.timeline);
+			values[7] = Int32GetDatum((int32)b.timeline);
 			values[8] = text_or_null(b.wal_start.c_str(), &nulls[8]);
 			values[9] = text_or_null(b.wal_stop.c_str(), &nulls[9]);
 			bool complete = b.status == pgbk::BackupStatus::Complete;
-			values[10] = Int64GetDatum((int64) b.database_bytes);
+			values[10] = Int64GetDatum((int64)b.database_bytes);
 			nulls[10] = !complete;
-			values[11] = Int64GetDatum((int64) b.stored_bytes);
+			values[11] = Int64GetDatum((int64)b.stored_bytes);
 			nulls[11] = !complete;
-			values[12] = Int64GetDatum((int64) b.files);
+			values[12] = Int64GetDatum((int64)b.files);
 			nulls[12] = !complete;
 			values[13] = text_or_null(error, &nulls[13]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -260,7 +259,7 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 		delete_backup_list(list);
 	}
 	PG_END_TRY();
-	return (Datum) 0;
+	return (Datum)0;
 }
 
 static const char *
@@ -287,13 +286,13 @@ job_state_name(int state)
 Datum
 pgbk_list_jobs(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	PgbkJob *copy;
 	int n = 0;
 
 	require_shared_state();
 	InitMaterializedSRF(fcinfo, 0);
-	copy = (PgbkJob *) palloc(sizeof(PgbkJob) * PGBK_MAX_JOBS);
+	copy = (PgbkJob *)palloc(sizeof(PgbkJob) * PGBK_MAX_JOBS);
 	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
 	for (int i = 0; i < PGBK_MAX_JOBS; i++)
 		if (pgbk_shared->jobs[i].state != PGBK_JOB_FREE)
@@ -321,12 +320,12 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 		values[5] = tstz_datum(job->requested_at, &nulls[5]);
 		values[6] = tstz_datum(job->started_at, &nulls[6]);
 		values[7] = tstz_datum(job->finished_at, &nulls[7]);
-		values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&job->bytes_read));
-		values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&job->bytes_written));
+		values[8] = Int64GetDatum((int64)pg_atomic_read_u64(&job->bytes_read));
+		values[9] = Int64GetDatum((int64)pg_atomic_read_u64(&job->bytes_written));
 		values[10] = text_or_null(job->error, &nulls[10]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	return (Datum) 0;
+	return (Datum)0;
 }
 
 /*
@@ -337,7 +336,7 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 Datum
 pgbk_list_schedule(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	const char *expr = pgbk_full_schedule ? pgbk_full_schedule : "";
 	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
 	time_t next = 0;
@@ -347,7 +346,7 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (expr[0] == '\0')
-		return (Datum) 0;
+		return (Datum)0;
 	r = RunCpp([&] {
 		auto n = pgbk::CronSchedule::Parse(expr).NextAfter(time(nullptr), tz);
 		next = n ? *n : 0;
@@ -358,7 +357,7 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum("full");
 	values[1] = CStringGetTextDatum(expr);
 	values[2] = CStringGetTextDatum(tz);
-	values[3] = time_datum((int64) next, &nulls[3]);
+	values[3] = time_datum((int64)next, &nulls[3]);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	return (Datum) 0;
+	return (Datum)0;
 }

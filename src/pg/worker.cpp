@@ -122,9 +122,10 @@ cleanup_interrupted_backups(void)
 				strlcpy(newest, b.label.c_str(), sizeof(newest));
 			if (b.status != pgbk::BackupStatus::Incomplete)
 				continue;
-			repo->MarkBackupFailed(b.label, "interrupted: the server or the backup worker stopped before the backup "
-			                                "completed",
-			                       static_cast<int64_t>(time(nullptr)));
+			repo->MarkBackupFailed(b.label,
+								   "interrupted: the server or the backup worker stopped before the backup "
+								   "completed",
+								   static_cast<int64_t>(time(nullptr)));
 			repo->RemoveBackupData(b.label);
 			cleaned++;
 		}
@@ -167,8 +168,8 @@ run_backup(PgbkJob *job)
 		ereport(ERROR, (errmsg("pgbk: backups of a standby are not supported yet")));
 	if (!XLogArchivingActive() || XLogArchiveLibrary == NULL || strcmp(XLogArchiveLibrary, "pgbk") != 0)
 		ereport(ERROR, (errmsg("pgbk: WAL archiving to the repository is not enabled"),
-		                errhint("Set archive_mode = on and archive_library = 'pgbk' in postgresql.conf; a backup "
-		                        "cannot be restored without its WAL.")));
+						errhint("Set archive_mode = on and archive_library = 'pgbk' in postgresql.conf; a backup "
+								"cannot be restored without its WAL.")));
 
 	r = RunCpp([&] {
 		current_repo = pgbk::glue::OpenConfiguredRepository().release();
@@ -189,8 +190,8 @@ run_backup(PgbkJob *job)
 		info.started_at = static_cast<int64_t>(time(nullptr));
 		info.start_lsn = startptr;
 		info.timeline = starttli;
-		info.wal_start = pgbk::WalSegmentName(pgbk::SegmentOfLsn(starttli, startptr, wal_segment_size),
-		                                      wal_segment_size);
+		info.wal_start =
+			pgbk::WalSegmentName(pgbk::SegmentOfLsn(starttli, startptr, wal_segment_size), wal_segment_size);
 		info.cluster = pgbk::glue::CurrentClusterIdentity();
 		info.pg_version_num = PG_VERSION_NUM;
 		current_repo->WriteBackupStart(info);
@@ -238,7 +239,7 @@ run_backup(PgbkJob *job)
 		stop.stop_lsn = stopptr;
 		stop.timeline = stoptli;
 		current_session->WaitForWal(starttli, startptr, stopptr, wal_segment_size,
-		                            std::chrono::seconds(pgbk_archive_timeout), *current_callbacks, &stop.wal_stop);
+									std::chrono::seconds(pgbk_archive_timeout), *current_callbacks, &stop.wal_stop);
 		stop.finished_at = static_cast<int64_t>(time(nullptr));
 		progress_to_job(job, current_session->Progress());
 		current_session->Complete(stop);
@@ -246,7 +247,7 @@ run_backup(PgbkJob *job)
 	raise_core_failure(&r, "could not complete the backup");
 	free_current_backup();
 	ereport(LOG, (errmsg("pgbk: backup %s complete (start %X/%X, stop %X/%X)", label, LSN_FORMAT_ARGS(startptr),
-	                     LSN_FORMAT_ARGS(stopptr))));
+						 LSN_FORMAT_ARGS(stopptr))));
 }
 
 /*
@@ -410,10 +411,10 @@ pgbk_worker_main(Datum main_arg)
 
 		timeout_ms = 60000;
 		if (next_run != 0) {
-			long until = (long) (next_run - time(NULL)) * 1000L;
+			long until = (long)(next_run - time(NULL)) * 1000L;
 			timeout_ms = Max(Min(until, timeout_ms), 10);
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
+		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

@@ -88,9 +88,9 @@ TEST(Manifest, TruncationAndDamageAreErrors)
 		p.Feed(text.data(), text.size());
 		p.Finish();
 	};
-	EXPECT_THROW(parse(head + entry), Error);                         // no end line
-	EXPECT_THROW(parse(head + entry.substr(0, 10)), Error);           // cut mid-line
-	EXPECT_THROW(parse(entry + EncodeManifestEnd({})), Error);         // no header
+	EXPECT_THROW(parse(head + entry), Error); // no end line
+	EXPECT_THROW(parse(head + entry.substr(0, 10)), Error); // cut mid-line
+	EXPECT_THROW(parse(entry + EncodeManifestEnd({})), Error); // no header
 	EXPECT_THROW(parse(head + "{not json}\n" + EncodeManifestEnd({})), Error);
 	ManifestEntry evil;
 	evil.path = "../../etc/passwd";

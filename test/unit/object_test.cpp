@@ -42,7 +42,8 @@ TEST_P(ObjectCodecTest, RoundTripSizes)
 	auto s = OpenLocalStorage(dir.path());
 	for (size_t size : {size_t{0}, size_t{1}, size_t{48}, size_t{8192}, size_t{3 << 20}}) {
 		// Half random, half zeros: both compressible and incompressible content.
-		std::string data = test::RandomBytes(size / 2, static_cast<uint32_t>(size)) + std::string(size - size / 2, '\0');
+		std::string data =
+			test::RandomBytes(size / 2, static_cast<uint32_t>(size)) + std::string(size - size / 2, '\0');
 		std::string key = "obj/" + std::to_string(size);
 		ObjectSummary w = PutObject(*s, key, data, CodecOptions{GetParam(), 3}, WriteMode::CreateOnly);
 		EXPECT_EQ(w.raw_size, size);

@@ -173,16 +173,16 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 	EXPECT_EQ(r.backup.label, start.label);
 	std::string out = ropts.pgdata;
 	for (const char *f : {"PG_VERSION", "global/pg_control", "global/1262", "base/5/16384", "base/5/16384_fsm",
-	                      "base/5/16390_init", "empty_file"})
+						  "base/5/16390_init", "empty_file"})
 		EXPECT_EQ(test::ReadFile(out + "/" + f), test::ReadFile(pg + "/" + f)) << f;
 	struct stat st;
 	for (const char *absent : {"postmaster.pid", "base/5/16390", "base/5/t3_16400", "base/5/pgsql_tmp",
-	                           "pg_wal/000000010000000000000001", "pg_stat_tmp/global.stat"})
+							   "pg_wal/000000010000000000000001", "pg_stat_tmp/global.stat"})
 		EXPECT_NE(::stat((out + "/" + absent).c_str(), &st), 0) << absent << " must not be restored";
 	for (const char *present : {"pg_wal/archive_status", "pg_stat_tmp", "pg_notify", "recovery.signal"})
 		EXPECT_EQ(::stat((out + "/" + present).c_str(), &st), 0) << present << " must exist";
 	EXPECT_NE(test::ReadFile(out + "/postgresql.auto.conf").find("restore_command = 'pgbk wal-fetch %f %p'"),
-	          std::string::npos);
+			  std::string::npos);
 	EXPECT_EQ(test::ReadFile(out + "/backup_label"), "START WAL LOCATION: 0/3000028\n");
 
 	// A second restore into a non-empty directory is refused.

@@ -21,8 +21,16 @@ public:
 		path_ = ::mkdtemp(tmpl.data());
 	}
 	~TempDir() { std::filesystem::remove_all(path_); }
-	const std::string &path() const { return path_; }
-	std::string operator/(const std::string &rel) const { return path_ + "/" + rel; }
+	const std::string &
+	path() const
+	{
+		return path_;
+	}
+	std::string
+	operator/(const std::string &rel) const
+	{
+		return path_ + "/" + rel;
+	}
 
 private:
 	std::string path_;

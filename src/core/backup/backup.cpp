@@ -22,12 +22,12 @@ namespace pgbk {
 namespace {
 
 // Directories whose contents are never backed up (basebackup.c excludeDirContents).
-const char *const kExcludeDirContents[] = {"pg_stat_tmp", "pg_replslot", "pg_dynshmem", "pg_notify",
-                                           "pg_serial",   "pg_snapshots", "pg_subtrans"};
+const char *const kExcludeDirContents[] = {"pg_stat_tmp", "pg_replslot",  "pg_dynshmem", "pg_notify",
+										   "pg_serial",   "pg_snapshots", "pg_subtrans"};
 // Files never backed up, by name at any depth (basebackup.c excludeFiles).
 const char *const kExcludeFiles[] = {"postgresql.auto.conf.tmp", "current_logfiles.tmp", "backup_label",
-                                     "tablespace_map",           "backup_manifest",      "postmaster.pid",
-                                     "postmaster.opts"};
+									 "tablespace_map",           "backup_manifest",      "postmaster.pid",
+									 "postmaster.opts"};
 // Files whose pages carry no checksum (basebackup.c noChecksumFiles).
 const char *const kNoChecksumFiles[] = {"pg_control", "pg_filenode.map", "pg_internal.init", "PG_VERSION"};
 
@@ -163,7 +163,8 @@ struct BackupSession::Impl {
 
 	Impl(Repository &r, const ManifestHeader &h) : repo(r), header(h) {}
 
-	void AddEntry(const ManifestEntry &e)
+	void
+	AddEntry(const ManifestEntry &e)
 	{
 		std::string line = EncodeManifestEntry(e);
 		std::lock_guard<std::mutex> g(manifest_mu);
@@ -176,7 +177,8 @@ struct BackupSession::Impl {
 		}
 	}
 
-	void Snapshot()
+	void
+	Snapshot()
 	{
 		progress.bytes_read = bytes_read;
 		progress.bytes_written = bytes_written;
@@ -185,7 +187,8 @@ struct BackupSession::Impl {
 	}
 
 	// Stores one file; returns silently if it vanished (dropped relation).
-	void CopyFile(const FileJob &job, const BackupOptions &opts, const std::atomic<bool> &stop)
+	void
+	CopyFile(const FileJob &job, const BackupOptions &opts, const std::atomic<bool> &stop)
 	{
 		int fd = ::open(job.abspath.c_str(), O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -208,7 +211,7 @@ struct BackupSession::Impl {
 		std::string fork;
 		uint32_t segno = 0;
 		bool verify = opts.verify_checksums && IsRelationDir(DirName(job.relpath)) &&
-		              ParseRelationFileName(base, &relnode, &fork, &segno);
+					  ParseRelationFileName(base, &relnode, &fork, &segno);
 		for (const char *f : kNoChecksumFiles)
 			if (base == f)
 				verify = false;
@@ -218,7 +221,8 @@ struct BackupSession::Impl {
 		e.path = job.relpath;
 		e.mode = job.mode;
 		e.mtime = job.mtime;
-		auto out = repo.storage().OpenWrite(Repository::BackupDataKey(header.label, job.relpath), WriteMode::CreateOnly);
+		auto out =
+			repo.storage().OpenWrite(Repository::BackupDataKey(header.label, job.relpath), WriteMode::CreateOnly);
 		ObjectWriter ow(*out, opts.codec);
 		std::vector<uint8_t> buf(32 * kBlockSize);
 		uint64_t offset = 0;
@@ -253,8 +257,8 @@ struct BackupSession::Impl {
 
 	// Checks every complete page older than the backup start. A page whose LSN is at or
 	// after the start may be torn mid-write; WAL replay repairs it, so it is not checked.
-	void VerifyPages(int fd, const uint8_t *data, size_t len, uint64_t offset, uint32_t segno,
-	                 std::vector<uint32_t> &bad)
+	void
+	VerifyPages(int fd, const uint8_t *data, size_t len, uint64_t offset, uint32_t segno, std::vector<uint32_t> &bad)
 	{
 		for (size_t at = 0; at + kBlockSize <= len; at += kBlockSize) {
 			const uint8_t *page = data + at;
@@ -278,10 +282,10 @@ struct BackupSession::Impl {
 };
 
 BackupSession::BackupSession(Repository &repo, const ManifestHeader &header)
-    : impl_(std::make_unique<Impl>(repo, header))
+	: impl_(std::make_unique<Impl>(repo, header))
 {
 	impl_->manifest_out =
-	    repo.storage().OpenWrite(Repository::BackupKey(header.label, "manifest"), WriteMode::CreateOnly);
+		repo.storage().OpenWrite(Repository::BackupKey(header.label, "manifest"), WriteMode::CreateOnly);
 	impl_->manifest = std::make_unique<ObjectWriter>(*impl_->manifest_out, CodecOptions{Codec::Zstd, 3});
 	std::string h = EncodeManifestHeader(header);
 	impl_->manifest->Write(h.data(), h.size());
@@ -363,7 +367,7 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 		for (;;) {
 			std::unique_lock<std::mutex> lk(mu);
 			if (cv_space.wait_for(lk, std::chrono::milliseconds(100),
-			                      [&] { return (queue.empty() || stop) && active == 0; }))
+								  [&] { return (queue.empty() || stop) && active == 0; }))
 				break;
 			lk.unlock();
 			poll();
@@ -391,7 +395,7 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 
 	// Recursive walk; one open DIR per level.
 	std::function<void(const std::string &, const std::string &)> walk = [&](const std::string &rel,
-	                                                                          const std::string &abs) {
+																			 const std::string &abs) {
 		DIR *d = ::opendir(abs.c_str());
 		if (d == nullptr) {
 			if (errno == ENOENT && !rel.empty())
@@ -501,17 +505,16 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 	BackupOptions plain = opts;
 	plain.verify_checksums = false;
 	m.CopyFile(FileJob{"global/pg_control", control, static_cast<uint32_t>(st.st_mode & 07777),
-	                   static_cast<int64_t>(st.st_mtime)},
-	           plain, no_stop);
+					   static_cast<int64_t>(st.st_mtime)},
+			   plain, no_stop);
 	poll();
 }
 
 void
 BackupSession::AddFile(const std::string &path, const std::string &content, const CodecOptions &codec)
 {
-	ObjectSummary sum =
-	    PutObject(impl_->repo.storage(), Repository::BackupDataKey(impl_->header.label, path), content, codec,
-	              WriteMode::CreateOnly);
+	ObjectSummary sum = PutObject(impl_->repo.storage(), Repository::BackupDataKey(impl_->header.label, path), content,
+								  codec, WriteMode::CreateOnly);
 	ManifestEntry e;
 	e.type = ManifestEntry::Type::File;
 	e.path = path;
@@ -525,7 +528,7 @@ BackupSession::AddFile(const std::string &path, const std::string &content, cons
 
 void
 BackupSession::WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segment_size, std::chrono::seconds timeout,
-                          const BackupCallbacks &cb, std::string *wal_stop)
+						  const BackupCallbacks &cb, std::string *wal_stop)
 {
 	uint64_t first = start / segment_size;
 	uint64_t last = (stop == 0 ? 0 : stop - 1) / segment_size; // segment holding the byte before stop
@@ -539,9 +542,9 @@ BackupSession::WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segme
 				throw Error(ErrorKind::Cancelled, "backup cancelled while waiting for WAL");
 			if (std::chrono::steady_clock::now() > deadline)
 				throw Error(ErrorKind::Timeout,
-				            "WAL segment " + name + " needed by the backup was not archived within " +
-				                std::to_string(timeout.count()) +
-				                " s; check archive_mode, archive_library = 'pgbk' and the server log");
+							"WAL segment " + name + " needed by the backup was not archived within " +
+								std::to_string(timeout.count()) +
+								" s; check archive_mode, archive_library = 'pgbk' and the server log");
 			std::this_thread::sleep_for(std::chrono::milliseconds(100));
 		}
 		*wal_stop = name;

@@ -10,15 +10,15 @@ std::string
 EncodeManifestHeader(const ManifestHeader &h)
 {
 	json j = {{"pgbk_manifest", kManifestFormat},
-	          {"label", h.label},
-	          {"type", h.type},
-	          {"system_identifier", std::to_string(h.system_identifier)},
-	          {"pg_version_num", h.pg_version_num},
-	          {"timeline", h.timeline},
-	          {"start_lsn", FormatLsn(h.start_lsn)},
-	          {"segment_size", h.segment_size},
-	          {"data_checksums", h.data_checksums},
-	          {"started_at", h.started_at}};
+			  {"label", h.label},
+			  {"type", h.type},
+			  {"system_identifier", std::to_string(h.system_identifier)},
+			  {"pg_version_num", h.pg_version_num},
+			  {"timeline", h.timeline},
+			  {"start_lsn", FormatLsn(h.start_lsn)},
+			  {"segment_size", h.segment_size},
+			  {"data_checksums", h.data_checksums},
+			  {"started_at", h.started_at}};
 	return j.dump() + "\n";
 }
 
@@ -34,8 +34,8 @@ EncodeManifestEntry(const ManifestEntry &e)
 		j = {{"t", "l"}, {"p", e.path}, {"target", e.link_target}};
 		break;
 	case ManifestEntry::Type::File:
-		j = {{"t", "f"},  {"p", e.path},        {"m", e.mode},           {"mt", e.mtime},
-		     {"s", e.size}, {"z", e.stored_size}, {"h", ToHex(e.sha256)}};
+		j = {{"t", "f"},    {"p", e.path},        {"m", e.mode},         {"mt", e.mtime},
+			 {"s", e.size}, {"z", e.stored_size}, {"h", ToHex(e.sha256)}};
 		if (!e.bad_blocks.empty())
 			j["bad"] = e.bad_blocks;
 		break;
@@ -47,10 +47,10 @@ std::string
 EncodeManifestEnd(const ManifestTotals &t)
 {
 	json j = {{"end", true},
-	          {"files", t.files},
-	          {"database_bytes", t.database_bytes},
-	          {"stored_bytes", t.stored_bytes},
-	          {"bad_blocks", t.bad_blocks}};
+			  {"files", t.files},
+			  {"database_bytes", t.database_bytes},
+			  {"stored_bytes", t.stored_bytes},
+			  {"bad_blocks", t.bad_blocks}};
 	return j.dump() + "\n";
 }
 

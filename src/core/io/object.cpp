@@ -39,7 +39,8 @@ ObjectSummary
 DecodeTrailer(const uint8_t *t, const std::string &name)
 {
 	if (std::memcmp(t + 44, kTrailerMagic, 4) != 0)
-		throw Error(ErrorKind::Corrupt, "object \"" + name + "\" has no valid trailer (truncated or not a pgbk object)");
+		throw Error(ErrorKind::Corrupt,
+					"object \"" + name + "\" has no valid trailer (truncated or not a pgbk object)");
 	ObjectSummary s;
 	s.raw_size = GetU64(t);
 	std::memcpy(s.sha256.data(), t + 8, 32);
@@ -59,12 +60,14 @@ struct ObjectWriter::Impl {
 
 	Impl(StorageWriter &o, const CodecOptions &op) : out(o), opts(op) {}
 
-	void Emit(const void *p, size_t n)
+	void
+	Emit(const void *p, size_t n)
 	{
 		out.Write(p, n);
 		summary.stored_size += n;
 	}
-	void Compress(const void *data, size_t len, ZSTD_EndDirective mode)
+	void
+	Compress(const void *data, size_t len, ZSTD_EndDirective mode)
 	{
 		ZSTD_inBuffer in{data, len, 0};
 		for (;;) {
@@ -145,7 +148,8 @@ struct ObjectReader::Impl {
 	uint64_t stored_total = 0;
 
 	// Ensures that more than the trailer is buffered, unless the input ended.
-	void Fill()
+	void
+	Fill()
 	{
 		if (stored_pos > 0 && stored_pos == stored_len) {
 			stored_pos = stored_len = 0;
@@ -163,7 +167,8 @@ struct ObjectReader::Impl {
 			stored_total += n;
 		}
 	}
-	size_t Available() const
+	size_t
+	Available() const
 	{
 		size_t have = stored_len - stored_pos;
 		return have > kObjectTrailerSize ? have - kObjectTrailerSize : 0;
@@ -177,12 +182,12 @@ ObjectReader::ObjectReader(std::unique_ptr<StorageReader> in, std::string name) 
 	impl_->stored.resize(kChunk + kObjectTrailerSize);
 	impl_->Fill();
 	if (impl_->stored_len < kObjectHeaderSize + kObjectTrailerSize ||
-	    std::memcmp(impl_->stored.data(), kHeaderMagic, 4) != 0)
+		std::memcmp(impl_->stored.data(), kHeaderMagic, 4) != 0)
 		throw Error(ErrorKind::Corrupt, "object \"" + impl_->name + "\" is truncated or not a pgbk object");
 	uint8_t version = impl_->stored[4], codec = impl_->stored[5], cipher = impl_->stored[6];
 	if (version != kObjectFormatVersion)
 		throw Error(ErrorKind::Corrupt,
-		            "object \"" + impl_->name + "\" has format version " + std::to_string(version) + ", expected 1");
+					"object \"" + impl_->name + "\" has format version " + std::to_string(version) + ", expected 1");
 	if (cipher != 0)
 		throw Error(ErrorKind::Config, "object \"" + impl_->name + "\" is encrypted and this build has no key");
 	if (codec > 1)
@@ -221,7 +226,7 @@ ObjectReader::Read(void *buf, size_t len)
 			size_t rc = ZSTD_decompressStream(m.dctx, &out, &in);
 			if (ZSTD_isError(rc))
 				throw Error(ErrorKind::Corrupt,
-				            "object \"" + m.name + "\" does not decompress: " + ZSTD_getErrorName(rc));
+							"object \"" + m.name + "\" does not decompress: " + ZSTD_getErrorName(rc));
 			m.frame_ended = rc == 0;
 			m.stored_pos += in.pos;
 			produced = out.pos;
@@ -239,8 +244,9 @@ ObjectReader::Read(void *buf, size_t len)
 			ObjectSummary t = DecodeTrailer(m.stored.data() + m.stored_pos, m.name);
 			Digest actual = m.hash.Final();
 			if (t.raw_size != m.summary.raw_size)
-				throw Error(ErrorKind::Corrupt, "object \"" + m.name + "\" holds " + std::to_string(m.summary.raw_size) +
-				                                    " bytes but its trailer says " + std::to_string(t.raw_size));
+				throw Error(ErrorKind::Corrupt, "object \"" + m.name + "\" holds " +
+													std::to_string(m.summary.raw_size) +
+													" bytes but its trailer says " + std::to_string(t.raw_size));
 			if (t.sha256 != actual)
 				throw Error(ErrorKind::Corrupt, "object \"" + m.name + "\" fails its checksum");
 			m.summary.sha256 = actual;

@@ -57,7 +57,7 @@ Repository::ReadIdentity()
 		int format = j.at("format").get<int>();
 		if (format != kRepositoryFormat)
 			throw Error(ErrorKind::Conflict, "repository " + Describe() + " has format " + std::to_string(format) +
-			                                     "; this pgbk reads format " + std::to_string(kRepositoryFormat));
+												 "; this pgbk reads format " + std::to_string(kRepositoryFormat));
 		return ClusterIdentity{std::stoull(j.at("system_identifier").get<std::string>()), j.at("pg_major").get<int>()};
 	} catch (const json::exception &e) {
 		throw Error(ErrorKind::Corrupt, std::string("repository file pgbk.repo is damaged: ") + e.what());
@@ -70,9 +70,9 @@ Repository::CheckOrInit(const ClusterIdentity &id)
 	auto existing = ReadIdentity();
 	if (!existing) {
 		json j = {{"format", kRepositoryFormat},
-		          {"system_identifier", std::to_string(id.system_identifier)},
-		          {"pg_major", id.pg_major},
-		          {"created_at", static_cast<int64_t>(::time(nullptr))}};
+				  {"system_identifier", std::to_string(id.system_identifier)},
+				  {"pg_major", id.pg_major},
+				  {"created_at", static_cast<int64_t>(::time(nullptr))}};
 		try {
 			PutBytes(*storage_, kIdentityKey, j.dump(2) + "\n", WriteMode::CreateOnly);
 		} catch (const Error &e) {
@@ -83,11 +83,11 @@ Repository::CheckOrInit(const ClusterIdentity &id)
 	}
 	if (!existing || existing->system_identifier != id.system_identifier || existing->pg_major != id.pg_major)
 		throw Error(ErrorKind::Conflict,
-		            "repository " + Describe() + " belongs to another cluster (system identifier " +
-		                (existing ? std::to_string(existing->system_identifier) : "?") + ", PostgreSQL " +
-		                (existing ? std::to_string(existing->pg_major) : "?") + "); this cluster is " +
-		                std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
-		                ": point pgbk.repository at this cluster's own repository");
+					"repository " + Describe() + " belongs to another cluster (system identifier " +
+						(existing ? std::to_string(existing->system_identifier) : "?") + ", PostgreSQL " +
+						(existing ? std::to_string(existing->pg_major) : "?") + "); this cluster is " +
+						std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
+						": point pgbk.repository at this cluster's own repository");
 }
 
 Repository::ArchiveOutcome
@@ -123,9 +123,10 @@ Repository::ArchiveWalFile(const std::string &name, const std::string &path, con
 	auto compare_existing = [&]() {
 		ObjectSummary stored = ReadObjectTrailer(*storage_, key);
 		if (stored.sha256 != hash_file())
-			throw Error(ErrorKind::Conflict, "WAL file " + name + " is already archived in " + Describe() +
-			                                     " with different content; refusing to overwrite it. Another cluster may be "
-			                                     "archiving into this repository");
+			throw Error(ErrorKind::Conflict,
+						"WAL file " + name + " is already archived in " + Describe() +
+							" with different content; refusing to overwrite it. Another cluster may be "
+							"archiving into this repository");
 		return ArchiveOutcome::AlreadyPresent;
 	};
 
@@ -226,33 +227,33 @@ void
 Repository::WriteBackupStart(const BackupStartInfo &info)
 {
 	json j = {{"format", kRepositoryFormat},
-	          {"label", info.label},
-	          {"type", info.type},
-	          {"started_at", info.started_at},
-	          {"start_lsn", FormatLsn(info.start_lsn)},
-	          {"timeline", info.timeline},
-	          {"wal_start", info.wal_start},
-	          {"system_identifier", std::to_string(info.cluster.system_identifier)},
-	          {"pg_version_num", info.pg_version_num}};
+			  {"label", info.label},
+			  {"type", info.type},
+			  {"started_at", info.started_at},
+			  {"start_lsn", FormatLsn(info.start_lsn)},
+			  {"timeline", info.timeline},
+			  {"wal_start", info.wal_start},
+			  {"system_identifier", std::to_string(info.cluster.system_identifier)},
+			  {"pg_version_num", info.pg_version_num}};
 	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
 }
 
 void
 Repository::WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
-                                const ObjectSummary &manifest)
+								const ObjectSummary &manifest)
 {
 	json j = {{"format", kRepositoryFormat},
-	          {"label", label},
-	          {"stop_lsn", FormatLsn(stop.stop_lsn)},
-	          {"stop_timeline", stop.timeline},
-	          {"wal_stop", stop.wal_stop},
-	          {"finished_at", stop.finished_at},
-	          {"files", totals.files},
-	          {"database_bytes", totals.database_bytes},
-	          {"stored_bytes", totals.stored_bytes},
-	          {"bad_blocks", totals.bad_blocks},
-	          {"manifest_sha256", ToHex(manifest.sha256)},
-	          {"manifest_size", manifest.raw_size}};
+			  {"label", label},
+			  {"stop_lsn", FormatLsn(stop.stop_lsn)},
+			  {"stop_timeline", stop.timeline},
+			  {"wal_stop", stop.wal_stop},
+			  {"finished_at", stop.finished_at},
+			  {"files", totals.files},
+			  {"database_bytes", totals.database_bytes},
+			  {"stored_bytes", totals.stored_bytes},
+			  {"bad_blocks", totals.bad_blocks},
+			  {"manifest_sha256", ToHex(manifest.sha256)},
+			  {"manifest_size", manifest.raw_size}};
 	PutObject(*storage_, BackupKey(label, "complete"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
 }
 
@@ -355,7 +356,7 @@ Repository::ListBackups()
 
 ManifestTotals
 Repository::ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,
-                         const std::function<void(const ManifestEntry &)> &on_entry)
+						 const std::function<void(const ManifestEntry &)> &on_entry)
 {
 	if (b.status != BackupStatus::Complete)
 		throw Error(ErrorKind::Config, "backup " + b.label + " is not complete");
@@ -365,7 +366,8 @@ Repository::ReadManifest(const BackupRecord &b, const std::function<void(const M
 		in = storage_->OpenRead(key);
 	} catch (const Error &e) {
 		if (e.kind() == ErrorKind::NotFound)
-			throw Error(ErrorKind::Corrupt, "backup " + b.label + " has a completion marker but no manifest (" + key + ")");
+			throw Error(ErrorKind::Corrupt,
+						"backup " + b.label + " has a completion marker but no manifest (" + key + ")");
 		throw;
 	}
 	ObjectReader r(std::move(in), key);

@@ -111,7 +111,7 @@ SelectBackup(Repository &repo, const std::string &label)
 		if (label.empty()) {
 			// Newest by consistency point: stop time, then stop LSN.
 			if (pick == nullptr || b.finished_at > pick->finished_at ||
-			    (b.finished_at == pick->finished_at && b.stop_lsn > pick->stop_lsn))
+				(b.finished_at == pick->finished_at && b.stop_lsn > pick->stop_lsn))
 				pick = &b;
 		} else if (b.label == label)
 			pick = &b;
@@ -119,20 +119,21 @@ SelectBackup(Repository &repo, const std::string &label)
 	if (pick == nullptr) {
 		if (available.empty())
 			throw Error(ErrorKind::NotFound, "repository " + repo.Describe() + " holds no complete backup");
-		throw Error(ErrorKind::NotFound, "no complete backup \"" + label + "\" in " + repo.Describe() +
-		                                     "; available: " + available);
+		throw Error(ErrorKind::NotFound,
+					"no complete backup \"" + label + "\" in " + repo.Describe() + "; available: " + available);
 	}
 	return *pick;
 }
 
 RestoreResult
-RestoreBackup(Repository &repo, const RestoreOptions &opts, const std::function<void(const RestoreProgress &)> &progress)
+RestoreBackup(Repository &repo, const RestoreOptions &opts,
+			  const std::function<void(const RestoreProgress &)> &progress)
 {
 	if (opts.pgdata.empty() || opts.pgdata[0] != '/')
 		throw Error(ErrorKind::Config, "--pgdata must be an absolute path");
 	if (!DirectoryIsEmptyOrMissing(opts.pgdata))
-		throw Error(ErrorKind::Config, "directory \"" + opts.pgdata +
-		                                   "\" is not empty; restore needs an empty or missing directory");
+		throw Error(ErrorKind::Config,
+					"directory \"" + opts.pgdata + "\" is not empty; restore needs an empty or missing directory");
 	RestoreResult result;
 	result.backup = SelectBackup(repo, opts.label);
 	const BackupRecord &b = result.backup;
@@ -190,7 +191,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts, const std::function<
 		const ObjectSummary &s = r.Summary();
 		if (s.raw_size != j.size || s.sha256 != j.sha256)
 			throw Error(ErrorKind::Corrupt, "object " + key + " does not match the manifest of backup " + b.label +
-			                                    " (size or checksum differs)");
+												" (size or checksum differs)");
 		if (::fsync(fd) != 0)
 			ThrowErrno("could not fsync \"" + path + "\"", errno);
 		struct timeval tv[2] = {{static_cast<time_t>(j.mtime), 0}, {static_cast<time_t>(j.mtime), 0}};
@@ -247,7 +248,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts, const std::function<
 				// empty) and the link, as the original cluster had them.
 				if (!DirectoryIsEmptyOrMissing(e.link_target))
 					throw Error(ErrorKind::Config, "tablespace directory \"" + e.link_target +
-					                                   "\" is not empty; remove it or restore on another machine");
+													   "\" is not empty; remove it or restore on another machine");
 				MakeDir(e.link_target, 0700);
 				if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
 					ThrowErrno("could not create symbolic link \"" + path + "\"", errno);
@@ -294,8 +295,8 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts, const std::function<
 	// Recovery settings, then pg_control last.
 	if (!opts.restore_command.empty()) {
 		AppendToFile(opts.pgdata + "/postgresql.auto.conf",
-		             "\n# Added by pgbk restore of backup " + b.label + "\nrestore_command = " +
-		                 QuoteConfValue(opts.restore_command) + "\n");
+					 "\n# Added by pgbk restore of backup " + b.label +
+						 "\nrestore_command = " + QuoteConfValue(opts.restore_command) + "\n");
 		AppendToFile(opts.pgdata + "/recovery.signal", "");
 	}
 	restore_file(*control);

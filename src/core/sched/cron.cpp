@@ -18,7 +18,8 @@ struct FieldSpec {
 	int names_base;
 };
 
-const char *const kMonthNames[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", nullptr};
+const char *const kMonthNames[] = {"jan", "feb", "mar", "apr", "may", "jun",  "jul",
+								   "aug", "sep", "oct", "nov", "dec", nullptr};
 const char *const kDayNames[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", nullptr};
 
 int
@@ -41,8 +42,8 @@ ParseValue(const std::string &tok, const FieldSpec &f)
 			break;
 	}
 	if (v < f.lo || v > f.hi)
-		throw Error(ErrorKind::Config, std::string(f.name) + " field: " + tok + " is out of range " + std::to_string(f.lo) +
-		                                   "-" + std::to_string(f.hi));
+		throw Error(ErrorKind::Config, std::string(f.name) + " field: " + tok + " is out of range " +
+										   std::to_string(f.lo) + "-" + std::to_string(f.hi));
 	return v;
 }
 
@@ -131,7 +132,7 @@ bool
 SameLocal(const LocalTime &a, const LocalTime &b)
 {
 	return a.year == b.year && a.month == b.month && a.mday == b.mday && a.hour == b.hour && a.minute == b.minute &&
-	       a.second == b.second;
+		   a.second == b.second;
 }
 
 time_t
@@ -171,10 +172,9 @@ CronSchedule
 CronSchedule::Parse(const std::string &input)
 {
 	std::string expr = input;
-	static const std::pair<const char *, const char *> macros[] = {{"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
-	                                                                {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
-	                                                                {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
-	                                                                {"@hourly", "0 * * * *"}};
+	static const std::pair<const char *, const char *> macros[] = {
+		{"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
+		{"@daily", "0 0 * * *"},  {"@midnight", "0 0 * * *"}, {"@hourly", "0 * * * *"}};
 	for (auto &[m, e] : macros)
 		if (expr == m)
 			expr = e;
@@ -185,7 +185,7 @@ CronSchedule::Parse(const std::string &input)
 		fields.push_back(f);
 	if (fields.size() != 5)
 		throw Error(ErrorKind::Config, "expected 5 fields (minute hour day-of-month month day-of-week), got " +
-		                                   std::to_string(fields.size()));
+										   std::to_string(fields.size()));
 	CronSchedule c;
 	c.text_ = input;
 	ParseField(fields[0], FieldSpec{"minute", 0, 59, nullptr, 0}, c.minutes_);
@@ -227,7 +227,7 @@ CronSchedule::NextAfter(time_t after, const std::string &tz) const
 	for (int i = 0; i < 366 * 8 + 2; i++, day += days{1}) {
 		year_month_day ymd{day};
 		int y = static_cast<int>(ymd.year()), m = static_cast<int>(static_cast<unsigned>(ymd.month())),
-		    d = static_cast<int>(static_cast<unsigned>(ymd.day()));
+			d = static_cast<int>(static_cast<unsigned>(ymd.day()));
 		int wday = static_cast<int>(weekday{day}.c_encoding());
 		if (!DayMatches(d, m, wday))
 			continue;

@@ -59,7 +59,7 @@ public:
 		dir_ = final_.substr(0, slash);
 		MakeDirs(dir_);
 		temp_ = dir_ + "/." + final_.substr(slash + 1) + ".tmp." + std::to_string(::getpid()) + "." +
-		        std::to_string(temp_counter.fetch_add(1));
+				std::to_string(temp_counter.fetch_add(1));
 		fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd_ < 0)
 			ThrowErrno("could not create \"" + temp_ + "\"", errno);
@@ -71,7 +71,8 @@ public:
 		if (!committed_)
 			::unlink(temp_.c_str());
 	}
-	void Write(const void *data, size_t len) override
+	void
+	Write(const void *data, size_t len) override
 	{
 		const char *p = static_cast<const char *>(data);
 		while (len > 0) {
@@ -85,7 +86,8 @@ public:
 			len -= static_cast<size_t>(n);
 		}
 	}
-	void Commit() override
+	void
+	Commit() override
 	{
 		if (::fsync(fd_) != 0)
 			ThrowErrno("could not fsync \"" + temp_ + "\"", errno);
@@ -126,7 +128,8 @@ public:
 		}
 	}
 	~LocalReader() override { ::close(fd_); }
-	size_t Read(void *buf, size_t len) override
+	size_t
+	Read(void *buf, size_t len) override
 	{
 		for (;;) {
 			ssize_t n = ::read(fd_, buf, len);
@@ -152,15 +155,18 @@ class LocalStorage final : public Storage {
 public:
 	explicit LocalStorage(std::string root) : root_(std::move(root)) {}
 
-	std::unique_ptr<StorageWriter> OpenWrite(const std::string &key, WriteMode mode) override
+	std::unique_ptr<StorageWriter>
+	OpenWrite(const std::string &key, WriteMode mode) override
 	{
 		return std::make_unique<LocalWriter>(PathOf(key), mode);
 	}
-	std::unique_ptr<StorageReader> OpenRead(const std::string &key, uint64_t offset) override
+	std::unique_ptr<StorageReader>
+	OpenRead(const std::string &key, uint64_t offset) override
 	{
 		return std::make_unique<LocalReader>(PathOf(key), offset);
 	}
-	std::optional<uint64_t> Size(const std::string &key) override
+	std::optional<uint64_t>
+	Size(const std::string &key) override
 	{
 		struct stat st;
 		if (::stat(PathOf(key).c_str(), &st) != 0) {
@@ -172,7 +178,8 @@ public:
 			return std::nullopt;
 		return static_cast<uint64_t>(st.st_size);
 	}
-	void List(const std::string &prefix, bool recursive, const std::function<void(const ListEntry &)> &fn) override
+	void
+	List(const std::string &prefix, bool recursive, const std::function<void(const ListEntry &)> &fn) override
 	{
 		// The prefix is split into a directory part and a name filter.
 		auto slash = prefix.find_last_of('/');
@@ -180,21 +187,28 @@ public:
 		std::string filter = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
 		ListDir(dir, filter, recursive, fn);
 	}
-	void Remove(const std::string &key) override
+	void
+	Remove(const std::string &key) override
 	{
 		std::string path = PathOf(key);
 		if (::unlink(path.c_str()) != 0 && errno != ENOENT)
 			ThrowErrno("could not remove \"" + path + "\"", errno);
 		// Drop now-empty parent directories below the root, best effort.
-		for (auto pos = key.find_last_of('/'); pos != std::string::npos && pos > 0; pos = key.find_last_of('/', pos - 1)) {
+		for (auto pos = key.find_last_of('/'); pos != std::string::npos && pos > 0;
+			 pos = key.find_last_of('/', pos - 1)) {
 			if (::rmdir(PathOf(key.substr(0, pos)).c_str()) != 0)
 				break;
 		}
 	}
-	std::string Describe() const override { return root_; }
+	std::string
+	Describe() const override
+	{
+		return root_;
+	}
 
 private:
-	std::string PathOf(const std::string &key) const
+	std::string
+	PathOf(const std::string &key) const
 	{
 		if (key.empty() || key[0] == '/' || key.find("..") != std::string::npos)
 			throw Error(ErrorKind::Config, "invalid repository key \"" + key + "\"");
@@ -203,8 +217,9 @@ private:
 
 	// Lists one directory level sorted by name; directory names sort as "name/" so the
 	// stream stays in key order. Memory: one directory's names at a time.
-	void ListDir(const std::string &dir, const std::string &filter, bool recursive,
-	             const std::function<void(const ListEntry &)> &fn)
+	void
+	ListDir(const std::string &dir, const std::string &filter, bool recursive,
+			const std::function<void(const ListEntry &)> &fn)
 	{
 		std::string path = dir.empty() ? root_ : root_ + "/" + dir.substr(0, dir.size() - 1);
 		DIR *d = ::opendir(path.c_str());

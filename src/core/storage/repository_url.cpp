@@ -28,7 +28,7 @@ ParseRepositoryUrl(const std::string &url, const std::string &data_directory)
 		std::string dd = StripTrailingSlashes(data_directory);
 		if (dd.empty() || dd[0] != '/')
 			throw Error(ErrorKind::Config, "cannot derive the default repository: data directory \"" + data_directory +
-			                                   "\" is not an absolute path; set pgbk.repository to an absolute path");
+											   "\" is not an absolute path; set pgbk.repository to an absolute path");
 		auto slash = dd.find_last_of('/');
 		out.path = (slash == 0 ? std::string("") : dd.substr(0, slash)) + "/pgbk_repo";
 		return out;
@@ -38,17 +38,19 @@ ParseRepositoryUrl(const std::string &url, const std::string &data_directory)
 		path = url.substr(7);
 	else if (url.find("://") != std::string::npos)
 		throw Error(ErrorKind::Config, "unknown repository scheme in \"" + url +
-		                                   "\"; use an absolute directory path or file:///absolute/path");
+										   "\"; use an absolute directory path or file:///absolute/path");
 	else
 		path = url;
 	if (path.empty() || path[0] != '/')
-		throw Error(ErrorKind::Config, "repository path \"" + path + "\" is not absolute; use an absolute directory path");
+		throw Error(ErrorKind::Config,
+					"repository path \"" + path + "\" is not absolute; use an absolute directory path");
 	path = StripTrailingSlashes(path);
 	if (path == "/")
 		throw Error(ErrorKind::Config, "the root directory cannot be a repository; choose a dedicated directory");
 	std::string dd = StripTrailingSlashes(data_directory);
 	if (!dd.empty() && (path == dd || path.rfind(dd + "/", 0) == 0))
-		throw Error(ErrorKind::Config, "repository \"" + path + "\" is inside the data directory; choose a directory outside it");
+		throw Error(ErrorKind::Config,
+					"repository \"" + path + "\" is inside the data directory; choose a directory outside it");
 	out.path = path;
 	return out;
 }

@@ -38,7 +38,8 @@ ParsePostgresConf(const std::string &path, std::map<std::string, std::string> &o
 		skip_ws();
 		if (i >= line.size() || line[i] == '#')
 			continue;
-		while (i < line.size() && (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_' || line[i] == '.'))
+		while (i < line.size() &&
+			   (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_' || line[i] == '.'))
 			name += line[i++];
 		skip_ws();
 		if (i < line.size() && line[i] == '=') {

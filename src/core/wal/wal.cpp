@@ -53,7 +53,7 @@ ClassifyWalFileName(const std::string &name)
 	if (name.size() == 24 + 8 && IsHex(name, 0, 24) && EndsWith(name, ".partial"))
 		return WalFileKind::Partial;
 	if (name.size() == 24 + 1 + 8 + 7 && IsHex(name, 0, 24) && name[24] == '.' && IsHex(name, 25, 8) &&
-	    EndsWith(name, ".backup"))
+		EndsWith(name, ".backup"))
 		return WalFileKind::BackupHistory;
 	if (name.size() == 8 + 8 && IsHex(name, 0, 8) && EndsWith(name, ".history"))
 		return WalFileKind::TimelineHistory;
@@ -72,7 +72,7 @@ WalSegmentName(const WalSegment &seg, uint64_t segment_size)
 	uint64_t per_id = 0x100000000ull / segment_size;
 	char buf[32];
 	std::snprintf(buf, sizeof buf, "%08X%08X%08X", seg.timeline, static_cast<uint32_t>(seg.segno / per_id),
-	              static_cast<uint32_t>(seg.segno % per_id));
+				  static_cast<uint32_t>(seg.segno % per_id));
 	return buf;
 }
 

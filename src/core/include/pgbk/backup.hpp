@@ -50,7 +50,7 @@ public:
 	void AddFile(const std::string &path, const std::string &content, const CodecOptions &codec);
 	// Waits until every WAL segment from first to last (inclusive) is in the repository.
 	void WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segment_size, std::chrono::seconds timeout,
-	                const BackupCallbacks &cb, std::string *wal_stop);
+					const BackupCallbacks &cb, std::string *wal_stop);
 	// Commits the manifest, then writes the completion marker.
 	ManifestTotals Complete(const BackupStopInfo &stop);
 	const BackupProgress &Progress() const;

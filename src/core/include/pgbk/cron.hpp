@@ -21,7 +21,11 @@ class CronSchedule {
 public:
 	// Throws Config with the reason ("minute field: 61 is out of range 0-59").
 	static CronSchedule Parse(const std::string &expr);
-	const std::string &Text() const { return text_; }
+	const std::string &
+	Text() const
+	{
+		return text_;
+	}
 	// First run strictly after `after` (UTC seconds) in time zone `tz`, or nullopt if
 	// the schedule never fires within the next 8 years (e.g. "0 0 30 2 *").
 	std::optional<time_t> NextAfter(time_t after, const std::string &tz) const;

@@ -12,20 +12,24 @@
 namespace pgbk {
 
 enum class ErrorKind {
-	Io,            // the operating system or the store refused an operation
-	NotFound,      // an object or file does not exist
+	Io, // the operating system or the store refused an operation
+	NotFound, // an object or file does not exist
 	AlreadyExists, // create-only write found an existing object
-	Corrupt,       // stored data failed a size, checksum or format check
-	Conflict,      // the repository belongs to another cluster, or content differs
-	Config,        // bad setting or argument
-	Cancelled,     // the caller asked us to stop
-	Timeout,       // a deadline passed
+	Corrupt, // stored data failed a size, checksum or format check
+	Conflict, // the repository belongs to another cluster, or content differs
+	Config, // bad setting or argument
+	Cancelled, // the caller asked us to stop
+	Timeout, // a deadline passed
 };
 
 class Error : public std::runtime_error {
 public:
 	Error(ErrorKind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
-	ErrorKind kind() const noexcept { return kind_; }
+	ErrorKind
+	kind() const noexcept
+	{
+		return kind_;
+	}
 
 private:
 	ErrorKind kind_;

@@ -29,10 +29,10 @@ struct ManifestHeader {
 
 struct ManifestEntry {
 	enum class Type { Directory, File, Link } type = Type::File;
-	std::string path;       // relative to the data directory
+	std::string path; // relative to the data directory
 	uint32_t mode = 0600;
 	int64_t mtime = 0;
-	uint64_t size = 0;      // raw bytes (files)
+	uint64_t size = 0; // raw bytes (files)
 	uint64_t stored_size = 0;
 	Digest sha256{};
 	std::string link_target; // links

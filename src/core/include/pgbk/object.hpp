@@ -72,7 +72,7 @@ ObjectSummary ReadObjectTrailer(Storage &s, const std::string &key);
 
 // Whole-object helpers for small objects (metadata).
 ObjectSummary PutObject(Storage &s, const std::string &key, const std::string &content, const CodecOptions &opts,
-                        WriteMode mode);
+						WriteMode mode);
 std::string GetObject(Storage &s, const std::string &key, size_t limit = 64 << 20);
 
 } // namespace pgbk

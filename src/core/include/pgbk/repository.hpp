@@ -63,8 +63,16 @@ struct BackupStopInfo {
 class Repository {
 public:
 	explicit Repository(std::unique_ptr<Storage> storage);
-	Storage &storage() { return *storage_; }
-	std::string Describe() const { return storage_->Describe(); }
+	Storage &
+	storage()
+	{
+		return *storage_;
+	}
+	std::string
+	Describe() const
+	{
+		return storage_->Describe();
+	}
 
 	// Creates pgbk.repo on first use; refuses a repository of another cluster.
 	void CheckOrInit(const ClusterIdentity &id);
@@ -84,7 +92,7 @@ public:
 	static std::string BackupDataKey(const std::string &label, const std::string &path);
 	void WriteBackupStart(const BackupStartInfo &info);
 	void WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
-	                         const ObjectSummary &manifest);
+							 const ObjectSummary &manifest);
 	void MarkBackupFailed(const std::string &label, const std::string &error, int64_t when);
 	// Removes the data objects of a backup that did not complete (keeps its record).
 	void RemoveBackupData(const std::string &label);
@@ -93,7 +101,7 @@ public:
 	std::vector<BackupRecord> ListBackups();
 	// Streams the manifest of a complete backup, checking it against the marker.
 	ManifestTotals ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,
-	                            const std::function<void(const ManifestEntry &)> &on_entry);
+								const std::function<void(const ManifestEntry &)> &on_entry);
 
 private:
 	std::unique_ptr<Storage> storage_;

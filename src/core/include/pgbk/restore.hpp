@@ -32,7 +32,7 @@ struct RestoreResult {
 BackupRecord SelectBackup(Repository &repo, const std::string &label);
 
 RestoreResult RestoreBackup(Repository &repo, const RestoreOptions &opts,
-                            const std::function<void(const RestoreProgress &)> &progress);
+							const std::function<void(const RestoreProgress &)> &progress);
 
 // Quotes a value for postgresql.conf.
 std::string QuoteConfValue(const std::string &v);

@@ -30,13 +30,13 @@ public:
 };
 
 enum class WriteMode {
-	Replace,    // atomically replace any existing object
+	Replace, // atomically replace any existing object
 	CreateOnly, // fail with AlreadyExists if the key exists (never overwrite)
 };
 
 struct ListEntry {
-	std::string key;    // full key (for a common prefix: ends with '/')
-	uint64_t size = 0;  // object size; 0 for prefixes
+	std::string key; // full key (for a common prefix: ends with '/')
+	uint64_t size = 0; // object size; 0 for prefixes
 	bool is_prefix = false;
 };
 

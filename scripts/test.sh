@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every pgbk test on a Debian 12 machine, as root: installs the dependencies,
+# then core unit tests (GoogleTest/CTest, also under AddressSanitizer+UBSan), the
+# clang-format check, the PGXS build with -Werror, pg_regress and the end-to-end TAP
+# tests on real PostgreSQL 15 clusters (run as the postgres user).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$(pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run as root (it installs packages and runs the servers as the postgres user)" >&2
+	exit 1
+fi
+./scripts/install-deps.sh
+
+echo "== formatting (clang-format)"
+files=$(find src test/unit -name '*.cpp' -o -name '*.hpp')
+clang-format --dry-run --Werror $files
+
+echo "== core unit tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGBK_WERROR=ON >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+ctest --test-dir build --output-on-failure
+
+echo "== core unit tests under AddressSanitizer and UBSan"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPGBK_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$(nproc)" >/dev/null
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
+
+echo "== extension build (-Werror) and install"
+make -s clean >/dev/null 2>&1 || true
+./scripts/build.sh
+
+echo "== pg_regress and end-to-end tests (as postgres)"
+work=$(mktemp -d /tmp/pgbk-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp -a "$src"/. "$work"/
+rm -rf "$work"/build "$work"/build-asan
+chown -R postgres "$work"
+status=0
+runuser -u postgres -- make -C "$work" -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config || status=$?
+if [ $status -ne 0 ]; then
+	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
+	for f in "$work"/tmp_check/log/regress_log_*; do
+		[ -f "$f" ] && { echo "---- $f (tail)"; tail -n 60 "$f"; }
+	done
+	exit $status
+fi
+echo "== all tests passed"
