@@ -11,7 +11,7 @@ packages=(
 	# tests
 	libgtest-dev libipc-run-perl perl tzdata
 	# demo and benchmark
-	pgbackrest time zstd util-linux
+	pgbackrest time zstd util-linux bc
 )
 
 missing=()

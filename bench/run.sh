@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Full backup and restore: pgbk vs pgBackRest (zst 3, process-max 2) vs
+# pg_basebackup -Z server-zstd:3, on the same pgbench data in the same run.
+# Reports median wall time, throughput, stored size and peak memory, and ratios.
+# Not a test: run by hand, as root, on Debian 12.   SCALE=100 RUNS=3 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+
+SCALE=${SCALE:-100}
+RUNS=${RUNS:-3}
+PARALLEL=${PARALLEL:-2}
+B=${BENCH_DIR:-/tmp/pgbk-bench}
+PORT=${BENCH_PORT:-55440}
+bin=/usr/lib/postgresql/15/bin
+
+./scripts/install-deps.sh >/dev/null
+./scripts/build.sh >/dev/null
+
+as_pg() { runuser -u postgres -- env PATH="$bin:$PATH" "$@"; }
+psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+stop_server() { [ -f "$B/data/postmaster.pid" ] && as_pg pg_ctl -D "$B/data" -m fast -w stop >/dev/null || true; }
+trap stop_server EXIT
+
+stop_server
+rm -rf "$B"
+mkdir -p "$B"
+chown postgres "$B"
+echo "== cluster: pgbench scale $SCALE, data checksums, WAL archived by pgbk"
+as_pg initdb -D "$B/data" --data-checksums -A trust >/dev/null
+cat >>"$B/data/postgresql.conf" <<CONF
+port = $PORT
+unix_socket_directories = '$B'
+listen_addresses = ''
+shared_preload_libraries = 'pgbk'
+wal_level = replica
+archive_mode = on
+archive_library = 'pgbk'
+pgbk.parallel = $PARALLEL
+pgbk.compression_level = 3
+max_wal_size = 16GB
+min_wal_size = 80MB
+checkpoint_timeout = 30min
+shared_buffers = 1GB
+CONF
+as_pg pg_ctl -D "$B/data" -l "$B/server.log" -w start >/dev/null
+psql_b -c "CREATE EXTENSION pgbk" >/dev/null
+as_pg pgbench -h "$B" -p "$PORT" -i -s "$SCALE" -q postgres 2>&1 | tail -1
+psql_b -c "CHECKPOINT" >/dev/null
+data_mb=$(du -sm --exclude=pg_wal "$B/data" | cut -f1)
+echo "data directory without pg_wal: ${data_mb} MB"
+
+cat >"$B/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$B/pgbr_repo
+log-path=$B/pgbr_log
+lock-path=$B/pgbr_lock
+spool-path=$B/pgbr_spool
+log-level-console=warn
+log-level-file=off
+compress-type=zst
+compress-level=3
+process-max=$PARALLEL
+start-fast=y
+archive-check=n
+[bench]
+pg1-path=$B/data
+pg1-port=$PORT
+pg1-socket-path=$B
+CONF
+chown postgres "$B/pgbackrest.conf"
+PBR=(pgbackrest --config="$B/pgbackrest.conf" --stanza=bench)
+as_pg "${PBR[@]}" stanza-create >/dev/null
+
+results="$B/results.tsv"
+: >"$results"
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$results"; } # tool phase seconds stored_mb peak_kb
+
+# Peak RSS (anonymous + file-backed, not PostgreSQL's shared memory) of a process, sampled.
+sample_rss() {
+	local pid=$1 out=$2 peak=0 v
+	while kill -0 "$pid" 2>/dev/null; do
+		v=$(awk '/^RssAnon|^RssFile/ {s += $2} END {print s + 0}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		[ "$v" -gt "$peak" ] && peak=$v && echo "$peak" >"$out"
+		sleep 0.02
+	done
+}
+
+worker_pid=$(psql_b -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pgbk backup worker'")
+for run in $(seq 1 "$RUNS"); do
+	echo "== run $run of $RUNS"
+	# pgbk: the worker backs up; peak memory is the worker's.
+	echo 0 >"$B/rss"
+	sample_rss "$worker_pid" "$B/rss" &
+	sampler=$!
+	t0=$(now)
+	label=$(psql_b -c "SELECT pgbk_backup_now(wait => true)")
+	t1=$(now)
+	kill $sampler 2>/dev/null || true
+	wait $sampler 2>/dev/null || true
+	stored=$(psql_b -c "SELECT round(stored_bytes / 1e6, 1) FROM pgbk_backups WHERE label = '$label'")
+	record pgbk backup "$(echo "$t1 - $t0" | bc)" "$stored" "$(cat "$B/rss")"
+	rm -rf "$B/restore_pgbk"
+	t0=$(now)
+	peak=$(as_pg /usr/bin/time -f %M pgbk --repo "$B/pgbk_repo" restore --pgdata "$B/restore_pgbk" --backup "$label" --parallel "$PARALLEL" 2>&1 >/dev/null | tail -1)
+	t1=$(now)
+	record pgbk restore "$(echo "$t1 - $t0" | bc)" "" "$peak"
+	rm -rf "$B/restore_pgbk"
+
+	# pgBackRest
+	t0=$(now)
+	peak=$(as_pg /usr/bin/time -f %M "${PBR[@]}" --type=full backup 2>&1 | tail -1)
+	t1=$(now)
+	pbr_label=$(ls "$B/pgbr_repo/backup/bench" | grep -E '^[0-9]{8}-[0-9]{6}F$' | sort | tail -1)
+	stored=$(du -sb "$B/pgbr_repo/backup/bench/$pbr_label" | awk '{printf "%.1f", $1 / 1e6}')
+	record pgbackrest backup "$(echo "$t1 - $t0" | bc)" "$stored" "$peak"
+	rm -rf "$B/restore_pgbr"
+	t0=$(now)
+	peak=$(as_pg /usr/bin/time -f %M "${PBR[@]}" --pg1-path="$B/restore_pgbr" --set="$pbr_label" restore 2>&1 | tail -1)
+	t1=$(now)
+	record pgbackrest restore "$(echo "$t1 - $t0" | bc)" "" "$peak"
+	rm -rf "$B/restore_pgbr"
+
+	# pg_basebackup, server-side zstd 3; "restore" is extracting the tar.
+	rm -rf "$B/bb"
+	t0=$(now)
+	peak=$(as_pg /usr/bin/time -f %M pg_basebackup -h "$B" -p "$PORT" -D "$B/bb" -Ft -X stream -c fast -Z server-zstd:3 2>&1 | tail -1)
+	t1=$(now)
+	stored=$(du -sb "$B/bb" | awk '{printf "%.1f", $1 / 1e6}')
+	record pg_basebackup backup "$(echo "$t1 - $t0" | bc)" "$stored" "$peak"
+	rm -rf "$B/restore_bb"
+	mkdir -p "$B/restore_bb" && chown postgres "$B/restore_bb"
+	t0=$(now)
+	peak=$(as_pg /usr/bin/time -f %M tar -I 'zstd -d' -xf "$B/bb/base.tar.zst" -C "$B/restore_bb" 2>&1 | tail -1)
+	as_pg sync
+	t1=$(now)
+	record pg_basebackup restore "$(echo "$t1 - $t0" | bc)" "" "$peak"
+	rm -rf "$B/restore_bb" "$B/bb"
+done
+
+echo
+echo "== results: median of $RUNS runs, ${data_mb} MB of data (pgbench scale $SCALE, zstd 3, $PARALLEL threads)"
+printf '%-14s %-8s %9s %9s %11s %12s\n' tool phase "wall s" "MB/s" "stored MB" "peak RSS MB"
+for phase in backup restore; do
+	for tool in pgbk pgbackrest pg_basebackup; do
+		secs=$(awk -F'\t' -v t=$tool -v p=$phase '$1 == t && $2 == p {print $3}' "$results" | median)
+		stored=$(awk -F'\t' -v t=$tool -v p=$phase '$1 == t && $2 == p {print $4}' "$results" | median)
+		peak=$(awk -F'\t' -v t=$tool -v p=$phase '$1 == t && $2 == p {print $5}' "$results" | median)
+		printf '%-14s %-8s %9.2f %9.0f %11s %12.1f\n' $tool $phase "$secs" "$(echo "$data_mb / $secs" | bc -l)" \
+			"${stored:--}" "$(echo "$peak / 1024" | bc -l)"
+		eval "${tool}_${phase}=$secs"
+	done
+done
+echo
+printf 'backup:  pgbk is %.2fx pgBackRest, %.2fx pg_basebackup (speed ratio, >1 = pgbk faster)\n' \
+	"$(echo "$pgbackrest_backup / $pgbk_backup" | bc -l)" "$(echo "$pg_basebackup_backup / $pgbk_backup" | bc -l)"
+printf 'restore: pgbk is %.2fx pgBackRest, %.2fx tar|zstd of the pg_basebackup output\n' \
+	"$(echo "$pgbackrest_restore / $pgbk_restore" | bc -l)" "$(echo "$pg_basebackup_restore / $pgbk_restore" | bc -l)"
+echo "raw results: $results"
