@@ -154,6 +154,7 @@ CmdRestore(pgbk::Repository &repo, const std::string &repo_url, const std::vecto
 	if (opts.parallel < 1 || opts.parallel > 64)
 		throw UsageError("--parallel must be between 1 and 64");
 	opts.restore_command = pgbk::ShellQuote(SelfPath()) + " --repo " + pgbk::ShellQuote(repo_url) + " wal-fetch %f %p";
+	opts.repository = repo_url;
 	bool tty = ::isatty(2);
 	auto start = std::chrono::steady_clock::now();
 	auto last = start;

@@ -67,6 +67,9 @@ namespace pgbk::glue {
 
 CodecOptions CurrentCodec();
 std::string DataDirectory();
+// The data directory as an absolute path (DataDir may be relative to the cwd).
+std::string AbsoluteDataDirectory();
+std::string HostName();
 ClusterIdentity CurrentClusterIdentity();
 // Opens the configured repository (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();

@@ -53,6 +53,27 @@ DataDirectory()
 	return DataDir ? std::string(DataDir) : std::string();
 }
 
+std::string
+AbsoluteDataDirectory()
+{
+	std::string dd = DataDirectory();
+	if (dd.empty() || dd[0] != '/') {
+		char cwd[MAXPGPATH];
+		if (getcwd(cwd, sizeof cwd) != NULL)
+			return std::string(cwd);
+	}
+	return dd;
+}
+
+std::string
+HostName()
+{
+	char name[256] = "";
+	if (gethostname(name, sizeof name - 1) != 0)
+		return "";
+	return name;
+}
+
 ClusterIdentity
 CurrentClusterIdentity()
 {
@@ -62,14 +83,7 @@ CurrentClusterIdentity()
 std::unique_ptr<Repository>
 OpenConfiguredRepository()
 {
-	std::string dd = DataDirectory();
-	// DataDir may be relative to the cwd; make it absolute for the default location.
-	if (!dd.empty() && dd[0] != '/') {
-		char cwd[MAXPGPATH];
-		if (getcwd(cwd, sizeof cwd) != NULL)
-			dd = std::string(cwd);
-	}
-	return OpenRepository(pgbk_repository ? pgbk_repository : "", dd);
+	return OpenRepository(pgbk_repository ? pgbk_repository : "", AbsoluteDataDirectory());
 }
 
 } // namespace pgbk::glue

@@ -117,10 +117,17 @@ cleanup_interrupted_backups(void)
 	char newest[PGBK_LABEL_LEN] = "";
 	CppResult r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
+		std::string host = pgbk::glue::HostName(), pgdata = pgbk::glue::AbsoluteDataDirectory();
 		for (auto &b : repo->ListBackups()) {
 			if (b.label.compare(newest) > 0)
 				strlcpy(newest, b.label.c_str(), sizeof(newest));
 			if (b.status != pgbk::BackupStatus::Incomplete)
+				continue;
+			/*
+			 * Only this data directory's own leftovers: a restored copy sharing the
+			 * repository must never touch a backup its source is still taking.
+			 */
+			if (b.host != host || b.pgdata != pgdata)
 				continue;
 			repo->MarkBackupFailed(b.label,
 								   "interrupted: the server or the backup worker stopped before the backup "
@@ -158,6 +165,8 @@ static void
 run_backup(PgbkJob *job)
 {
 	char label[PGBK_LABEL_LEN];
+	char bad_pages[PGBK_ERROR_LEN] = "";
+	uint64 bad_count;
 	TimeLineID starttli, stoptli;
 	XLogRecPtr startptr, stopptr;
 	StringInfo labelfile, tblspcmap;
@@ -194,6 +203,8 @@ run_backup(PgbkJob *job)
 			pgbk::WalSegmentName(pgbk::SegmentOfLsn(starttli, startptr, wal_segment_size), wal_segment_size);
 		info.cluster = pgbk::glue::CurrentClusterIdentity();
 		info.pg_version_num = PG_VERSION_NUM;
+		info.host = pgbk::glue::HostName();
+		info.pgdata = pgbk::glue::AbsoluteDataDirectory();
 		current_repo->WriteBackupStart(info);
 		pgbk::ManifestHeader h;
 		h.label = label;
@@ -215,12 +226,7 @@ run_backup(PgbkJob *job)
 		current_callbacks->should_cancel = interrupt_requested;
 		current_callbacks->progress = [job](const pgbk::BackupProgress &p) { progress_to_job(job, p); };
 		pgbk::BackupOptions opts;
-		opts.pgdata = pgbk::glue::DataDirectory();
-		if (opts.pgdata.empty() || opts.pgdata[0] != '/') {
-			char cwd[MAXPGPATH];
-			if (getcwd(cwd, sizeof cwd) != nullptr)
-				opts.pgdata = cwd;
-		}
+		opts.pgdata = pgbk::glue::AbsoluteDataDirectory();
 		opts.codec = pgbk::glue::CurrentCodec();
 		opts.parallel = pgbk_parallel;
 		opts.verify_checksums = DataChecksumsEnabled();
@@ -243,8 +249,21 @@ run_backup(PgbkJob *job)
 		stop.finished_at = static_cast<int64_t>(time(nullptr));
 		progress_to_job(job, current_session->Progress());
 		current_session->Complete(stop);
+		strlcpy(bad_pages, current_session->BadPagesSummary().c_str(), sizeof(bad_pages));
 	});
 	raise_core_failure(&r, "could not complete the backup");
+	bad_count = pg_atomic_read_u64(&job->bad_blocks);
+	if (bad_count > 0) {
+		/* Reported, not fatal: the backup holds the pages as they are on disk. */
+		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+		snprintf(job->error, sizeof(job->error), "backup complete, but %llu page(s) failed checksum verification: %s",
+				 (unsigned long long)bad_count, bad_pages);
+		LWLockRelease(pgbk_shared->lock);
+		ereport(WARNING, (errcode(ERRCODE_DATA_CORRUPTED),
+						  errmsg("pgbk: backup %s: %llu page(s) failed checksum verification", label,
+								 (unsigned long long)bad_count),
+						  errdetail("%s", bad_pages)));
+	}
 	free_current_backup();
 	ereport(LOG, (errmsg("pgbk: backup %s complete (start %X/%X, stop %X/%X)", label, LSN_FORMAT_ARGS(startptr),
 						 LSN_FORMAT_ARGS(stopptr))));

@@ -67,6 +67,9 @@ is($restored->safe_psql('postgres', 'SELECT count(*) FROM scratch'), '0', 'unlog
 is($restored->safe_psql('postgres', 'SELECT count(*) FROM in_tablespace'), '6000', 'tablespace data restored');
 like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),
 	qr/restore_command = '''.*pgbk'' --repo ''\Q$repo\E'' wal-fetch %f %p'/, 'restore_command calls pgbk wal-fetch');
+is($restored->safe_psql('postgres', 'SHOW pgbk.repository'), $repo, 'the restored cluster archives into the same repository');
+is($restored->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE label = '$label'"), '1',
+	'and sees the earlier backup');
 $restored->stop;
 
 done_testing();

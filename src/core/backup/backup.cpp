@@ -158,6 +158,7 @@ struct BackupSession::Impl {
 	std::unique_ptr<ObjectWriter> manifest;
 	std::mutex manifest_mu;
 	ManifestTotals totals;
+	std::string bad_pages; // first few, for operators
 	BackupProgress progress;
 	std::atomic<uint64_t> bytes_read{0}, bytes_written{0}, files{0}, bad_blocks{0};
 
@@ -174,6 +175,9 @@ struct BackupSession::Impl {
 			totals.database_bytes += e.size;
 			totals.stored_bytes += e.stored_size;
 			totals.bad_blocks += e.bad_blocks.size();
+			for (uint32_t blk : e.bad_blocks)
+				if (bad_pages.size() < 400)
+					bad_pages += (bad_pages.empty() ? "" : ", ") + e.path + " block " + std::to_string(blk);
 		}
 	}
 
@@ -221,8 +225,10 @@ struct BackupSession::Impl {
 		e.path = job.relpath;
 		e.mode = job.mode;
 		e.mtime = job.mtime;
-		auto out =
-			repo.storage().OpenWrite(Repository::BackupDataKey(header.label, job.relpath), WriteMode::CreateOnly);
+		// Deferred: a backup's files need to be durable only before its manifest and
+		// completion marker, which Complete() orders with one Storage::Sync().
+		auto out = repo.storage().OpenWrite(Repository::BackupDataKey(header.label, job.relpath), WriteMode::CreateOnly,
+											Durability::Deferred);
 		ObjectWriter ow(*out, opts.codec);
 		std::vector<uint8_t> buf(32 * kBlockSize);
 		uint64_t offset = 0;
@@ -510,6 +516,13 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 	poll();
 }
 
+std::string
+BackupSession::BadPagesSummary() const
+{
+	std::lock_guard<std::mutex> g(impl_->manifest_mu);
+	return impl_->bad_pages;
+}
+
 void
 BackupSession::AddFile(const std::string &path, const std::string &content, const CodecOptions &codec)
 {
@@ -555,6 +568,7 @@ ManifestTotals
 BackupSession::Complete(const BackupStopInfo &stop)
 {
 	Impl &m = *impl_;
+	m.repo.storage().Sync(); // every data object durable before the manifest says so
 	std::string end = EncodeManifestEnd(m.totals);
 	m.manifest->Write(end.data(), end.size());
 	ObjectSummary sum = m.manifest->Finish();

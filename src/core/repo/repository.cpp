@@ -300,6 +300,8 @@ Repository::ReadBackup(const std::string &label)
 		b.wal_start = s.at("wal_start").get<std::string>();
 		b.system_identifier = std::stoull(s.at("system_identifier").get<std::string>());
 		b.pg_version_num = s.at("pg_version_num").get<int>();
+		b.host = s.value("host", "");
+		b.pgdata = s.value("pgdata", "");
 	} catch (const json::exception &e) {
 		throw Error(ErrorKind::Corrupt, info_key + " is damaged: " + e.what());
 	}

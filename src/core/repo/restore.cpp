@@ -157,7 +157,19 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	prog.total_bytes = b.database_bytes;
 	prog.total_files = b.files;
 	std::optional<Job> control;
+	std::vector<std::string> tablespace_targets;
 
+	// Files are flushed by one syncfs before pg_control is written, not one by one.
+	auto sync_target = [&]() {
+		int dfd = ::open(opts.pgdata.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			ThrowErrno("could not open \"" + opts.pgdata + "\"", errno);
+		int rc = ::syncfs(dfd);
+		int err = errno;
+		::close(dfd);
+		if (rc != 0)
+			ThrowErrno("could not sync the file system of \"" + opts.pgdata + "\"", err);
+	};
 	auto restore_file = [&](const Job &j) {
 		std::string key = Repository::BackupDataKey(b.label, j.path);
 		std::unique_ptr<StorageReader> in;
@@ -192,8 +204,6 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		if (s.raw_size != j.size || s.sha256 != j.sha256)
 			throw Error(ErrorKind::Corrupt, "object " + key + " does not match the manifest of backup " + b.label +
 												" (size or checksum differs)");
-		if (::fsync(fd) != 0)
-			ThrowErrno("could not fsync \"" + path + "\"", errno);
 		struct timeval tv[2] = {{static_cast<time_t>(j.mtime), 0}, {static_cast<time_t>(j.mtime), 0}};
 		::futimes(fd, tv);
 		closer.fd = -1;
@@ -250,6 +260,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 					throw Error(ErrorKind::Config, "tablespace directory \"" + e.link_target +
 													   "\" is not empty; remove it or restore on another machine");
 				MakeDir(e.link_target, 0700);
+				tablespace_targets.push_back(e.link_target);
 				if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
 					ThrowErrno("could not create symbolic link \"" + path + "\"", errno);
 				break;
@@ -299,14 +310,19 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 						 "\nrestore_command = " + QuoteConfValue(opts.restore_command) + "\n");
 		AppendToFile(opts.pgdata + "/recovery.signal", "");
 	}
-	restore_file(*control);
-	report();
-	// Make every directory entry durable in one call.
-	int dfd = ::open(opts.pgdata.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		::syncfs(dfd);
-		::close(dfd);
+	// Everything else durable first (tablespaces may live on other file systems), then
+	// pg_control: a crash in between leaves a directory PostgreSQL refuses to start.
+	sync_target();
+	for (const auto &ts : tablespace_targets) {
+		int tfd = ::open(ts.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (tfd >= 0) {
+			::syncfs(tfd);
+			::close(tfd);
+		}
 	}
+	restore_file(*control);
+	sync_target();
+	report();
 	result.files = files;
 	result.bytes = bytes;
 	return result;

@@ -53,7 +53,8 @@ MakeDirs(const std::string &dir)
 
 class LocalWriter final : public StorageWriter {
 public:
-	LocalWriter(std::string final_path, WriteMode mode) : final_(std::move(final_path)), mode_(mode)
+	LocalWriter(std::string final_path, WriteMode mode, Durability durability)
+		: final_(std::move(final_path)), mode_(mode), durability_(durability)
 	{
 		auto slash = final_.find_last_of('/');
 		dir_ = final_.substr(0, slash);
@@ -89,7 +90,7 @@ public:
 	void
 	Commit() override
 	{
-		if (::fsync(fd_) != 0)
+		if (durability_ == Durability::Immediate && ::fsync(fd_) != 0)
 			ThrowErrno("could not fsync \"" + temp_ + "\"", errno);
 		if (::close(fd_) != 0) {
 			fd_ = -1;
@@ -104,12 +105,14 @@ public:
 		} else if (::rename(temp_.c_str(), final_.c_str()) != 0)
 			ThrowErrno("could not rename \"" + temp_ + "\" to \"" + final_ + "\"", errno);
 		committed_ = true;
-		FsyncPath(dir_, true);
+		if (durability_ == Durability::Immediate)
+			FsyncPath(dir_, true);
 	}
 
 private:
 	std::string final_, dir_, temp_;
 	WriteMode mode_;
+	Durability durability_;
 	int fd_ = -1;
 	bool committed_ = false;
 };
@@ -156,9 +159,23 @@ public:
 	explicit LocalStorage(std::string root) : root_(std::move(root)) {}
 
 	std::unique_ptr<StorageWriter>
-	OpenWrite(const std::string &key, WriteMode mode) override
+	OpenWrite(const std::string &key, WriteMode mode, Durability durability) override
 	{
-		return std::make_unique<LocalWriter>(PathOf(key), mode);
+		return std::make_unique<LocalWriter>(PathOf(key), mode, durability);
+	}
+	void
+	Sync() override
+	{
+		// syncfs: every file and directory entry on the repository's file system, in
+		// one call and with no list of written files to keep.
+		int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			ThrowErrno("could not open \"" + root_ + "\"", errno);
+		int rc = ::syncfs(fd);
+		int err = errno;
+		::close(fd);
+		if (rc != 0)
+			ThrowErrno("could not sync the file system of \"" + root_ + "\"", err);
 	}
 	std::unique_ptr<StorageReader>
 	OpenRead(const std::string &key, uint64_t offset) override

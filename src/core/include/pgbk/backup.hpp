@@ -54,6 +54,8 @@ public:
 	// Commits the manifest, then writes the completion marker.
 	ManifestTotals Complete(const BackupStopInfo &stop);
 	const BackupProgress &Progress() const;
+	// "base/5/16384 block 3, ..." for the first pages that failed verification.
+	std::string BadPagesSummary() const;
 
 private:
 	struct Impl;

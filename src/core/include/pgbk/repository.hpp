@@ -41,6 +41,7 @@ struct BackupRecord {
 	std::string manifest_sha256;
 	uint64_t system_identifier = 0;
 	int pg_version_num = 0;
+	std::string host, pgdata; // who took it: only they clean it up after a crash
 };
 
 struct BackupStartInfo {
@@ -51,6 +52,7 @@ struct BackupStartInfo {
 	std::string wal_start;
 	ClusterIdentity cluster;
 	int pg_version_num = 0;
+	std::string host, pgdata;
 };
 
 struct BackupStopInfo {

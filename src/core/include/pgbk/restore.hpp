@@ -16,6 +16,9 @@ struct RestoreOptions {
 	int parallel = 2;
 	// restore_command written into postgresql.auto.conf; empty: none.
 	std::string restore_command;
+	// pgbk.repository written into postgresql.auto.conf, so the restored cluster goes on
+	// archiving into the repository it came from; empty: leave the setting alone.
+	std::string repository;
 };
 
 struct RestoreProgress {

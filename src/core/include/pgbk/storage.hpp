@@ -2,8 +2,8 @@
 // S3 next). Keys are '/'-separated relative paths; drivers never interpret them.
 //
 // Durability contract: a write is invisible under its key until Commit() returns, and
-// once Commit() returns it survives a crash. A writer destroyed without Commit() leaves
-// nothing behind under the key.
+// once Commit() returns it survives a crash (for Deferred writes: once Sync() returns).
+// A writer destroyed without Commit() leaves nothing behind under the key.
 #pragma once
 #include "pgbk/error.hpp"
 
@@ -34,6 +34,11 @@ enum class WriteMode {
 	CreateOnly, // fail with AlreadyExists if the key exists (never overwrite)
 };
 
+enum class Durability {
+	Immediate, // durable when Commit() returns
+	Deferred, // visible when Commit() returns, durable after the next Storage::Sync()
+};
+
 struct ListEntry {
 	std::string key; // full key (for a common prefix: ends with '/')
 	uint64_t size = 0; // object size; 0 for prefixes
@@ -43,7 +48,11 @@ struct ListEntry {
 class Storage {
 public:
 	virtual ~Storage() = default;
-	virtual std::unique_ptr<StorageWriter> OpenWrite(const std::string &key, WriteMode mode) = 0;
+	virtual std::unique_ptr<StorageWriter> OpenWrite(const std::string &key, WriteMode mode,
+													 Durability durability = Durability::Immediate) = 0;
+	// Makes every Deferred write committed so far durable. Used before a backup's
+	// manifest and completion marker: one barrier instead of one flush per file.
+	virtual void Sync() = 0;
 	// Throws NotFound if the key does not exist. offset > size reads nothing.
 	virtual std::unique_ptr<StorageReader> OpenRead(const std::string &key, uint64_t offset = 0) = 0;
 	// Size of the object, or nullopt if absent.
