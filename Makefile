@@ -18,11 +18,13 @@ TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 PG_CPPFLAGS = -Isrc/core/include
-PG_CXXFLAGS = -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+# -MMD -MP: PGXS tracks no header dependencies; without them a changed header leaves
+# stale objects (and mismatched vtables) behind.
+PG_CXXFLAGS = -MMD -MP -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-cast-function-type -Wno-volatile $(PGBK_WERROR)
 PGBK_WERROR ?= -Werror
 SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs libzstd libcrypto)
-EXTRA_CLEAN = src/cli/pgbk src/cli/main.o
+EXTRA_CLEAN = src/cli/pgbk src/cli/main.o $(OBJS:.o=.d) src/cli/main.d
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -31,6 +33,8 @@ override with_llvm = no
 include $(PGXS)
 # After the include: Makefile.global resets PROVE_FLAGS.
 PROVE_FLAGS += -I ./test/perl
+
+-include $(OBJS:.o=.d) src/cli/main.d
 
 all: src/cli/pgbk
 
