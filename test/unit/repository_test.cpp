@@ -88,6 +88,8 @@ MakeDataDir(const std::string &pg)
 	test::WriteFile(pg + "/global/1262", test::RandomBytes(8192 * 3, 5));
 	test::WriteFile(pg + "/base/5/16384", test::RandomBytes(8192 * 4, 6));
 	test::WriteFile(pg + "/base/5/16384_fsm", std::string(8192, 'f'));
+	// Larger than the 1 MiB part size used below: stored as 4 parts.
+	test::WriteFile(pg + "/base/5/16384.1", test::RandomBytes(3 << 20, 9) + std::string(512 << 10, 'z'));
 	test::WriteFile(pg + "/base/5/16390", "unlogged main fork");
 	test::WriteFile(pg + "/base/5/16390_init", "");
 	test::WriteFile(pg + "/base/5/t3_16400", "temp relation");
@@ -121,6 +123,7 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 	h.label = start.label;
 	h.start_lsn = start.start_lsn;
 	h.timeline = 1;
+	h.part_size = 1 << 20;
 	BackupSession session(repo, h);
 	BackupOptions opts;
 	opts.pgdata = pg;
@@ -158,13 +161,17 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 	ManifestTotals totals = session.Complete(stop);
 	EXPECT_GT(progress_calls, 0);
 
+	struct stat st0;
 	auto done = repo.ReadBackup(start.label);
 	ASSERT_TRUE(done);
 	EXPECT_EQ(done->status, BackupStatus::Complete);
 	EXPECT_EQ(done->files, totals.files);
-	// PG_VERSION, postgresql.conf, pg_control, 1262, 16384, 16384_fsm, 16390_init,
-	// empty_file, backup_label
-	EXPECT_EQ(done->files, 9u);
+	// PG_VERSION, postgresql.conf, pg_control, 1262, 16384, 16384.1, 16384_fsm,
+	// 16390_init, empty_file, backup_label
+	EXPECT_EQ(done->files, 10u);
+	std::string data_dir = dir / ("repo/backup/" + start.label + "/data/");
+	EXPECT_EQ(::stat((data_dir + "base/5/16384.1#3").c_str(), &st0), 0) << "large file stored in parts";
+	EXPECT_NE(::stat((data_dir + "base/5/16384.1#4").c_str(), &st0), 0);
 
 	RestoreOptions ropts;
 	ropts.pgdata = dir / "restored";
@@ -173,8 +180,8 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 	RestoreResult r = RestoreBackup(repo, ropts, nullptr);
 	EXPECT_EQ(r.backup.label, start.label);
 	std::string out = ropts.pgdata;
-	for (const char *f : {"PG_VERSION", "global/pg_control", "global/1262", "base/5/16384", "base/5/16384_fsm",
-						  "base/5/16390_init", "empty_file"})
+	for (const char *f : {"PG_VERSION", "global/pg_control", "global/1262", "base/5/16384", "base/5/16384.1",
+						  "base/5/16384_fsm", "base/5/16390_init", "empty_file"})
 		EXPECT_EQ(test::ReadFile(out + "/" + f), test::ReadFile(pg + "/" + f)) << f;
 	struct stat st;
 	for (const char *absent : {"postmaster.pid", "base/5/16390", "base/5/t3_16400", "base/5/pgsql_tmp",
@@ -188,6 +195,19 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 
 	// A second restore into a non-empty directory is refused.
 	EXPECT_THROW(RestoreBackup(repo, ropts, nullptr), Error);
+
+	// A missing part is detected and named.
+	std::string part2 = dir / ("repo/backup/" + start.label + "/data/base/5/16384.1#2");
+	std::string saved = test::ReadFile(part2);
+	::unlink(part2.c_str());
+	ropts.pgdata = dir / "restored_missing_part";
+	try {
+		RestoreBackup(repo, ropts, nullptr);
+		FAIL() << "restore with a missing part succeeded";
+	} catch (const Error &e) {
+		EXPECT_NE(std::string(e.what()).find("16384.1#2"), std::string::npos) << e.what();
+	}
+	test::WriteFile(part2, saved);
 
 	// Damage one stored file: restore fails naming it and leaves no pg_control.
 	std::string victim = dir / ("repo/backup/" + start.label + "/data/base/5/16384");

@@ -3,6 +3,7 @@
 #include "pgbk/page.hpp"
 #include "pgbk/threads.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <condition_variable>
@@ -84,11 +85,32 @@ DirEntry(const std::string &path, uint32_t mode)
 	return e;
 }
 
+// A file stored in several parts: the manifest entry is written when the last part
+// is stored.
+struct PartedFile {
+	std::mutex mu;
+	ManifestEntry entry;
+	size_t remaining = 0;
+};
+
 struct FileJob {
 	std::string relpath, abspath;
 	uint32_t mode;
 	int64_t mtime;
+	size_t part = 0, nparts = 1;
+	std::shared_ptr<PartedFile> parted; // set when nparts > 1
 };
+
+FileJob
+WholeFileJob(const std::string &relpath, const std::string &abspath, const struct stat &st)
+{
+	FileJob job;
+	job.relpath = relpath;
+	job.abspath = abspath;
+	job.mode = static_cast<uint32_t>(st.st_mode & 07777);
+	job.mtime = static_cast<int64_t>(st.st_mtime);
+	return job;
+}
 
 } // namespace
 
@@ -190,25 +212,34 @@ struct BackupSession::Impl {
 		progress.bad_blocks = bad_blocks;
 	}
 
-	// Stores one file; returns silently if it vanished (dropped relation).
+	// Stores one file, or one part of a large file. A file that vanished (dropped
+	// relation) is skipped; a vanished part is stored empty so the file's entry stays
+	// whole (WAL replay removes the file anyway).
 	void
 	CopyFile(const FileJob &job, const BackupOptions &opts, const std::atomic<bool> &stop)
 	{
 		int fd = ::open(job.abspath.c_str(), O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				return;
+		if (fd < 0 && (errno != ENOENT || job.nparts > 1))
 			ThrowErrno("could not open \"" + job.abspath + "\"", errno);
-		}
+		if (fd < 0 && job.nparts == 1)
+			return;
 		struct Closer {
 			int fd;
-			~Closer() { ::close(fd); }
+			~Closer()
+			{
+				if (fd >= 0)
+					::close(fd);
+			}
 		} closer{fd};
-		struct stat st;
-		if (::fstat(fd, &st) != 0)
-			ThrowErrno("could not stat \"" + job.abspath + "\"", errno);
-		// Read what existed at the start; growth after this is replayed from WAL.
-		uint64_t limit = static_cast<uint64_t>(st.st_size);
+		// Read what exists now; growth after the backup start is replayed from WAL.
+		uint64_t start = job.part * header.part_size, end = start;
+		if (fd >= 0) {
+			struct stat st;
+			if (::fstat(fd, &st) != 0)
+				ThrowErrno("could not stat \"" + job.abspath + "\"", errno);
+			end = job.part + 1 < job.nparts ? start + header.part_size : static_cast<uint64_t>(st.st_size);
+			end = std::max(end, start);
+		}
 
 		std::string base = BaseName(job.relpath);
 		uint64_t relnode;
@@ -220,22 +251,18 @@ struct BackupSession::Impl {
 			if (base == f)
 				verify = false;
 
-		ManifestEntry e;
-		e.type = ManifestEntry::Type::File;
-		e.path = job.relpath;
-		e.mode = job.mode;
-		e.mtime = job.mtime;
+		std::vector<uint32_t> bad;
 		// Deferred: a backup's files need to be durable only before its manifest and
 		// completion marker, which Complete() orders with one Storage::Sync().
-		auto out = repo.storage().OpenWrite(Repository::BackupDataKey(header.label, job.relpath), WriteMode::CreateOnly,
-											Durability::Deferred);
+		auto out = repo.storage().OpenWrite(Repository::BackupPartKey(header.label, job.relpath, job.part),
+											WriteMode::CreateOnly, Durability::Deferred);
 		ObjectWriter ow(*out, opts.codec);
 		std::vector<uint8_t> buf(32 * kBlockSize);
-		uint64_t offset = 0;
-		while (offset < limit) {
+		uint64_t offset = start;
+		while (offset < end) {
 			if (stop)
 				throw Error(ErrorKind::Cancelled, "backup cancelled");
-			size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), limit - offset));
+			size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - offset));
 			ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
 			if (n < 0) {
 				if (errno == EINTR)
@@ -245,19 +272,40 @@ struct BackupSession::Impl {
 			if (n == 0)
 				break; // truncated meanwhile: fine, WAL replay restores it
 			if (verify)
-				VerifyPages(fd, buf.data(), static_cast<size_t>(n), offset, segno, e.bad_blocks);
+				VerifyPages(fd, buf.data(), static_cast<size_t>(n), offset, segno, bad);
 			ow.Write(buf.data(), static_cast<size_t>(n));
 			offset += static_cast<uint64_t>(n);
 			bytes_read += static_cast<uint64_t>(n);
 		}
 		ObjectSummary sum = ow.Finish();
 		out->Commit();
-		e.size = sum.raw_size;
-		e.sha256 = sum.sha256;
-		e.stored_size = sum.stored_size;
 		bytes_written += sum.stored_size;
+		bad_blocks += bad.size();
+
+		ManifestEntry e;
+		if (job.nparts == 1) {
+			e.path = job.relpath;
+			e.mode = job.mode;
+			e.mtime = job.mtime;
+			e.size = sum.raw_size;
+			e.sha256 = sum.sha256;
+			e.stored_size = sum.stored_size;
+			e.bad_blocks = std::move(bad);
+		} else {
+			PartedFile &f = *job.parted;
+			std::lock_guard<std::mutex> g(f.mu);
+			f.entry.parts[job.part] = ManifestPart{sum.raw_size, sum.stored_size, sum.sha256};
+			f.entry.bad_blocks.insert(f.entry.bad_blocks.end(), bad.begin(), bad.end());
+			if (--f.remaining > 0)
+				return;
+			e = std::move(f.entry);
+			for (const auto &p : e.parts) {
+				e.size += p.size;
+				e.stored_size += p.stored_size;
+			}
+			std::sort(e.bad_blocks.begin(), e.bad_blocks.end());
+		}
 		files++;
-		bad_blocks += e.bad_blocks.size();
 		AddEntry(e);
 	}
 
@@ -479,7 +527,24 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 						continue;
 				}
 			}
-			submit(FileJob{crel, cabs, static_cast<uint32_t>(st.st_mode & 07777), static_cast<int64_t>(st.st_mtime)});
+			FileJob job = WholeFileJob(crel, cabs, st);
+			uint64_t size = static_cast<uint64_t>(st.st_size);
+			job.nparts = size > m.header.part_size
+							 ? static_cast<size_t>((size + m.header.part_size - 1) / m.header.part_size)
+							 : 1;
+			if (job.nparts > 1) {
+				job.parted = std::make_shared<PartedFile>();
+				job.parted->entry.path = crel;
+				job.parted->entry.mode = job.mode;
+				job.parted->entry.mtime = job.mtime;
+				job.parted->entry.parts.resize(job.nparts);
+				job.parted->remaining = job.nparts;
+			}
+			for (size_t part = 0; part < job.nparts; part++) {
+				FileJob p = job;
+				p.part = part;
+				submit(std::move(p));
+			}
 		}
 	};
 
@@ -510,9 +575,7 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 	std::atomic<bool> no_stop{false};
 	BackupOptions plain = opts;
 	plain.verify_checksums = false;
-	m.CopyFile(FileJob{"global/pg_control", control, static_cast<uint32_t>(st.st_mode & 07777),
-					   static_cast<int64_t>(st.st_mtime)},
-			   plain, no_stop);
+	m.CopyFile(WholeFileJob("global/pg_control", control, st), plain, no_stop);
 	poll();
 }
 

@@ -17,6 +17,7 @@ EncodeManifestHeader(const ManifestHeader &h)
 			  {"timeline", h.timeline},
 			  {"start_lsn", FormatLsn(h.start_lsn)},
 			  {"segment_size", h.segment_size},
+			  {"part_size", h.part_size},
 			  {"data_checksums", h.data_checksums},
 			  {"started_at", h.started_at}};
 	return j.dump() + "\n";
@@ -34,8 +35,15 @@ EncodeManifestEntry(const ManifestEntry &e)
 		j = {{"t", "l"}, {"p", e.path}, {"target", e.link_target}};
 		break;
 	case ManifestEntry::Type::File:
-		j = {{"t", "f"},    {"p", e.path},        {"m", e.mode},         {"mt", e.mtime},
-			 {"s", e.size}, {"z", e.stored_size}, {"h", ToHex(e.sha256)}};
+		j = {{"t", "f"}, {"p", e.path}, {"m", e.mode}, {"mt", e.mtime}, {"s", e.size}, {"z", e.stored_size}};
+		if (e.parts.empty())
+			j["h"] = ToHex(e.sha256);
+		else {
+			json parts = json::array();
+			for (const auto &p : e.parts)
+				parts.push_back(json::array({p.size, p.stored_size, ToHex(p.sha256)}));
+			j["parts"] = std::move(parts);
+		}
 		if (!e.bad_blocks.empty())
 			j["bad"] = e.bad_blocks;
 		break;
@@ -89,6 +97,9 @@ ManifestParser::Line(const std::string &line)
 			h.timeline = j.at("timeline").get<uint32_t>();
 			h.start_lsn = ParseLsn(j.at("start_lsn").get<std::string>());
 			h.segment_size = j.at("segment_size").get<uint64_t>();
+			h.part_size = j.at("part_size").get<uint64_t>();
+			if (h.part_size < (1 << 20))
+				throw bad("invalid part size " + std::to_string(h.part_size));
 			h.data_checksums = j.at("data_checksums").get<bool>();
 			h.started_at = j.at("started_at").get<int64_t>();
 			have_header_ = true;
@@ -121,7 +132,18 @@ ManifestParser::Line(const std::string &line)
 			e.mtime = j.at("mt").get<int64_t>();
 			e.size = j.at("s").get<uint64_t>();
 			e.stored_size = j.at("z").get<uint64_t>();
-			e.sha256 = DigestFromHex(j.at("h").get<std::string>());
+			if (j.contains("parts")) {
+				uint64_t size = 0;
+				for (const auto &p : j.at("parts")) {
+					ManifestPart part{p.at(0).get<uint64_t>(), p.at(1).get<uint64_t>(),
+									  DigestFromHex(p.at(2).get<std::string>())};
+					size += part.size;
+					e.parts.push_back(part);
+				}
+				if (e.parts.empty() || size != e.size)
+					throw bad("parts of \"" + e.path + "\" do not add up to its size");
+			} else
+				e.sha256 = DigestFromHex(j.at("h").get<std::string>());
 			if (j.contains("bad"))
 				e.bad_blocks = j.at("bad").get<std::vector<uint32_t>>();
 		} else

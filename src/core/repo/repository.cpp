@@ -223,6 +223,12 @@ Repository::BackupDataKey(const std::string &label, const std::string &path)
 	return "backup/" + label + "/data/" + path;
 }
 
+std::string
+Repository::BackupPartKey(const std::string &label, const std::string &path, size_t part)
+{
+	return BackupDataKey(label, path) + (part == 0 ? "" : "#" + std::to_string(part));
+}
+
 void
 Repository::WriteBackupStart(const BackupStartInfo &info)
 {

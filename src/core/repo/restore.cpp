@@ -18,6 +18,8 @@
 namespace pgbk {
 namespace {
 
+constexpr uint64_t kFlushAfter = 8 << 20;
+
 void
 MakeDir(const std::string &path, mode_t mode)
 {
@@ -56,6 +58,23 @@ WriteAll(int fd, const void *data, size_t len, const std::string &path)
 		}
 		p += n;
 		len -= static_cast<size_t>(n);
+	}
+}
+
+void
+PwriteAll(int fd, const void *data, size_t len, uint64_t offset, const std::string &path)
+{
+	const char *p = static_cast<const char *>(data);
+	while (len > 0) {
+		ssize_t n = ::pwrite(fd, p, len, static_cast<off_t>(offset));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ThrowErrno("could not write \"" + path + "\"", errno);
+		}
+		p += n;
+		len -= static_cast<size_t>(n);
+		offset += static_cast<uint64_t>(n);
 	}
 }
 
@@ -139,12 +158,15 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	const BackupRecord &b = result.backup;
 	MakeDir(opts.pgdata, 0700);
 
+	// One file, or one part of a file stored in parts (written at its offset).
 	struct Job {
 		std::string path;
 		uint32_t mode;
 		int64_t mtime;
 		uint64_t size;
 		Digest sha256;
+		size_t part = 0;
+		uint64_t offset = 0;
 	};
 	std::mutex mu;
 	std::condition_variable cv;
@@ -158,6 +180,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	prog.total_files = b.files;
 	std::optional<Job> control;
 	std::vector<std::string> tablespace_targets;
+	uint64_t part_size = kPartSize;
 
 	// Files are flushed by one syncfs before pg_control is written, not one by one.
 	auto sync_target = [&]() {
@@ -171,7 +194,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			ThrowErrno("could not sync the file system of \"" + opts.pgdata + "\"", err);
 	};
 	auto restore_file = [&](const Job &j) {
-		std::string key = Repository::BackupDataKey(b.label, j.path);
+		std::string key = Repository::BackupPartKey(b.label, j.path, j.part);
 		std::unique_ptr<StorageReader> in;
 		try {
 			in = repo.storage().OpenRead(key);
@@ -182,7 +205,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		}
 		ObjectReader r(std::move(in), key);
 		std::string path = opts.pgdata + "/" + j.path;
-		int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, j.mode & 0777);
+		int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, j.mode & 0777);
 		if (fd < 0)
 			ThrowErrno("could not create \"" + path + "\"", errno);
 		struct Closer {
@@ -194,11 +217,20 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			}
 		} closer{fd};
 		std::vector<char> buf(256 * 1024);
+		uint64_t written = 0, flushed = 0;
 		while (size_t n = r.Read(buf.data(), buf.size())) {
 			if (stop)
 				throw Error(ErrorKind::Cancelled, "restore stopped");
-			WriteAll(fd, buf.data(), n, path);
+			PwriteAll(fd, buf.data(), n, j.offset + written, path);
 			bytes += n;
+			written += n;
+			// Start writeback early (as PostgreSQL's *_flush_after do): the final sync
+			// then has little left, and dirty memory stays bounded.
+			if (written - flushed >= kFlushAfter) {
+				::sync_file_range(fd, static_cast<off_t>(j.offset + flushed), static_cast<off_t>(written - flushed),
+								  SYNC_FILE_RANGE_WRITE);
+				flushed = written;
+			}
 		}
 		const ObjectSummary &s = r.Summary();
 		if (s.raw_size != j.size || s.sha256 != j.sha256)
@@ -209,7 +241,8 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		closer.fd = -1;
 		if (::close(fd) != 0)
 			ThrowErrno("could not close \"" + path + "\"", errno);
-		files++;
+		if (j.part == 0)
+			files++;
 	};
 
 	auto worker = [&]() {
@@ -247,43 +280,52 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		}
 	};
 	try {
-		repo.ReadManifest(b, nullptr, [&](const ManifestEntry &e) {
-			std::string path = opts.pgdata + "/" + e.path;
-			switch (e.type) {
-			case ManifestEntry::Type::Directory:
-				MakeDir(path, static_cast<mode_t>(e.mode & 07777));
-				break;
-			case ManifestEntry::Type::Link: {
-				// Tablespace or other link: recreate the target directory (which must be
-				// empty) and the link, as the original cluster had them.
-				if (!DirectoryIsEmptyOrMissing(e.link_target))
-					throw Error(ErrorKind::Config, "tablespace directory \"" + e.link_target +
-													   "\" is not empty; remove it or restore on another machine");
-				MakeDir(e.link_target, 0700);
-				tablespace_targets.push_back(e.link_target);
-				if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
-					ThrowErrno("could not create symbolic link \"" + path + "\"", errno);
-				break;
-			}
-			case ManifestEntry::Type::File: {
-				Job j{e.path, e.mode, e.mtime, e.size, e.sha256};
-				if (e.path == "global/pg_control") {
-					control = j;
+		repo.ReadManifest(
+			b, [&](const ManifestHeader &h) { part_size = h.part_size; },
+			[&](const ManifestEntry &e) {
+				std::string path = opts.pgdata + "/" + e.path;
+				switch (e.type) {
+				case ManifestEntry::Type::Directory:
+					MakeDir(path, static_cast<mode_t>(e.mode & 07777));
+					break;
+				case ManifestEntry::Type::Link: {
+					// Tablespace or other link: recreate the target directory (which must be
+					// empty) and the link, as the original cluster had them.
+					if (!DirectoryIsEmptyOrMissing(e.link_target))
+						throw Error(ErrorKind::Config, "tablespace directory \"" + e.link_target +
+														   "\" is not empty; remove it or restore on another machine");
+					MakeDir(e.link_target, 0700);
+					tablespace_targets.push_back(e.link_target);
+					if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
+						ThrowErrno("could not create symbolic link \"" + path + "\"", errno);
 					break;
 				}
-				std::unique_lock<std::mutex> lk(mu);
-				while (queue.size() >= 64 && !stop)
-					cv.wait_for(lk, std::chrono::milliseconds(200));
-				if (stop)
-					throw Error(ErrorKind::Cancelled, "restore stopped");
-				queue.push_back(std::move(j));
-				lk.unlock();
-				cv.notify_all();
-				report();
-				break;
-			}
-			}
-		});
+				case ManifestEntry::Type::File: {
+					if (e.path == "global/pg_control") {
+						control = Job{e.path, e.mode, e.mtime, e.size, e.sha256};
+						break;
+					}
+					std::vector<Job> jobs;
+					if (e.parts.empty())
+						jobs.push_back(Job{e.path, e.mode, e.mtime, e.size, e.sha256});
+					for (size_t k = 0; k < e.parts.size(); k++)
+						jobs.push_back(
+							Job{e.path, e.mode, e.mtime, e.parts[k].size, e.parts[k].sha256, k, k * part_size});
+					for (auto &j : jobs) {
+						std::unique_lock<std::mutex> lk(mu);
+						while (queue.size() >= 64 && !stop)
+							cv.wait_for(lk, std::chrono::milliseconds(200));
+						if (stop)
+							throw Error(ErrorKind::Cancelled, "restore stopped");
+						queue.push_back(std::move(j));
+						lk.unlock();
+						cv.notify_all();
+					}
+					report();
+					break;
+				}
+				}
+			});
 		{
 			std::lock_guard<std::mutex> g(mu);
 			closed = true;

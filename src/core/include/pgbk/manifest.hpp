@@ -15,6 +15,11 @@ namespace pgbk {
 
 constexpr int kManifestFormat = 1;
 
+// Files larger than the part size are stored as several objects ("parts") of
+// kPartSize bytes each (the last may be shorter), so that backup and restore can work
+// on one large file with several threads. Part k holds bytes [k * kPartSize, ...).
+constexpr uint64_t kPartSize = 64ull << 20;
+
 struct ManifestHeader {
 	std::string label;
 	std::string type = "full";
@@ -23,8 +28,14 @@ struct ManifestHeader {
 	uint32_t timeline = 0;
 	Lsn start_lsn = 0;
 	uint64_t segment_size = 16 << 20;
+	uint64_t part_size = kPartSize;
 	bool data_checksums = false;
 	int64_t started_at = 0; // unix seconds
+};
+
+struct ManifestPart {
+	uint64_t size = 0, stored_size = 0;
+	Digest sha256{};
 };
 
 struct ManifestEntry {
@@ -37,6 +48,10 @@ struct ManifestEntry {
 	Digest sha256{};
 	std::string link_target; // links
 	std::vector<uint32_t> bad_blocks; // blocks that failed page-checksum verification
+	// Empty: one object holding the whole file (size, stored_size and sha256 above).
+	// Otherwise one element per part; size and stored_size above are the sums and
+	// sha256 is unused.
+	std::vector<ManifestPart> parts;
 };
 
 struct ManifestTotals {

@@ -3,7 +3,7 @@
 //   wal/<TLI+LOG>/<segment>         archived WAL segments (objects)
 //   wal/<TLI>.history               timeline history files (objects)
 //   backup/<label>/backup.info      written when a backup starts
-//   backup/<label>/data/<path>      one object per file
+//   backup/<label>/data/<path>      one object per file (or per 64 MiB part: <path>#1, ...)
 //   backup/<label>/manifest         written after every file is stored
 //   backup/<label>/complete         completion marker, written last
 //   backup/<label>/failed           written when a backup failed or was interrupted
@@ -92,6 +92,9 @@ public:
 	// Backups.
 	static std::string BackupKey(const std::string &label, const std::string &leaf);
 	static std::string BackupDataKey(const std::string &label, const std::string &path);
+	// Part k of a file stored in parts: part 0 is the file's own key, part k > 0 has
+	// "#k" appended ('#' never occurs in a PostgreSQL data file name).
+	static std::string BackupPartKey(const std::string &label, const std::string &path, size_t part);
 	void WriteBackupStart(const BackupStartInfo &info);
 	void WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
 							 const ObjectSummary &manifest);
