@@ -611,6 +611,9 @@ BackupSession::WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segme
 	if (last < first)
 		last = first;
 	auto deadline = std::chrono::steady_clock::now() + timeout;
+	// The archiver usually stores the last segment within milliseconds: poll fast
+	// first, then back off to 200 ms so a slow archive costs little.
+	auto pause = std::chrono::milliseconds(5);
 	for (uint64_t seg = first; seg <= last; seg++) {
 		std::string name = WalSegmentName(WalSegment{timeline, seg}, segment_size);
 		while (!impl_->repo.HasWalFile(name)) {
@@ -621,7 +624,8 @@ BackupSession::WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segme
 							"WAL segment " + name + " needed by the backup was not archived within " +
 								std::to_string(timeout.count()) +
 								" s; check archive_mode, archive_library = 'pgbk' and the server log");
-			std::this_thread::sleep_for(std::chrono::milliseconds(100));
+			std::this_thread::sleep_for(pause);
+			pause = std::min(pause * 2, std::chrono::milliseconds(200));
 		}
 		*wal_stop = name;
 	}
