@@ -17,7 +17,7 @@ $node->reload;
 $node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pgbk_schedule WHERE schedule = '* * * * *'")
   or die 'schedule not visible';
 is($node->safe_psql('postgres',
-	"SELECT timezone, next_run > now(), next_run <= now() + interval '61 seconds', extract(second FROM next_run) FROM pgbk_schedule"),
+	"SELECT timezone, next_run > now(), next_run <= now() + interval '61 seconds', extract(second FROM next_run)::int FROM pgbk_schedule"),
 	'Asia/Kolkata|t|t|0', 'pgbk_schedule shows the next run at the next minute');
 $node->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pgbk_jobs WHERE trigger = 'schedule' AND state = 'succeeded'")
