@@ -76,6 +76,20 @@ sub restore_and_start
 	return $restored;
 }
 
+# Waits (up to the TAP timeout) until $cond returns true; dies naming $what otherwise.
+sub wait_for
+{
+	my ($cond, $what) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (!$cond->())
+	{
+		die "timed out waiting until $what" if time() > $deadline;
+		select(undef, undef, undef, 0.1);
+	}
+	pass($what);
+	return 1;
+}
+
 sub list_json
 {
 	my ($repo) = @_;

@@ -23,8 +23,9 @@ ok($pid > 0, 'worker is visible in pg_stat_activity');
 kill 'KILL', $pid;
 
 # The postmaster reinitialises after the crash; the new worker marks the leftover.
-$node->poll_query_until('postgres', "SELECT status = 'failed' FROM pgbk_backups WHERE label = '$label'")
-  or die 'interrupted backup was not marked failed';
+PgbkTest::wait_for(sub { -e "$repo/backup/$label/failed" }, 'the restarted worker records the interrupted backup');
+is($node->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$label'"), 'failed',
+	'the interrupted backup is listed as failed');
 like($node->safe_psql('postgres', "SELECT error FROM pgbk_backups WHERE label = '$label'"),
 	qr/interrupted/, 'failure says the backup was interrupted');
 ok(!-e "$repo/backup/$label/complete", 'no completion marker');
@@ -34,6 +35,12 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE status 
 	'nothing listed as complete');
 my $list = PgbkTest::list_json($repo);
 is($list->[0]{status}, 'failed', 'the CLI sees it failed too');
+
+# PostgreSQL restarts the archiver after a crash only 10 s after its previous start
+# (PGARCH_RESTART_INTERVAL), on a postmaster loop iteration; these polling
+# connections provide the iterations, so the next backup does not wait for it.
+$node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'archiver'")
+  or die 'archiver did not restart';
 
 # The next backup succeeds.
 $node->safe_psql('postgres', 'ALTER SYSTEM SET pgbk.test_file_delay = 0');

@@ -191,6 +191,8 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 		EXPECT_EQ(::stat((out + "/" + present).c_str(), &st), 0) << present << " must exist";
 	EXPECT_NE(test::ReadFile(out + "/postgresql.auto.conf").find("restore_command = 'pgbk wal-fetch %f %p'"),
 			  std::string::npos);
+	EXPECT_NE(test::ReadFile(out + "/postgresql.auto.conf").find("pgbk.repository = '/backups/it''s here'"),
+			  std::string::npos);
 	EXPECT_EQ(test::ReadFile(out + "/backup_label"), "START WAL LOCATION: 0/3000028\n");
 
 	// A second restore into a non-empty directory is refused.

@@ -240,7 +240,9 @@ Repository::WriteBackupStart(const BackupStartInfo &info)
 			  {"timeline", info.timeline},
 			  {"wal_start", info.wal_start},
 			  {"system_identifier", std::to_string(info.cluster.system_identifier)},
-			  {"pg_version_num", info.pg_version_num}};
+			  {"pg_version_num", info.pg_version_num},
+			  {"host", info.host},
+			  {"pgdata", info.pgdata}};
 	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
 }
 

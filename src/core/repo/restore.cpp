@@ -346,12 +346,16 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no global/pg_control");
 
 	// Recovery settings, then pg_control last.
-	if (!opts.restore_command.empty()) {
-		AppendToFile(opts.pgdata + "/postgresql.auto.conf",
-					 "\n# Added by pgbk restore of backup " + b.label +
-						 "\nrestore_command = " + QuoteConfValue(opts.restore_command) + "\n");
-		AppendToFile(opts.pgdata + "/recovery.signal", "");
+	if (!opts.restore_command.empty() || !opts.repository.empty()) {
+		std::string conf = "\n# Added by pgbk restore of backup " + b.label + "\n";
+		if (!opts.repository.empty())
+			conf += "pgbk.repository = " + QuoteConfValue(opts.repository) + "\n";
+		if (!opts.restore_command.empty())
+			conf += "restore_command = " + QuoteConfValue(opts.restore_command) + "\n";
+		AppendToFile(opts.pgdata + "/postgresql.auto.conf", conf);
 	}
+	if (!opts.restore_command.empty())
+		AppendToFile(opts.pgdata + "/recovery.signal", "");
 	// Everything else durable first (tablespaces may live on other file systems), then
 	// pg_control: a crash in between leaves a directory PostgreSQL refuses to start.
 	sync_target();
