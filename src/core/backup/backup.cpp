@@ -1,14 +1,12 @@
 #include "pgbk/backup.hpp"
 
 #include "pgbk/page.hpp"
-#include "pgbk/threads.hpp"
+#include "pgbk/parallel.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <dirent.h>
 #include <fcntl.h>
 #include <mutex>
@@ -358,94 +356,21 @@ void
 BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallbacks &cb)
 {
 	Impl &m = *impl_;
-	const size_t capacity = static_cast<size_t>(std::max(1, opts.parallel)) * 4;
-	std::mutex mu;
-	std::condition_variable cv_space, cv_work;
-	std::deque<FileJob> queue;
-	bool closed = false;
-	std::atomic<bool> stop{false};
-	std::exception_ptr first_error;
-	int active = 0;
-
-	auto worker = [&]() {
-		for (;;) {
-			FileJob job;
-			{
-				std::unique_lock<std::mutex> lk(mu);
-				cv_work.wait(lk, [&] { return !queue.empty() || closed || stop; });
-				if (stop || (queue.empty() && closed))
-					return;
-				job = std::move(queue.front());
-				queue.pop_front();
-				active++;
-			}
-			cv_space.notify_one();
-			try {
-				if (opts.file_delay.count() > 0)
-					std::this_thread::sleep_for(opts.file_delay);
-				m.CopyFile(job, opts, stop);
-			} catch (...) {
-				std::lock_guard<std::mutex> g(mu);
-				if (!first_error)
-					first_error = std::current_exception();
-				stop = true;
-			}
-			{
-				std::lock_guard<std::mutex> g(mu);
-				active--;
-			}
-			cv_work.notify_all();
-			cv_space.notify_all();
-		}
-	};
-
-	std::vector<std::thread> threads;
+	ParallelRunner<FileJob> runner(opts.parallel, static_cast<size_t>(std::max(1, opts.parallel)) * 4,
+								   [&](FileJob &job, const std::atomic<bool> &stop) {
+									   if (opts.file_delay.count() > 0)
+										   std::this_thread::sleep_for(opts.file_delay);
+									   m.CopyFile(job, opts, stop);
+								   });
 	auto poll = [&]() {
-		if (cb.should_cancel && cb.should_cancel()) {
-			std::lock_guard<std::mutex> g(mu);
-			if (!first_error)
-				first_error = std::make_exception_ptr(Error(ErrorKind::Cancelled, "backup cancelled"));
-			stop = true;
-		}
+		if (cb.should_cancel && cb.should_cancel())
+			runner.Fail(std::make_exception_ptr(Error(ErrorKind::Cancelled, "backup cancelled")));
 		if (cb.progress) {
 			m.Snapshot();
 			cb.progress(m.progress);
 		}
 	};
-	auto finish_threads = [&]() {
-		{
-			std::lock_guard<std::mutex> g(mu);
-			closed = true;
-		}
-		cv_work.notify_all();
-		for (;;) {
-			std::unique_lock<std::mutex> lk(mu);
-			if (cv_space.wait_for(lk, std::chrono::milliseconds(100),
-								  [&] { return (queue.empty() || stop) && active == 0; }))
-				break;
-			lk.unlock();
-			poll();
-		}
-		stop = stop || first_error != nullptr;
-		cv_work.notify_all();
-		for (auto &t : threads)
-			t.join();
-		threads.clear();
-	};
-	auto submit = [&](FileJob job) {
-		std::unique_lock<std::mutex> lk(mu);
-		while (queue.size() >= capacity && !stop) {
-			cv_space.wait_for(lk, std::chrono::milliseconds(100));
-			lk.unlock();
-			poll();
-			lk.lock();
-		}
-		if (stop)
-			throw Error(ErrorKind::Cancelled, "stopped");
-		queue.push_back(std::move(job));
-		lk.unlock();
-		cv_work.notify_one();
-	};
+	auto submit = [&](FileJob job) { runner.Submit(std::move(job), poll); };
 
 	// Recursive walk; one open DIR per level.
 	std::function<void(const std::string &, const std::string &)> walk = [&](const std::string &rel,
@@ -548,24 +473,8 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 		}
 	};
 
-	try {
-		for (int i = 0; i < std::max(1, opts.parallel); i++)
-			threads.push_back(StartSignalFreeThread(worker));
-		walk("", opts.pgdata);
-		finish_threads();
-	} catch (...) {
-		{
-			std::lock_guard<std::mutex> g(mu);
-			if (!first_error)
-				first_error = std::current_exception();
-			stop = true;
-		}
-		cv_work.notify_all();
-		for (auto &t : threads)
-			t.join();
-	}
-	if (first_error)
-		std::rethrow_exception(first_error);
+	walk("", opts.pgdata); // on a walk error the runner's destructor stops and joins
+	runner.Finish(poll);
 
 	// pg_control last, as pg_basebackup does.
 	struct stat st;

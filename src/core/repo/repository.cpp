@@ -1,5 +1,7 @@
 #include "pgbk/repository.hpp"
 
+#include "pgbk/fileio.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
@@ -94,35 +96,16 @@ Repository::ArchiveOutcome
 Repository::ArchiveWalFile(const std::string &name, const std::string &path, const CodecOptions &codec)
 {
 	std::string key = WalArchiveKey(name);
-	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		ThrowErrno("could not open \"" + path + "\"", errno);
-	struct FdCloser {
-		int fd;
-		~FdCloser() { ::close(fd); }
-	} closer{fd};
+	UniqueFd fd = OpenOrThrow(path, O_RDONLY);
+	std::vector<char> buf(1 << 20);
 
-	auto hash_file = [&]() {
-		Sha256 h;
-		std::vector<char> buf(1 << 20);
-		if (::lseek(fd, 0, SEEK_SET) < 0)
-			ThrowErrno("could not seek \"" + path + "\"", errno);
-		for (;;) {
-			ssize_t n = ::read(fd, buf.data(), buf.size());
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				ThrowErrno("could not read \"" + path + "\"", errno);
-			}
-			if (n == 0)
-				break;
-			h.Update(buf.data(), static_cast<size_t>(n));
-		}
-		return h.Final();
-	};
 	auto compare_existing = [&]() {
 		ObjectSummary stored = ReadObjectTrailer(*storage_, key);
-		if (stored.sha256 != hash_file())
+		Sha256 h;
+		if (::lseek(fd.get(), 0, SEEK_SET) < 0)
+			ThrowErrno("could not seek \"" + path + "\"", errno);
+		ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) { h.Update(data, n); });
+		if (stored.sha256 != h.Final())
 			throw Error(ErrorKind::Conflict,
 						"WAL file " + name + " is already archived in " + Describe() +
 							" with different content; refusing to overwrite it. Another cluster may be "
@@ -135,18 +118,7 @@ Repository::ArchiveWalFile(const std::string &name, const std::string &path, con
 
 	auto w = storage_->OpenWrite(key, WriteMode::CreateOnly);
 	ObjectWriter ow(*w, codec);
-	std::vector<char> buf(1 << 20);
-	for (;;) {
-		ssize_t n = ::read(fd, buf.data(), buf.size());
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ThrowErrno("could not read \"" + path + "\"", errno);
-		}
-		if (n == 0)
-			break;
-		ow.Write(buf.data(), static_cast<size_t>(n));
-	}
+	ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) { ow.Write(data, n); });
 	ow.Finish();
 	try {
 		w->Commit();
@@ -178,33 +150,15 @@ Repository::FetchWalFile(const std::string &name, const std::string &dest)
 	}
 	ObjectReader r(std::move(in), key);
 	std::string temp = dest + ".pgbk.tmp";
-	int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		ThrowErrno("could not create \"" + temp + "\"", errno);
 	try {
+		UniqueFd fd = OpenOrThrow(temp, O_WRONLY | O_CREAT | O_TRUNC);
 		std::vector<char> buf(1 << 20);
-		while (size_t n = r.Read(buf.data(), buf.size())) {
-			size_t off = 0;
-			while (off < n) {
-				ssize_t w = ::write(fd, buf.data() + off, n - off);
-				if (w < 0) {
-					if (errno == EINTR)
-						continue;
-					ThrowErrno("could not write \"" + temp + "\"", errno);
-				}
-				off += static_cast<size_t>(w);
-			}
-		}
-		if (::close(fd) != 0) {
-			fd = -1;
-			ThrowErrno("could not close \"" + temp + "\"", errno);
-		}
-		fd = -1;
+		while (size_t n = r.Read(buf.data(), buf.size()))
+			WriteFully(fd.get(), buf.data(), n, temp);
+		fd.Close(temp);
 		if (::rename(temp.c_str(), dest.c_str()) != 0)
 			ThrowErrno("could not rename \"" + temp + "\" to \"" + dest + "\"", errno);
 	} catch (...) {
-		if (fd >= 0)
-			::close(fd);
 		::unlink(temp.c_str());
 		throw;
 	}

@@ -2,6 +2,8 @@
 // key appears only complete and durable.
 #include "pgbk/storage.hpp"
 
+#include "pgbk/fileio.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -75,17 +77,7 @@ public:
 	void
 	Write(const void *data, size_t len) override
 	{
-		const char *p = static_cast<const char *>(data);
-		while (len > 0) {
-			ssize_t n = ::write(fd_, p, len);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				ThrowErrno("could not write \"" + temp_ + "\"", errno);
-			}
-			p += n;
-			len -= static_cast<size_t>(n);
-		}
+		WriteFully(fd_, data, len, temp_);
 	}
 	void
 	Commit() override
@@ -168,14 +160,7 @@ public:
 	{
 		// syncfs: every file and directory entry on the repository's file system, in
 		// one call and with no list of written files to keep.
-		int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			ThrowErrno("could not open \"" + root_ + "\"", errno);
-		int rc = ::syncfs(fd);
-		int err = errno;
-		::close(fd);
-		if (rc != 0)
-			ThrowErrno("could not sync the file system of \"" + root_ + "\"", err);
+		SyncFileSystem(root_);
 	}
 	std::unique_ptr<StorageReader>
 	OpenRead(const std::string &key, uint64_t offset) override

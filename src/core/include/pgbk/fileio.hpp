@@ -1,0 +1,39 @@
+// Small POSIX file helpers shared by the storage driver, the WAL archive and restore.
+#pragma once
+#include "pgbk/error.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pgbk {
+
+// Owns a file descriptor; closes it on destruction (errors on that close are ignored:
+// call Close() where they matter).
+class UniqueFd {
+public:
+	explicit UniqueFd(int fd = -1) : fd_(fd) {}
+	UniqueFd(UniqueFd &&other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+	~UniqueFd();
+	UniqueFd(const UniqueFd &) = delete;
+	UniqueFd &operator=(const UniqueFd &) = delete;
+	int get() const { return fd_; }
+	// Closes now; throws Io naming `path` if close fails.
+	void Close(const std::string &path);
+
+private:
+	int fd_;
+};
+
+// Opens or throws ThrowErrno("could not open \"path\"").
+UniqueFd OpenOrThrow(const std::string &path, int flags, unsigned mode = 0600);
+// Writes all of data at the current position (offset < 0) or at offset.
+void WriteFully(int fd, const void *data, size_t len, const std::string &path, int64_t offset = -1);
+// Calls fn for each chunk read from the current position to the end of the file.
+void ReadChunks(int fd, const std::string &path, std::vector<char> &buf,
+				const std::function<void(const char *, size_t)> &fn);
+// syncfs(2) of the file system holding path: every dirty file and directory entry.
+void SyncFileSystem(const std::string &path);
+
+} // namespace pgbk

@@ -1,0 +1,75 @@
+#include "pgbk/fileio.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace pgbk {
+
+UniqueFd::~UniqueFd()
+{
+	if (fd_ >= 0)
+		::close(fd_);
+}
+
+void
+UniqueFd::Close(const std::string &path)
+{
+	int fd = fd_;
+	fd_ = -1;
+	if (fd >= 0 && ::close(fd) != 0)
+		ThrowErrno("could not close \"" + path + "\"", errno);
+}
+
+UniqueFd
+OpenOrThrow(const std::string &path, int flags, unsigned mode)
+{
+	int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+	if (fd < 0)
+		ThrowErrno("could not open \"" + path + "\"", errno);
+	return UniqueFd(fd);
+}
+
+void
+WriteFully(int fd, const void *data, size_t len, const std::string &path, int64_t offset)
+{
+	const char *p = static_cast<const char *>(data);
+	while (len > 0) {
+		ssize_t n = offset < 0 ? ::write(fd, p, len) : ::pwrite(fd, p, len, static_cast<off_t>(offset));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ThrowErrno("could not write \"" + path + "\"", errno);
+		}
+		p += n;
+		len -= static_cast<size_t>(n);
+		if (offset >= 0)
+			offset += n;
+	}
+}
+
+void
+ReadChunks(int fd, const std::string &path, std::vector<char> &buf, const std::function<void(const char *, size_t)> &fn)
+{
+	for (;;) {
+		ssize_t n = ::read(fd, buf.data(), buf.size());
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ThrowErrno("could not read \"" + path + "\"", errno);
+		}
+		if (n == 0)
+			return;
+		fn(buf.data(), static_cast<size_t>(n));
+	}
+}
+
+void
+SyncFileSystem(const std::string &path)
+{
+	UniqueFd fd = OpenOrThrow(path, O_RDONLY);
+	if (::syncfs(fd.get()) != 0)
+		ThrowErrno("could not sync the file system of \"" + path + "\"", errno);
+}
+
+} // namespace pgbk
