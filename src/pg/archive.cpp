@@ -125,6 +125,33 @@ pgbk_archive_file(const char *file, const char *path)
 	return result;
 }
 
+#if PG_VERSION_NUM >= 160000
+/* PostgreSQL 16+: callbacks take a state pointer and are returned as a const struct. */
+static bool
+pgbk_archive_configured_16(ArchiveModuleState *state)
+{
+	return pgbk_archive_configured();
+}
+
+static bool
+pgbk_archive_file_16(ArchiveModuleState *state, const char *file, const char *path)
+{
+	return pgbk_archive_file(file, path);
+}
+
+static const ArchiveModuleCallbacks pgbk_archive_callbacks = {
+	.startup_cb = NULL,
+	.check_configured_cb = pgbk_archive_configured_16,
+	.archive_file_cb = pgbk_archive_file_16,
+	.shutdown_cb = NULL,
+};
+
+const ArchiveModuleCallbacks *
+_PG_archive_module_init(void)
+{
+	return &pgbk_archive_callbacks;
+}
+#else
 void
 _PG_archive_module_init(ArchiveModuleCallbacks *cb)
 {
@@ -132,3 +159,4 @@ _PG_archive_module_init(ArchiveModuleCallbacks *cb)
 	cb->check_configured_cb = pgbk_archive_configured;
 	cb->archive_file_cb = pgbk_archive_file;
 }
+#endif

@@ -76,9 +76,13 @@ std::unique_ptr<Repository> OpenConfiguredRepository();
 
 } // namespace pgbk::glue
 
-/* worker and archive entry points */
+/* worker and archive entry points (the archive module API changed in PostgreSQL 16) */
 extern "C" {
 PGDLLEXPORT void pgbk_worker_main(Datum main_arg);
+#if PG_VERSION_NUM >= 160000
+PGDLLEXPORT const ArchiveModuleCallbacks *_PG_archive_module_init(void);
+#else
 PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks *cb);
+#endif
 }
 void pgbk_register_worker(void);

@@ -15,7 +15,12 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#if PG_VERSION_NUM >= 160000
+#include "access/xlogbackup.h"
+#include "archive/archive_module.h"
+#else
 #include "postmaster/pgarch.h"
+#endif
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"

@@ -157,6 +157,40 @@ progress_to_job(PgbkJob *job, const pgbk::BackupProgress &p)
 }
 
 /*
+ * Non-exclusive backup API, PostgreSQL 15 and 16+ (16 moved the state into BackupState
+ * and builds backup_label with build_backup_content).
+ */
+#if PG_VERSION_NUM >= 160000
+static BackupState *backup_state = NULL;
+#endif
+
+static XLogRecPtr
+backup_start_compat(const char *label, TimeLineID *starttli, StringInfo labelfile, StringInfo tblspcmap)
+{
+#if PG_VERSION_NUM >= 160000
+	backup_state = (BackupState *)palloc0(sizeof(BackupState));
+	do_pg_backup_start(label, true, NULL, backup_state, tblspcmap);
+	*starttli = backup_state->starttli;
+	return backup_state->startpoint;
+#else
+	return do_pg_backup_start(label, true, starttli, labelfile, NULL, tblspcmap);
+#endif
+}
+
+static XLogRecPtr
+backup_stop_compat(StringInfo labelfile, TimeLineID *stoptli)
+{
+#if PG_VERSION_NUM >= 160000
+	do_pg_backup_stop(backup_state, false);
+	appendStringInfoString(labelfile, build_backup_content(backup_state, false));
+	*stoptli = backup_state->stoptli;
+	return backup_state->stoppoint;
+#else
+	return do_pg_backup_stop(labelfile->data, false, stoptli);
+#endif
+}
+
+/*
  * run_backup
  *
  * Takes one full backup. Raises ERROR on failure (the caller records it).
@@ -190,7 +224,7 @@ run_backup(PgbkJob *job)
 
 	labelfile = makeStringInfo();
 	tblspcmap = makeStringInfo();
-	startptr = do_pg_backup_start(label, true, &starttli, labelfile, NULL, tblspcmap);
+	startptr = backup_start_compat(label, &starttli, labelfile, tblspcmap);
 
 	r = RunCpp([&] {
 		pgbk::BackupStartInfo info;
@@ -235,7 +269,7 @@ run_backup(PgbkJob *job)
 	});
 	raise_core_failure(&r, "could not copy the data directory");
 
-	stopptr = do_pg_backup_stop(labelfile->data, false, &stoptli);
+	stopptr = backup_stop_compat(labelfile, &stoptli);
 
 	r = RunCpp([&] {
 		current_session->AddFile("backup_label", labelfile->data, pgbk::glue::CurrentCodec());

@@ -18,7 +18,11 @@ public:
 	~UniqueFd();
 	UniqueFd(const UniqueFd &) = delete;
 	UniqueFd &operator=(const UniqueFd &) = delete;
-	int get() const { return fd_; }
+	int
+	get() const
+	{
+		return fd_;
+	}
 	// Closes now; throws Io naming `path` if close fails.
 	void Close(const std::string &path);
 
