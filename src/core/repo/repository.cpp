@@ -232,8 +232,7 @@ Repository::RemoveBackupData(const std::string &label)
 	// Stream the listing and delete as we go: memory stays bounded.
 	std::vector<std::string> batch;
 	auto flush = [&]() {
-		for (auto &k : batch)
-			storage_->Remove(k);
+		storage_->RemoveMany(batch);
 		batch.clear();
 	};
 	storage_->List(BackupKey(label, "data/"), true, [&](const ListEntry &e) {
@@ -348,9 +347,9 @@ Repository::ReadManifest(const BackupRecord &b, const std::function<void(const M
 }
 
 std::unique_ptr<Repository>
-OpenRepository(const std::string &url, const std::string &data_directory)
+OpenRepository(const std::string &url, const std::string &data_directory, const s3::S3Options &s3)
 {
-	return std::make_unique<Repository>(OpenStorage(ParseRepositoryUrl(url, data_directory)));
+	return std::make_unique<Repository>(OpenStorage(ParseRepositoryUrl(url, data_directory), s3));
 }
 
 std::string

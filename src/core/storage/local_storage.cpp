@@ -276,11 +276,13 @@ OpenLocalStorage(const std::string &root)
 }
 
 std::unique_ptr<Storage>
-OpenStorage(const RepositoryUrl &url)
+OpenStorage(const RepositoryUrl &url, const s3::S3Options &s3)
 {
 	switch (url.scheme) {
 	case RepositoryUrl::Scheme::Local:
 		return OpenLocalStorage(url.path);
+	case RepositoryUrl::Scheme::S3:
+		return OpenS3Storage(s3, url.bucket, url.prefix);
 	}
 	throw Error(ErrorKind::Config, "unsupported repository");
 }

@@ -9,6 +9,8 @@ namespace pgbk {
 std::string
 RepositoryUrl::ToString() const
 {
+	if (scheme == Scheme::S3)
+		return "s3://" + bucket + (prefix.empty() ? "" : "/" + prefix);
 	return path;
 }
 
@@ -34,11 +36,33 @@ ParseRepositoryUrl(const std::string &url, const std::string &data_directory)
 		return out;
 	}
 	std::string path;
+	if (url.rfind("s3://", 0) == 0) {
+		std::string rest = url.substr(5);
+		auto slash = rest.find('/');
+		out.scheme = RepositoryUrl::Scheme::S3;
+		out.bucket = rest.substr(0, slash);
+		out.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+		while (!out.prefix.empty() && out.prefix.back() == '/')
+			out.prefix.pop_back();
+		while (!out.prefix.empty() && out.prefix.front() == '/')
+			out.prefix.erase(0, 1);
+		bool ok = out.bucket.size() >= 3 && out.bucket.size() <= 63;
+		for (char c : out.bucket)
+			ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+		if (!ok)
+			throw Error(ErrorKind::Config, "\"" + out.bucket +
+											   "\" is not a valid S3 bucket name (3-63 lower-case letters, digits, "
+											   "'-' and '.'); use s3://bucket/prefix");
+		if (out.prefix.find("..") != std::string::npos || out.prefix.find("//") != std::string::npos)
+			throw Error(ErrorKind::Config, "S3 prefix \"" + out.prefix + "\" must not contain \"..\" or \"//\"");
+		return out;
+	}
 	if (url.rfind("file://", 0) == 0)
 		path = url.substr(7);
 	else if (url.find("://") != std::string::npos)
-		throw Error(ErrorKind::Config, "unknown repository scheme in \"" + url +
-										   "\"; use an absolute directory path or file:///absolute/path");
+		throw Error(ErrorKind::Config,
+					"unknown repository scheme in \"" + url +
+						"\"; use an absolute directory path, file:///absolute/path or s3://bucket/prefix");
 	else
 		path = url;
 	if (path.empty() || path[0] != '/')

@@ -113,7 +113,8 @@ private:
 };
 
 // Opens the repository named by a pgbk.repository value.
-std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory);
+std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory,
+										   const s3::S3Options &s3 = {});
 
 // A backup label for a start time: YYYYMMDD-HHMMSSF (UTC; D and I for later types).
 std::string MakeBackupLabel(int64_t unix_seconds, const std::string &type);

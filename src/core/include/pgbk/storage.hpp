@@ -6,12 +6,14 @@
 // A writer destroyed without Commit() leaves nothing behind under the key.
 #pragma once
 #include "pgbk/error.hpp"
+#include "pgbk/s3_client.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pgbk {
 
@@ -62,6 +64,13 @@ public:
 	virtual void List(const std::string &prefix, bool recursive, const std::function<void(const ListEntry &)> &fn) = 0;
 	// Removes the object; absent is not an error.
 	virtual void Remove(const std::string &key) = 0;
+	// Removes many objects (one request per 1000 keys on S3).
+	virtual void
+	RemoveMany(const std::vector<std::string> &keys)
+	{
+		for (const auto &k : keys)
+			Remove(k);
+	}
 	// Human-readable location for messages.
 	virtual std::string Describe() const = 0;
 };
@@ -71,12 +80,14 @@ void PutBytes(Storage &s, const std::string &key, const std::string &data, Write
 std::string GetBytes(Storage &s, const std::string &key, size_t limit = 64 << 20);
 
 struct RepositoryUrl {
-	enum class Scheme { Local } scheme = Scheme::Local;
-	std::string path; // absolute directory for Local
+	enum class Scheme { Local, S3 } scheme = Scheme::Local;
+	std::string path; // absolute directory (Local)
+	std::string bucket, prefix; // S3: s3://bucket/prefix (prefix without surrounding '/')
 	std::string ToString() const;
 };
 
-// Parses a pgbk.repository value. Accepts "/abs/path" and "file:///abs/path".
+// Parses a pgbk.repository value. Accepts "/abs/path", "file:///abs/path" and
+// "s3://bucket[/prefix]".
 // Empty input resolves to <dirname(data_directory)>/pgbk_repo. Throws Config with a
 // message meant for operators.
 RepositoryUrl ParseRepositoryUrl(const std::string &url, const std::string &data_directory);
@@ -86,6 +97,8 @@ RepositoryUrl ParseRepositoryUrl(const std::string &url, const std::string &data
 std::string CheckLocalRepositoryUsable(const std::string &path);
 
 std::unique_ptr<Storage> OpenLocalStorage(const std::string &root);
-std::unique_ptr<Storage> OpenStorage(const RepositoryUrl &url);
+std::unique_ptr<Storage> OpenS3Storage(const s3::S3Options &opts, const std::string &bucket, const std::string &prefix);
+// S3 URLs need the S3 options (endpoint, region, credentials, ...).
+std::unique_ptr<Storage> OpenStorage(const RepositoryUrl &url, const s3::S3Options &s3 = {});
 
 } // namespace pgbk

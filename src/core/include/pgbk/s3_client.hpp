@@ -1,0 +1,89 @@
+// A small S3 client on libcurl: one keep-alive connection per client (use one client per
+// thread), SigV4 by pgbk, the payload hash always sent, retries with exponential backoff
+// and jitter on 5xx, 429/SlowDown, timeouts and resets within a bounded total time, and
+// distinct errors for bad credentials, bad signature, missing bucket and TLS failures.
+#pragma once
+#include "pgbk/error.hpp"
+#include "pgbk/sigv4.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgbk::s3 {
+
+struct S3Options {
+	std::string endpoint; // "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:7480"; empty: AWS
+	std::string region = "us-east-1";
+	bool path_style = false; // pgbk.s3_uri_style = 'path'
+	Credentials credentials;
+	std::string ca_file; // extra CA bundle (PEM)
+	bool verify_tls = true;
+	std::string sse; // "", "AES256" or "aws:kms"
+	std::string sse_kms_key_id;
+	std::string storage_class; // "", "STANDARD", "STANDARD_IA", ...
+	size_t part_size = 16 << 20; // multipart part size (>= 5 MiB)
+	std::chrono::milliseconds retry_budget{std::chrono::seconds(60)};
+	std::chrono::seconds connect_timeout{10};
+	// A transfer slower than 1 KiB/s for this long is retried.
+	std::chrono::seconds low_speed_time{30};
+};
+
+struct S3Object {
+	std::string key;
+	uint64_t size = 0;
+	bool is_prefix = false;
+};
+
+class S3Client {
+public:
+	S3Client(S3Options options, std::string bucket);
+	~S3Client();
+	S3Client(const S3Client &) = delete;
+	S3Client &operator=(const S3Client &) = delete;
+
+	// Create-only writes send If-None-Match: * and throw AlreadyExists on 412.
+	void PutObject(const std::string &key, const std::string &body, bool create_only);
+	std::string CreateMultipartUpload(const std::string &key);
+	std::string UploadPart(const std::string &key, const std::string &upload_id, int part_number,
+						   const std::string &body); // returns the ETag
+	void CompleteMultipartUpload(const std::string &key, const std::string &upload_id,
+								 const std::vector<std::string> &etags, bool create_only);
+	void AbortMultipartUpload(const std::string &key, const std::string &upload_id);
+	std::optional<uint64_t> HeadObject(const std::string &key);
+	// Reads [offset, offset + length) into `out`; returns the object's total size.
+	// Throws NotFound for a missing key; reading at or past the end returns empty.
+	uint64_t GetRange(const std::string &key, uint64_t offset, uint64_t length, std::string &out);
+	// Streams every key under prefix (one page of at most page_size, max 1000, in memory
+	// at a time).
+	void ListObjects(const std::string &prefix, const std::string &delimiter,
+					 const std::function<void(const S3Object &)> &fn, int page_size = 1000);
+	// Keys of multipart uploads in progress under prefix (to check that failed ones are
+	// aborted).
+	std::vector<std::string> ListMultipartUploads(const std::string &prefix);
+	// Creates the bucket (tests and first-time setup).
+	void CreateBucket();
+	void DeleteObject(const std::string &key);
+	// Up to 1000 keys per request (DeleteObjects); throws if any key failed.
+	void DeleteObjects(const std::vector<std::string> &keys);
+	// The bucket exists and these credentials can list it.
+	void CheckBucket();
+
+	const std::string &
+	bucket() const
+	{
+		return bucket_;
+	}
+	std::string Describe() const;
+
+private:
+	struct Impl;
+	std::unique_ptr<Impl> impl_;
+	std::string bucket_;
+};
+
+} // namespace pgbk::s3
