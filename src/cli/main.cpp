@@ -2,6 +2,7 @@
 #include "pgbk/pgconf.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
+#include "pgbk/s3_client.hpp"
 
 #include <chrono>
 #include <climits>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 #include <vector>
@@ -22,9 +24,13 @@ Usage:
   pgbk [--repo URL | --config FILE] list [--json]
   pgbk [--repo URL | --config FILE] restore --pgdata DIR [--backup LABEL] [--parallel N]
   pgbk [--repo URL | --config FILE] wal-fetch WALNAME DEST
+  pgbk [--repo URL | --config FILE] create-bucket
 
 Options:
-  --repo URL       repository: an absolute directory or file:///directory
+  --repo URL       repository: an absolute directory, file:///directory or s3://bucket/prefix
+                   (S3 settings from the AWS_* environment variables: AWS_ENDPOINT_URL,
+                   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+                   AWS_CA_BUNDLE)
   --config FILE    read pgbk.* settings from this postgresql.conf instead of --repo
   --help           show this help
 
@@ -86,6 +92,10 @@ AbsolutePath(const std::string &p)
 	return std::string(cwd) + "/" + p;
 }
 
+// Fills the S3 options: the standard AWS environment variables first, then any
+// pgbk.s3_* setting of the --config file.
+void S3FromEnvironmentAndSettings(const pgbk::ServerSettings &settings, struct Target *target);
+
 int
 CmdList(pgbk::Repository &repo, bool json)
 {
@@ -129,8 +139,16 @@ CmdList(pgbk::Repository &repo, bool json)
 	return 0;
 }
 
+// Where the repository is and how to reach it: the URL and, for S3, the pgbk.s3_*
+// settings in effect (from --config, else the standard AWS environment variables).
+struct Target {
+	pgbk::RepositoryUrl url;
+	pgbk::s3::S3Options s3;
+	std::vector<std::pair<std::string, std::string>> s3_settings; // to carry into a restore
+};
+
 int
-CmdRestore(pgbk::Repository &repo, const std::string &repo_url, const std::vector<std::string> &args, int parallel)
+CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::string> &args, int parallel)
 {
 	pgbk::RestoreOptions opts;
 	opts.parallel = parallel;
@@ -153,8 +171,17 @@ CmdRestore(pgbk::Repository &repo, const std::string &repo_url, const std::vecto
 		throw UsageError("restore needs --pgdata DIR");
 	if (opts.parallel < 1 || opts.parallel > 64)
 		throw UsageError("--parallel must be between 1 and 64");
-	opts.restore_command = pgbk::ShellQuote(SelfPath()) + " --repo " + pgbk::ShellQuote(repo_url) + " wal-fetch %f %p";
-	opts.repository = repo_url;
+	std::string repo_url = target.url.ToString();
+	opts.settings.emplace_back("pgbk.repository", repo_url);
+	if (target.url.scheme == pgbk::RepositoryUrl::Scheme::S3) {
+		// wal-fetch needs the S3 settings (credentials included): it reads them from the
+		// restored cluster's postgresql.auto.conf, which only its owner can read.
+		opts.settings.insert(opts.settings.end(), target.s3_settings.begin(), target.s3_settings.end());
+		opts.restore_command = pgbk::ShellQuote(SelfPath()) + " --config " +
+							   pgbk::ShellQuote(opts.pgdata + "/postgresql.auto.conf") + " wal-fetch %f %p";
+	} else
+		opts.restore_command =
+			pgbk::ShellQuote(SelfPath()) + " --repo " + pgbk::ShellQuote(repo_url) + " wal-fetch %f %p";
 	bool tty = ::isatty(2);
 	auto start = std::chrono::steady_clock::now();
 	auto last = start;
@@ -189,6 +216,42 @@ CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args)
 		return 1;
 	}
 	return 0;
+}
+
+void
+S3FromEnvironmentAndSettings(const pgbk::ServerSettings &settings, Target *target)
+{
+	auto env = [](const char *name) -> std::string {
+		const char *v = std::getenv(name);
+		return v ? v : "";
+	};
+	std::map<std::string, std::string> v = {
+		{"pgbk.s3_endpoint",
+		 !env("AWS_ENDPOINT_URL_S3").empty() ? env("AWS_ENDPOINT_URL_S3") : env("AWS_ENDPOINT_URL")},
+		{"pgbk.s3_region", !env("AWS_REGION").empty() ? env("AWS_REGION") : env("AWS_DEFAULT_REGION")},
+		{"pgbk.s3_access_key_id", env("AWS_ACCESS_KEY_ID")},
+		{"pgbk.s3_secret_access_key", env("AWS_SECRET_ACCESS_KEY")},
+		{"pgbk.s3_session_token", env("AWS_SESSION_TOKEN")},
+		{"pgbk.s3_ca_file", env("AWS_CA_BUNDLE")},
+	};
+	for (const auto &[name, value] : settings.values)
+		if (name.rfind("pgbk.s3_", 0) == 0)
+			v[name] = value;
+	pgbk::s3::S3Options &o = target->s3;
+	o.endpoint = v["pgbk.s3_endpoint"];
+	if (!v["pgbk.s3_region"].empty())
+		o.region = v["pgbk.s3_region"];
+	o.credentials = {v["pgbk.s3_access_key_id"], v["pgbk.s3_secret_access_key"], v["pgbk.s3_session_token"]};
+	o.path_style = v["pgbk.s3_uri_style"] == "path";
+	o.ca_file = v["pgbk.s3_ca_file"];
+	std::string verify = v["pgbk.s3_verify_tls"];
+	o.verify_tls = !(verify == "off" || verify == "false" || verify == "0" || verify == "no");
+	o.sse = v["pgbk.s3_sse"] == "none" ? "" : v["pgbk.s3_sse"];
+	o.sse_kms_key_id = v["pgbk.s3_sse_kms_key_id"];
+	o.storage_class = v["pgbk.s3_storage_class"];
+	for (const auto &[name, value] : v)
+		if (!value.empty())
+			target->s3_settings.emplace_back(name, value);
 }
 
 } // namespace
@@ -226,8 +289,9 @@ main(int argc, char **argv)
 			throw UsageError("give either --repo or --config, not both");
 		int parallel = 2;
 		std::string data_directory;
+		pgbk::ServerSettings settings;
 		if (!config.empty()) {
-			auto settings = pgbk::LoadServerSettings(AbsolutePath(config));
+			settings = pgbk::LoadServerSettings(AbsolutePath(config));
 			repo_url = settings.Get("pgbk.repository");
 			data_directory = settings.data_directory;
 			parallel = std::atoi(settings.Get("pgbk.parallel", "2").c_str());
@@ -235,8 +299,10 @@ main(int argc, char **argv)
 				parallel = 2;
 		} else if (repo_url.empty())
 			throw UsageError("no repository: give --repo URL or --config FILE");
-		auto url = pgbk::ParseRepositoryUrl(repo_url, data_directory);
-		pgbk::Repository repo(pgbk::OpenStorage(url));
+		Target target;
+		target.url = pgbk::ParseRepositoryUrl(repo_url, data_directory);
+		S3FromEnvironmentAndSettings(settings, &target);
+		pgbk::Repository repo(pgbk::OpenStorage(target.url, target.s3));
 		if (cmd == "list") {
 			bool json = false;
 			for (auto &a : rest) {
@@ -248,7 +314,14 @@ main(int argc, char **argv)
 			return CmdList(repo, json);
 		}
 		if (cmd == "restore")
-			return CmdRestore(repo, url.ToString(), rest, parallel);
+			return CmdRestore(repo, target, rest, parallel);
+		if (cmd == "create-bucket") {
+			if (target.url.scheme != pgbk::RepositoryUrl::Scheme::S3)
+				throw UsageError("create-bucket needs an s3:// repository");
+			pgbk::s3::S3Client(target.s3, target.url.bucket).CreateBucket();
+			std::printf("bucket %s is ready\n", target.url.bucket.c_str());
+			return 0;
+		}
 		if (cmd == "wal-fetch")
 			return CmdWalFetch(repo, rest);
 		throw UsageError("unknown command \"" + cmd + "\"");

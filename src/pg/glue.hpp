@@ -71,6 +71,7 @@ std::string DataDirectory();
 std::string AbsoluteDataDirectory();
 std::string HostName();
 ClusterIdentity CurrentClusterIdentity();
+s3::S3Options CurrentS3Options();
 // Opens the configured repository (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();
 

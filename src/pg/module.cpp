@@ -27,6 +27,43 @@ int pgbk_parallel = 2;
 int pgbk_archive_timeout = 300;
 int pgbk_test_file_delay = 0;
 
+/* S3 settings (used when pgbk.repository is s3://...) */
+static char *s3_endpoint = NULL;
+static char *s3_region = NULL;
+static char *s3_access_key_id = NULL;
+static int s3_uri_style = 0; /* 0 host, 1 path */
+static char *s3_ca_file = NULL;
+static bool s3_verify_tls = true;
+static int s3_sse = 0; /* 0 none, 1 AES256, 2 aws:kms */
+static char *s3_sse_kms_key_id = NULL;
+static char *s3_storage_class = NULL;
+static int s3_part_size_mb = 16;
+static int s3_retry_seconds = 60;
+
+/*
+ * Secrets. The GUC variable only ever holds a fixed mask; the value lives in the GUC's
+ * "extra" (kept and freed by guc.c) and is reached through these pointers. pg_settings
+ * and SHOW show the mask, and since the shown value never changes, a reload never logs
+ * the secret ("parameter changed to ...").
+ */
+static char *s3_secret_access_key_shown = NULL;
+static char *s3_session_token_shown = NULL;
+static const char *s3_secret_access_key = "";
+static const char *s3_session_token = "";
+static const char *const kSecretMask = "(hidden)";
+
+static const struct config_enum_entry uri_style_options[] = {
+	{"host", 0, false},
+	{"path", 1, false},
+	{NULL, 0, false},
+};
+static const struct config_enum_entry sse_options[] = {
+	{"none", 0, false},
+	{"AES256", 1, false},
+	{"aws:kms", 2, false},
+	{NULL, 0, false},
+};
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -80,10 +117,28 @@ CurrentClusterIdentity()
 	return ClusterIdentity{GetSystemIdentifier(), PG_VERSION_NUM / 10000};
 }
 
+s3::S3Options
+CurrentS3Options()
+{
+	s3::S3Options o;
+	o.endpoint = s3_endpoint ? s3_endpoint : "";
+	o.region = s3_region && s3_region[0] ? s3_region : "us-east-1";
+	o.path_style = s3_uri_style == 1;
+	o.credentials = {s3_access_key_id ? s3_access_key_id : "", s3_secret_access_key, s3_session_token};
+	o.ca_file = s3_ca_file ? s3_ca_file : "";
+	o.verify_tls = s3_verify_tls;
+	o.sse = s3_sse == 1 ? "AES256" : s3_sse == 2 ? "aws:kms" : "";
+	o.sse_kms_key_id = s3_sse_kms_key_id ? s3_sse_kms_key_id : "";
+	o.storage_class = s3_storage_class ? s3_storage_class : "";
+	o.part_size = static_cast<size_t>(s3_part_size_mb) << 20;
+	o.retry_budget = std::chrono::seconds(s3_retry_seconds);
+	return o;
+}
+
 std::unique_ptr<Repository>
 OpenConfiguredRepository()
 {
-	return OpenRepository(pgbk_repository ? pgbk_repository : "", AbsoluteDataDirectory());
+	return OpenRepository(pgbk_repository ? pgbk_repository : "", AbsoluteDataDirectory(), CurrentS3Options());
 }
 
 } // namespace pgbk::glue
@@ -104,6 +159,8 @@ check_repository(char **newval, void **extra, GucSource source)
 		if (value[0] == '\0')
 			return;
 		auto url = pgbk::ParseRepositoryUrl(value, DataDir ? DataDir : "");
+		if (url.scheme != pgbk::RepositoryUrl::Scheme::Local)
+			return; // reachability of a bucket is proven by pgbk_set_target(), not here
 		std::string why = pgbk::CheckLocalRepositoryUsable(url.path);
 		if (!why.empty())
 			throw pgbk::Error(pgbk::ErrorKind::Config, why);
@@ -145,6 +202,53 @@ check_timezone(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * check_secret / assign_*
+ *
+ * Keep the real value in "extra" (one malloc'd string, freed by guc.c) and replace the
+ * visible value with the mask.
+ */
+static bool
+check_secret(char **newval, void **extra, GucSource source)
+{
+	const char *value = *newval ? *newval : "";
+	char *copy;
+	char *masked;
+
+	if (strcmp(value, kSecretMask) == 0) {
+		/* re-applying the shown value (e.g. RESET to a masked reset value) */
+		copy = (char *)malloc(1);
+		if (copy == NULL)
+			return false;
+		copy[0] = '\0';
+	} else {
+		copy = strdup(value);
+		if (copy == NULL)
+			return false;
+	}
+	masked = strdup(value[0] ? kSecretMask : "");
+	if (masked == NULL) {
+		free(copy);
+		return false;
+	}
+	free(*newval);
+	*newval = masked;
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_secret_key(const char *newval, void *extra)
+{
+	s3_secret_access_key = extra ? (const char *)extra : "";
+}
+
+static void
+assign_session_token(const char *newval, void *extra)
+{
+	s3_session_token = extra ? (const char *)extra : "";
 }
 
 static void
@@ -206,6 +310,35 @@ define_settings(void)
 	DefineCustomIntVariable("pgbk.test_file_delay", "Testing only: pause before copying each file.", NULL,
 							&pgbk_test_file_delay, 0, 0, 60000, PGC_SIGHUP,
 							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_endpoint", "S3 endpoint URL (default: AWS for pgbk.s3_region).",
+							   "http:// or https://host[:port]; plain http is allowed for stores that need it.",
+							   &s3_endpoint, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_region", "S3 region used for signing.", NULL, &s3_region, "us-east-1",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_access_key_id", "S3 access key id.", NULL, &s3_access_key_id, "", PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_secret_access_key", "S3 secret access key (never shown or logged).", NULL,
+							   &s3_secret_access_key_shown, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_secret,
+							   assign_secret_key, NULL);
+	DefineCustomStringVariable("pgbk.s3_session_token", "S3 session token (never shown or logged).", NULL,
+							   &s3_session_token_shown, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_secret,
+							   assign_session_token, NULL);
+	DefineCustomEnumVariable("pgbk.s3_uri_style", "S3 addressing: host (bucket.endpoint) or path (endpoint/bucket).",
+							 NULL, &s3_uri_style, 0, uri_style_options, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_ca_file", "CA bundle (PEM) that signs the S3 endpoint's certificate.", NULL,
+							   &s3_ca_file, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgbk.s3_verify_tls", "Verify the S3 endpoint's TLS certificate.", NULL, &s3_verify_tls,
+							 true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pgbk.s3_sse", "S3 server-side encryption.", NULL, &s3_sse, 0, sse_options, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_sse_kms_key_id", "KMS key for pgbk.s3_sse = 'aws:kms'.", NULL,
+							   &s3_sse_kms_key_id, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.s3_storage_class", "S3 storage class of stored objects (empty: the bucket's).",
+							   NULL, &s3_storage_class, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbk.s3_part_size", "Multipart upload part size.", NULL, &s3_part_size_mb, 16, 5, 5120,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbk.s3_retry_timeout", "How long one S3 request is retried before it fails.", NULL,
+							&s3_retry_seconds, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgbk");
 }
 

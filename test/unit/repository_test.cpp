@@ -176,7 +176,7 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 	RestoreOptions ropts;
 	ropts.pgdata = dir / "restored";
 	ropts.restore_command = "pgbk wal-fetch %f %p";
-	ropts.repository = "/backups/it's here";
+	ropts.settings = {{"pgbk.repository", "/backups/it's here"}};
 	RestoreResult r = RestoreBackup(repo, ropts, nullptr);
 	EXPECT_EQ(r.backup.label, start.label);
 	std::string out = ropts.pgdata;

@@ -230,10 +230,10 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no global/pg_control");
 
 	// Recovery settings, then pg_control last.
-	if (!opts.restore_command.empty() || !opts.repository.empty()) {
+	if (!opts.restore_command.empty() || !opts.settings.empty()) {
 		std::string conf = "\n# Added by pgbk restore of backup " + b.label + "\n";
-		if (!opts.repository.empty())
-			conf += "pgbk.repository = " + QuoteConfValue(opts.repository) + "\n";
+		for (const auto &[name, value] : opts.settings)
+			conf += name + " = " + QuoteConfValue(value) + "\n";
 		if (!opts.restore_command.empty())
 			conf += "restore_command = " + QuoteConfValue(opts.restore_command) + "\n";
 		AppendToFile(opts.pgdata + "/postgresql.auto.conf", conf);

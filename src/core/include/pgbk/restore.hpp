@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pgbk {
 
@@ -16,9 +18,10 @@ struct RestoreOptions {
 	int parallel = 2;
 	// restore_command written into postgresql.auto.conf; empty: none.
 	std::string restore_command;
-	// pgbk.repository written into postgresql.auto.conf, so the restored cluster goes on
-	// archiving into the repository it came from; empty: leave the setting alone.
-	std::string repository;
+	// Settings appended to postgresql.auto.conf (pgbk.repository and, for S3, the
+	// pgbk.s3_* settings): the restored cluster archives into the repository it came
+	// from, and its restore_command reaches it.
+	std::vector<std::pair<std::string, std::string>> settings;
 };
 
 struct RestoreProgress {
