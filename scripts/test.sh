@@ -13,6 +13,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 ./scripts/install-deps.sh
 
+# A real S3-compatible server on loopback for the S3 tests (strict SigV4).
+export RGW_DIR=${RGW_DIR:-/tmp/pgbk-test-radosgw}
+test/s3/radosgw.sh install
+test/s3/radosgw.sh wipe
+echo "== starting radosgw (S3 on 127.0.0.1:7480)"
+test/s3/radosgw.sh start
+eval "$(test/s3/radosgw.sh env)"
+
 echo "== formatting (clang-format)"
 files=$(find src test/unit -name '*.cpp' -o -name '*.hpp')
 clang-format --dry-run --Werror $files
@@ -33,12 +41,14 @@ make -s clean >/dev/null 2>&1 || true
 
 echo "== pg_regress and end-to-end tests (as postgres)"
 work=$(mktemp -d /tmp/pgbk-test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; test/s3/radosgw.sh stop' EXIT
 cp -a "$src"/. "$work"/
 rm -rf "$work"/build "$work"/build-asan
 chown -R postgres "$work"
 status=0
-runuser -u postgres -- make -C "$work" -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config || status=$?
+runuser -u postgres -- env PGBK_TEST_S3_ENDPOINT="$PGBK_TEST_S3_ENDPOINT" PGBK_TEST_S3_REGION="$PGBK_TEST_S3_REGION" \
+	PGBK_TEST_S3_ACCESS_KEY="$PGBK_TEST_S3_ACCESS_KEY" PGBK_TEST_S3_SECRET_KEY="$PGBK_TEST_S3_SECRET_KEY" \
+	make -C "$work" -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config || status=$?
 if [ $status -ne 0 ]; then
 	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
 	for f in "$work"/tmp_check/log/regress_log_*; do
