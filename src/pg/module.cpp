@@ -167,8 +167,9 @@ check_repository(char **newval, void **extra, GucSource source)
 	});
 	if (!r.ok) {
 		GUC_check_errdetail("%s", r.message);
-		GUC_check_errhint("Set pgbk.repository to an absolute path of a directory the server can write, or leave it "
-						  "empty for the default directory pgbk_repo beside the data directory.");
+		GUC_check_errhint("Set pgbk.repository to an absolute path of a directory the server can write, to "
+						  "s3://bucket/prefix, or leave it empty for the default directory pgbk_repo beside the data "
+						  "directory.");
 		return false;
 	}
 	return true;
