@@ -3,7 +3,7 @@ SELECT extname, extversion FROM pg_extension WHERE extname = 'pgbk';
 
 SELECT table_name, column_name, data_type
 FROM information_schema.columns
-WHERE table_name IN ('pgbk_backups', 'pgbk_jobs', 'pgbk_schedule')
+WHERE table_name IN ('pgbk_backups', 'pgbk_jobs', 'pgbk_schedule', 'pgbk_archive_status')
 ORDER BY table_name, ordinal_position;
 
 -- The worker is a visible backend.
@@ -28,6 +28,12 @@ SELECT label = :'first_label' AS is_first, status FROM pgbk_backups
 WHERE label IN (:'first_label', :'second_label') ORDER BY label;
 SELECT count(*) AS complete_backups FROM pgbk_backups WHERE status = 'complete';
 SELECT id, state FROM pgbk_jobs ORDER BY id;
+
+-- The archive module stored the WAL the backups needed, with no failure.
+SELECT last_archived_wal ~ '^[0-9A-F]{24}' AS archived_wal, last_archived_at <= now() AS archived_at,
+       last_failed_wal, last_failure, pending_segments >= 0 AS pending_ok, lag_bytes >= 0 AS lag_bytes_ok,
+       lag_seconds >= 0 AS lag_seconds_ok
+FROM pgbk_archive_status;
 
 -- Unknown backup types are refused with the reason.
 SELECT pgbk_backup_now('weekly');

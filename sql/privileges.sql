@@ -7,6 +7,7 @@ SELECT pgbk_backup_now();
 SELECT count(*) FROM pgbk_backups;
 SELECT count(*) FROM pgbk_jobs;
 SELECT count(*) FROM pgbk_schedule;
+SELECT count(*) FROM pgbk_archive_status;
 RESET ROLE;
 
 SET ROLE pgbk_regress_op;
@@ -15,6 +16,7 @@ SELECT pgbk_backup_now(wait => true) IS NOT NULL AS backed_up;
 SELECT count(*) > 0 AS sees_backups FROM pgbk_backups WHERE status = 'complete';
 SELECT count(*) > 0 AS sees_jobs FROM pgbk_jobs;
 SELECT count(*) AS schedules FROM pgbk_schedule;
+SELECT count(*) AS archive_status_rows FROM pgbk_archive_status;
 RESET ROLE;
 
 DROP ROLE pgbk_regress_nobody;

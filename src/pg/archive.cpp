@@ -52,6 +52,8 @@ RecordArchiveResult(const char *file, bool ok, const char *message)
 	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
 	if (ok) {
 		strlcpy(pgbk_shared->last_archived_wal, file, sizeof(pgbk_shared->last_archived_wal));
+		if (IsXLogFileName(file) && strcmp(file, pgbk_shared->last_archived_segment) > 0)
+			strlcpy(pgbk_shared->last_archived_segment, file, sizeof(pgbk_shared->last_archived_segment));
 		pgbk_shared->last_archived_at = GetCurrentTimestamp();
 	} else {
 		strlcpy(pgbk_shared->last_failed_wal, file, sizeof(pgbk_shared->last_failed_wal));

@@ -42,6 +42,7 @@ typedef struct PgbkShared {
 	PgbkJob jobs[PGBK_MAX_JOBS];
 	/* archive status, written by the archiver */
 	char last_archived_wal[MAXFNAMELEN];
+	char last_archived_segment[MAXFNAMELEN]; /* last plain segment, for the lag */
 	TimestampTz last_archived_at;
 	char last_failed_wal[MAXFNAMELEN];
 	TimestampTz last_failed_at;

@@ -22,6 +22,7 @@ extern "C" {
 #include "postmaster/pgarch.h"
 #endif
 #include "storage/condition_variable.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"

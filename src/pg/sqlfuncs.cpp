@@ -7,6 +7,7 @@
 #include "pgbk/cron.hpp"
 #include "pgbk/repository.hpp"
 
+#include <sys/stat.h>
 #include <vector>
 
 #include "boundary.hpp"
@@ -20,6 +21,8 @@ PG_FUNCTION_INFO_V1(pgbk_backup_now);
 PG_FUNCTION_INFO_V1(pgbk_list_backups);
 PG_FUNCTION_INFO_V1(pgbk_list_jobs);
 PG_FUNCTION_INFO_V1(pgbk_list_schedule);
+PG_FUNCTION_INFO_V1(pgbk_archive_status);
+PGDLLEXPORT Datum pgbk_archive_status(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_backup_now(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_backups(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_jobs(PG_FUNCTION_ARGS);
@@ -358,6 +361,77 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(expr);
 	values[2] = CStringGetTextDatum(tz);
 	values[3] = time_datum((int64)next, &nulls[3]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum)0;
+}
+
+/*
+ * pgbk_archive_status
+ *
+ * One row: what the archive module last stored or failed to store (since this server
+ * started), how many segments wait in pg_wal, and how far behind the archive is:
+ * lag_bytes from the end of the last archived segment to the flushed WAL, lag_seconds
+ * the age of the oldest segment still waiting.
+ */
+Datum
+pgbk_archive_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	char last_archived[MAXFNAMELEN] = "", last_segment[MAXFNAMELEN] = "", last_failed[MAXFNAMELEN] = "";
+	char failure[PGBK_ERROR_LEN] = "";
+	TimestampTz archived_at = 0, failed_at = 0;
+	int64 pending = 0;
+	time_t oldest_ready = 0;
+	DIR *dir;
+	struct dirent *de;
+	Datum values[8];
+	bool nulls[8];
+
+	require_shared_state();
+	InitMaterializedSRF(fcinfo, 0);
+	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+	strlcpy(last_archived, pgbk_shared->last_archived_wal, sizeof(last_archived));
+	strlcpy(last_segment, pgbk_shared->last_archived_segment, sizeof(last_segment));
+	strlcpy(last_failed, pgbk_shared->last_failed_wal, sizeof(last_failed));
+	strlcpy(failure, pgbk_shared->last_failure, sizeof(failure));
+	archived_at = pgbk_shared->last_archived_at;
+	failed_at = pgbk_shared->last_failed_at;
+	LWLockRelease(pgbk_shared->lock);
+
+	dir = AllocateDir(XLOGDIR "/archive_status");
+	while ((de = ReadDir(dir, XLOGDIR "/archive_status")) != NULL) {
+		size_t len = strlen(de->d_name);
+		char path[MAXPGPATH];
+		struct stat st;
+
+		if (len <= 6 || strcmp(de->d_name + len - 6, ".ready") != 0)
+			continue;
+		pending++;
+		snprintf(path, sizeof(path), XLOGDIR "/archive_status/%s", de->d_name);
+		if (::stat(path, &st) == 0 && (oldest_ready == 0 || st.st_mtime < oldest_ready))
+			oldest_ready = st.st_mtime;
+	}
+	FreeDir(dir);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = text_or_null(last_archived, &nulls[0]);
+	values[1] = tstz_datum(archived_at, &nulls[1]);
+	values[2] = text_or_null(last_failed, &nulls[2]);
+	values[3] = tstz_datum(failed_at, &nulls[3]);
+	values[4] = text_or_null(failure, &nulls[4]);
+	values[5] = Int64GetDatum(pending);
+	nulls[6] = true;
+	if (IsXLogFileName(last_segment) && !RecoveryInProgress()) {
+		TimeLineID tli;
+		XLogSegNo segno;
+		XLogRecPtr archived_end, flushed = GetFlushRecPtr(NULL);
+
+		XLogFromFileName(last_segment, &tli, &segno, wal_segment_size);
+		archived_end = (segno + 1) * (XLogRecPtr)wal_segment_size;
+		values[6] = Int64GetDatum(flushed > archived_end ? (int64)(flushed - archived_end) : 0);
+		nulls[6] = false;
+	}
+	values[7] = Float8GetDatum(pending > 0 && oldest_ready > 0 ? difftime(time(NULL), oldest_ready) : 0.0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum)0;
 }

@@ -38,6 +38,10 @@ $node->poll_query_until('postgres', "SELECT failed_count > $failed_before FROM p
 ok($node->log_contains(qr/WARNING:  pgbk: could not archive "[0-9A-F]{24}": .*Permission denied/),
 	'the failure is a WARNING with the reason');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM during_outage'), '60000', 'the server keeps serving');
+like($node->safe_psql('postgres', 'SELECT last_failed_wal || \': \' || last_failure FROM pgbk_archive_status'),
+	qr/^[0-9A-F]{24}: .*Permission denied/, 'pgbk_archive_status shows the failing segment and why');
+is($node->safe_psql('postgres', 'SELECT pending_segments >= 1 AND lag_bytes > 0 FROM pgbk_archive_status'), 't',
+	'pgbk_archive_status shows the backlog and the lag');
 ok($node->safe_psql('postgres', "SELECT last_archived_wal < '$last' FROM pg_stat_archiver") eq 't',
 	'segments are held back while the repository is unwritable');
 
@@ -45,6 +49,8 @@ set_repo_mode(0700);
 $node->poll_query_until('postgres', "SELECT last_archived_wal >= '$last' FROM pg_stat_archiver")
   or die 'backlog did not drain';
 pass('backlog drained after the repository became writable');
+is($node->safe_psql('postgres', "SELECT last_archived_wal >= '$last' FROM pgbk_archive_status"), 't',
+	'pgbk_archive_status shows the drained backlog');
 
 # Every segment from the first to the last is in the repository and intact.
 my $walsegs = $node->safe_psql('postgres',
