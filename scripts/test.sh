@@ -17,7 +17,9 @@ fi
 export RGW_DIR=${RGW_DIR:-/tmp/pgbk-test-radosgw}
 test/s3/radosgw.sh install
 test/s3/radosgw.sh wipe
-echo "== starting radosgw (S3 on 127.0.0.1:7480)"
+test/s3/make-test-ca.sh "$RGW_DIR-tls"
+export RGW_TLS_PEM="$RGW_DIR-tls/server.pem" RGW_TLS_CA="$RGW_DIR-tls/ca.pem"
+echo "== starting radosgw (S3 on 127.0.0.1:7480, HTTPS on 7443 with a test CA)"
 test/s3/radosgw.sh start
 eval "$(test/s3/radosgw.sh env)"
 

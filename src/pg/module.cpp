@@ -117,10 +117,22 @@ CurrentClusterIdentity()
 	return ClusterIdentity{GetSystemIdentifier(), PG_VERSION_NUM / 10000};
 }
 
+/*
+ * Whether PostgreSQL asked this process to stop: a shutdown (archiver, worker) or a
+ * cancel/terminate (backends). Only flags set by signal handlers are read, so S3
+ * requests on pgbk's own threads may call it too; it calls nothing in PostgreSQL.
+ */
+static bool
+stop_requested(void)
+{
+	return ShutdownRequestPending || ProcDiePending || QueryCancelPending;
+}
+
 s3::S3Options
 CurrentS3Options()
 {
 	s3::S3Options o;
+	o.should_cancel = stop_requested;
 	o.endpoint = s3_endpoint ? s3_endpoint : "";
 	o.region = s3_region && s3_region[0] ? s3_region : "us-east-1";
 	o.path_style = s3_uri_style == 1;

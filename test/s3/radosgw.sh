@@ -10,7 +10,8 @@
 #   test/s3/radosgw.sh wipe        stop and remove all data
 #
 # Knobs: RGW_DIR (default /tmp/pgbk-radosgw), RGW_PORT (7480), RGW_TLS_PORT (7443) with
-# RGW_TLS_PEM (certificate and key in one PEM) for HTTPS.
+# RGW_TLS_PEM (certificate and key in one PEM) for HTTPS, RGW_TLS_CA (the CA that signed
+# it, reported by "env").
 set -u
 dir=${RGW_DIR:-/tmp/pgbk-radosgw}
 conf=$dir/ceph.conf
@@ -145,6 +146,9 @@ wipe) stop; rm -rf "$dir" ;;
 env)
 	echo "export PGBK_TEST_S3_ENDPOINT=http://127.0.0.1:$port PGBK_TEST_S3_REGION=us-east-1"
 	echo "export PGBK_TEST_S3_ACCESS_KEY=$access_key PGBK_TEST_S3_SECRET_KEY=$secret_key"
+	if grep -q ssl_endpoint "$conf" 2>/dev/null && [ -n "${RGW_TLS_CA:-}" ]; then
+		echo "export PGBK_TEST_S3_TLS_ENDPOINT=https://localhost:$tls_port PGBK_TEST_S3_CA_FILE=$RGW_TLS_CA"
+	fi
 	;;
 *)
 	echo "usage: $0 install|start|stop|wipe|env" >&2

@@ -206,3 +206,57 @@ TEST_F(S3Test, BackupAndRestoreThroughS3)
 	EXPECT_EQ(repo.ArchiveWalFile("000000010000000000000000", dir / "seg", CodecOptions{}),
 			  Repository::ArchiveOutcome::AlreadyPresent);
 }
+
+namespace {
+std::atomic<bool> cancel_now{false};
+bool
+CancelNow()
+{
+	return cancel_now;
+}
+} // namespace
+
+TEST_F(S3Test, CancelStopsRetrying)
+{
+	// Nothing listens: without cancellation this retries for the whole budget.
+	s3::S3Options o = opts_;
+	o.endpoint = "http://127.0.0.1:1";
+	o.retry_budget = std::chrono::seconds(30);
+	o.should_cancel = CancelNow;
+	cancel_now = true;
+	auto start = std::chrono::steady_clock::now();
+	try {
+		s3::S3Client(o, bucket_).CheckBucket();
+		FAIL();
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Cancelled) << e.what();
+	}
+	EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+	cancel_now = false;
+}
+
+TEST_F(S3Test, HttpsThroughAPrivateCa)
+{
+	if (!Env("PGBK_TEST_S3_TLS_ENDPOINT"))
+		GTEST_SKIP() << "no TLS endpoint (scripts/test.sh serves one with a test CA)";
+	s3::S3Options tls = opts_;
+	tls.endpoint = Env("PGBK_TEST_S3_TLS_ENDPOINT");
+	tls.ca_file = Env("PGBK_TEST_S3_CA_FILE");
+	auto s = OpenS3Storage(tls, bucket_, "tls");
+	PutBytes(*s, "k", "over TLS", WriteMode::CreateOnly);
+	EXPECT_EQ(GetBytes(*s, "k"), "over TLS");
+
+	s3::S3Options untrusted = tls;
+	untrusted.ca_file.clear(); // the system store does not know the test CA
+	try {
+		s3::S3Client(untrusted, bucket_).CheckBucket();
+		FAIL() << "an untrusted certificate was accepted";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+		EXPECT_NE(std::string(e.what()).find("TLS verification"), std::string::npos) << e.what();
+		EXPECT_NE(std::string(e.what()).find("pgbk.s3_ca_file"), std::string::npos) << e.what();
+	}
+	s3::S3Options unverified = untrusted;
+	unverified.verify_tls = false;
+	EXPECT_NO_THROW(s3::S3Client(unverified, bucket_).CheckBucket());
+}

@@ -179,6 +179,13 @@ OnRead(char *buffer, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
+int
+OnProgress(void *clientp, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
+{
+	auto cancel = reinterpret_cast<bool (*)()>(clientp);
+	return cancel != nullptr && cancel() ? 1 : 0; // non-zero aborts the transfer
+}
+
 bool
 RetryableCurl(CURLcode c)
 {
@@ -273,6 +280,11 @@ struct S3Client::Impl {
 		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
 		curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
 		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout.count() * 1000));
+		if (opts.should_cancel != nullptr) {
+			curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+			curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+			curl_easy_setopt(curl, CURLOPT_XFERINFODATA, reinterpret_cast<void *>(opts.should_cancel));
+		}
 		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts.low_speed_time.count()));
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, opts.verify_tls ? 1L : 0L);
@@ -314,6 +326,8 @@ struct S3Client::Impl {
 		for (int attempt = 1;; attempt++) {
 			HttpResult r = Perform(bucket, method, key, query, extra, body);
 			std::string why;
+			if (r.curl == CURLE_ABORTED_BY_CALLBACK || (opts.should_cancel && opts.should_cancel()))
+				throw Error(ErrorKind::Cancelled, "S3 " + method + " " + key + " cancelled");
 			if (r.curl != CURLE_OK) {
 				if (IsTlsTrustError(r.curl))
 					throw Error(ErrorKind::Config, "TLS verification of " + Describe(bucket) + " failed: " +

@@ -31,6 +31,9 @@ struct S3Options {
 	std::chrono::seconds connect_timeout{10};
 	// A transfer slower than 1 KiB/s for this long is retried.
 	std::chrono::seconds low_speed_time{30};
+	// Polled during transfers and between retries (on whichever thread runs the request):
+	// true aborts the request with ErrorKind::Cancelled. Must be thread-safe and cheap.
+	bool (*should_cancel)() = nullptr;
 };
 
 struct S3Object {
