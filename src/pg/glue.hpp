@@ -72,6 +72,8 @@ std::string DataDirectory();
 std::string AbsoluteDataDirectory();
 std::string HostName();
 ClusterIdentity CurrentClusterIdentity();
+// True once PostgreSQL asked this process to stop or cancel (reads signal flags only).
+bool StopRequested();
 s3::S3Options CurrentS3Options();
 // Opens the configured repository (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();

@@ -41,10 +41,11 @@ static int s3_part_size_mb = 16;
 static int s3_retry_seconds = 60;
 
 /*
- * Secrets. The GUC variable only ever holds a fixed mask; the value lives in the GUC's
- * "extra" (kept and freed by guc.c) and is reached through these pointers. pg_settings
- * and SHOW show the mask, and since the shown value never changes, a reload never logs
- * the secret ("parameter changed to ...").
+ * Secrets. The GUC variable only ever holds a fixed mask, set or not; the value lives in
+ * the GUC's "extra" (kept and freed by guc.c) and is reached through these pointers.
+ * pg_settings and SHOW show the mask, and since the shown value never changes, a reload
+ * never logs the secret (the postmaster logs "parameter changed to <new text>" only when
+ * the shown value changes).
  */
 static char *s3_secret_access_key_shown = NULL;
 static char *s3_session_token_shown = NULL;
@@ -122,8 +123,8 @@ CurrentClusterIdentity()
  * cancel/terminate (backends). Only flags set by signal handlers are read, so S3
  * requests on pgbk's own threads may call it too; it calls nothing in PostgreSQL.
  */
-static bool
-stop_requested(void)
+bool
+StopRequested()
 {
 	return ShutdownRequestPending || ProcDiePending || QueryCancelPending;
 }
@@ -132,7 +133,7 @@ s3::S3Options
 CurrentS3Options()
 {
 	s3::S3Options o;
-	o.should_cancel = stop_requested;
+	o.should_cancel = StopRequested;
 	o.endpoint = s3_endpoint ? s3_endpoint : "";
 	o.region = s3_region && s3_region[0] ? s3_region : "us-east-1";
 	o.path_style = s3_uri_style == 1;
@@ -241,7 +242,8 @@ check_secret(char **newval, void **extra, GucSource source)
 		if (copy == NULL)
 			return false;
 	}
-	masked = strdup(value[0] ? kSecretMask : "");
+	/* Shown even when unset: a shown value that never changes is never logged. */
+	masked = strdup(kSecretMask);
 	if (masked == NULL) {
 		free(copy);
 		return false;

@@ -6,6 +6,7 @@
  */
 #include "pgbk/cron.hpp"
 #include "pgbk/repository.hpp"
+#include "pgbk/target.hpp"
 
 #include <sys/stat.h>
 #include <vector>
@@ -22,6 +23,8 @@ PG_FUNCTION_INFO_V1(pgbk_list_backups);
 PG_FUNCTION_INFO_V1(pgbk_list_jobs);
 PG_FUNCTION_INFO_V1(pgbk_list_schedule);
 PG_FUNCTION_INFO_V1(pgbk_archive_status);
+PG_FUNCTION_INFO_V1(pgbk_set_target);
+PGDLLEXPORT Datum pgbk_set_target(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_status(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_backup_now(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_backups(PG_FUNCTION_ARGS);
@@ -434,4 +437,106 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 	values[7] = Float8GetDatum(pending > 0 && oldest_ready > 0 ? difftime(time(NULL), oldest_ready) : 0.0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum)0;
+}
+
+/*
+ * alter_system
+ *
+ * Persists one setting the way ALTER SYSTEM does (value NULL: RESET). The caller must
+ * be superuser or hold ALTER SYSTEM on the parameter (granted to pgbk_operator).
+ */
+static void
+alter_system(const char *name, const char *value)
+{
+	AlterSystemStmt *stmt = makeNode(AlterSystemStmt);
+	VariableSetStmt *set = makeNode(VariableSetStmt);
+
+	set->name = pstrdup(name);
+	if (value == NULL)
+		set->kind = VAR_RESET;
+	else {
+		A_Const *arg = makeNode(A_Const);
+
+		arg->val.sval.type = T_String;
+		arg->val.sval.sval = pstrdup(value);
+		arg->location = -1;
+		set->kind = VAR_SET_VALUE;
+		set->args = list_make1(arg);
+	}
+	stmt->setstmt = set;
+	AlterSystemSetConfigFile(stmt);
+}
+
+typedef std::vector<std::pair<std::string, std::string>> SettingList;
+
+static void
+delete_settings(SettingList *list)
+{
+	RunCpp([&] { delete list; });
+}
+
+/*
+ * pgbk_set_target(url text, options jsonb) returns text
+ *
+ * Proves a repository target with a probe round trip, then persists it (and its S3
+ * options; unmentioned ones are reset) like ALTER SYSTEM and reloads. A failed probe
+ * changes nothing and says why.
+ */
+Datum
+pgbk_set_target(PG_FUNCTION_ARGS)
+{
+	char *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb *jb = PG_GETARG_JSONB_P(1);
+	char *json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	char described[1024] = "";
+	SettingList *volatile settings = NULL;
+	CppResult r;
+
+	r = RunCpp([&] {
+		auto opts = pgbk::ParseTargetOptions(json);
+		auto parsed = pgbk::ParseRepositoryUrl(url, pgbk::glue::AbsoluteDataDirectory());
+		if (parsed.scheme == pgbk::RepositoryUrl::Scheme::Local) {
+			if (!opts.empty())
+				throw pgbk::Error(pgbk::ErrorKind::Config, "options apply to s3:// targets only");
+			std::string why = pgbk::CheckLocalRepositoryUsable(parsed.path);
+			if (!why.empty())
+				throw pgbk::Error(pgbk::ErrorKind::Config, why);
+		}
+		pgbk::s3::S3Options s3 = pgbk::S3OptionsFromSettings(opts);
+		s3.should_cancel = pgbk::glue::StopRequested;
+		auto storage = pgbk::OpenStorage(parsed, s3);
+		pgbk::ProbeStorage(*storage);
+		strlcpy(described, storage->Describe().c_str(), sizeof(described));
+		settings = new SettingList(opts);
+	});
+	if (!r.ok) {
+		if (r.cancelled)
+			CHECK_FOR_INTERRUPTS();
+		/* errhidestmt: the statement's arguments may hold a secret */
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("pgbk: target \"%s\" was not set: %s", url, r.message), errhint("Nothing was changed."),
+						errhidestmt(true)));
+	}
+
+	PG_TRY();
+	{
+		for (const std::string &name : pgbk::TargetSettingNames()) {
+			const char *value = NULL;
+			for (const auto &kv : *settings)
+				if (kv.first == name)
+					value = kv.second.c_str();
+			alter_system(name.c_str(), value);
+		}
+		alter_system("pgbk.repository", url);
+	}
+	PG_FINALLY();
+	{
+		delete_settings(settings);
+	}
+	PG_END_TRY();
+
+	if (kill(PostmasterPid, SIGHUP) != 0)
+		ereport(WARNING, (errmsg("pgbk: could not signal the postmaster to reload: %m")));
+	PG_RETURN_TEXT_P(cstring_to_text(
+		psprintf("%s verified (write, read, list, delete) and saved; configuration reloaded", described)));
 }
