@@ -8,6 +8,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
+use HTTP::Tiny;
+use IPC::Run;
 
 # A cluster with data checksums, pgbk preloaded and WAL archived by pgbk into the
 # default repository (pgbk_repo beside the data directory).
@@ -88,6 +90,44 @@ sub wait_for
 	}
 	pass($what);
 	return 1;
+}
+
+# S3 settings for a cluster or the CLI, through an endpoint (the proxy or radosgw).
+sub s3_conf
+{
+	my ($url, $endpoint, $extra) = @_;
+	return qq{
+pgbk.repository = '$url'
+pgbk.s3_endpoint = '$endpoint'
+pgbk.s3_uri_style = 'path'
+pgbk.s3_access_key_id = '$ENV{PGBK_TEST_S3_ACCESS_KEY}'
+pgbk.s3_secret_access_key = '$ENV{PGBK_TEST_S3_SECRET_KEY}'
+} . ($extra // '');
+}
+
+sub create_bucket
+{
+	my ($dir, $bucket) = @_;
+	my $conf = "$dir/create-bucket.conf";
+	PostgreSQL::Test::Utils::append_to_file($conf, s3_conf("s3://$bucket", $ENV{PGBK_TEST_S3_ENDPOINT}));
+	command_ok([ 'pgbk', '--config', $conf, 'create-bucket' ], "bucket $bucket created");
+}
+
+# Starts test/s3/fault-proxy.js in front of radosgw; returns its endpoint and a
+# function to talk to its control port (method, path, body).
+sub start_fault_proxy
+{
+	my ($port, $control) = (PostgreSQL::Test::Cluster::get_free_port(), PostgreSQL::Test::Cluster::get_free_port());
+	my ($target) = $ENV{PGBK_TEST_S3_ENDPOINT} =~ m{^http://([^/]+)};
+	my $handle = IPC::Run::start([ 'node', 'test/s3/fault-proxy.js', $port, $target, $control ]);
+	my $http = HTTP::Tiny->new(timeout => 5);
+	my $ctl = sub {
+		my ($method, $path, $body) = @_;
+		my $r = $http->request($method, "http://127.0.0.1:$control$path", { content => $body // '' });
+		return $r->{success} ? $r->{content} : undef;
+	};
+	wait_for(sub { defined $ctl->('GET', '/log') }, 'the fault proxy answers');
+	return ("http://127.0.0.1:$port", $ctl, $handle);
 }
 
 sub list_json
