@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# pgbk vs pgBackRest on the same S3 store (a local radosgw over TLS, which pgBackRest
+# requires), same data, same run: full backup, restore, and the drain of a WAL backlog.
+# Not a test: run by hand, as root, on Debian 12.   SCALE=100 RUNS=2 bench/run-s3.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+
+SCALE=${SCALE:-100}
+RUNS=${RUNS:-2}
+PARALLEL=${PARALLEL:-2}
+B=${BENCH_DIR:-/tmp/pgbk-bench-s3}
+PORT=${BENCH_PORT:-55450}
+bin=/usr/lib/postgresql/15/bin
+export RGW_DIR=$B/radosgw
+
+./scripts/install-deps.sh >/dev/null
+./scripts/build.sh >/dev/null
+as_pg() { runuser -u postgres -- env PATH="$bin:$PATH" "$@"; }
+psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+cleanup() {
+	[ -f "$B/data/postmaster.pid" ] && as_pg pg_ctl -D "$B/data" -m fast -w stop >/dev/null || true
+	test/s3/radosgw.sh stop || true
+}
+trap cleanup EXIT
+cleanup
+rm -rf "$B"
+mkdir -p "$B"
+chown postgres "$B"
+
+echo "== radosgw with TLS on localhost:7443 (test CA)"
+test/s3/radosgw.sh install
+test/s3/make-test-ca.sh "$B/tls"
+chmod 644 "$B/tls/ca.pem"
+export RGW_TLS_PEM=$B/tls/server.pem RGW_TLS_CA=$B/tls/ca.pem
+test/s3/radosgw.sh start
+eval "$(test/s3/radosgw.sh env)"
+endpoint=https://localhost:7443
+
+echo "== cluster: pgbench scale $SCALE"
+as_pg initdb -D "$B/data" --data-checksums -A trust >/dev/null
+cat >>"$B/data/postgresql.conf" <<CONF
+port = $PORT
+unix_socket_directories = '$B'
+listen_addresses = ''
+shared_preload_libraries = 'pgbk'
+wal_level = replica
+archive_mode = on
+archive_library = 'pgbk'
+pgbk.parallel = $PARALLEL
+pgbk.repository = 's3://pgbk-bench/pgbk'
+pgbk.s3_endpoint = '$endpoint'
+pgbk.s3_uri_style = 'path'
+pgbk.s3_ca_file = '$RGW_TLS_CA'
+pgbk.s3_access_key_id = '$PGBK_TEST_S3_ACCESS_KEY'
+pgbk.s3_secret_access_key = '$PGBK_TEST_S3_SECRET_KEY'
+max_wal_size = 16GB
+checkpoint_timeout = 30min
+shared_buffers = 1GB
+CONF
+as_pg pgbk --config "$B/data/postgresql.conf" create-bucket >/dev/null
+as_pg pg_ctl -D "$B/data" -l "$B/server.log" -w start >/dev/null
+psql_b -c "CREATE EXTENSION pgbk" >/dev/null
+as_pg pgbench -h "$B" -p "$PORT" -i -s "$SCALE" -q postgres 2>&1 | tail -1
+psql_b -c "CHECKPOINT" >/dev/null
+data_mb=$(du -sm --exclude=pg_wal "$B/data" | cut -f1)
+
+cat >"$B/pgbackrest.conf" <<CONF
+[global]
+repo1-type=s3
+repo1-path=/pgbackrest
+repo1-s3-bucket=pgbk-bench
+repo1-s3-endpoint=localhost
+repo1-storage-port=7443
+repo1-storage-ca-file=$RGW_TLS_CA
+repo1-s3-region=us-east-1
+repo1-s3-uri-style=path
+repo1-s3-key=$PGBK_TEST_S3_ACCESS_KEY
+repo1-s3-key-secret=$PGBK_TEST_S3_SECRET_KEY
+log-path=$B/pgbr_log
+lock-path=$B/pgbr_lock
+spool-path=$B/pgbr_spool
+log-level-console=warn
+log-level-file=off
+compress-type=zst
+compress-level=3
+process-max=$PARALLEL
+start-fast=y
+archive-check=n
+[bench]
+pg1-path=$B/data
+pg1-port=$PORT
+pg1-socket-path=$B
+CONF
+chown postgres "$B/pgbackrest.conf"
+PBR=(pgbackrest --config="$B/pgbackrest.conf" --stanza=bench)
+as_pg "${PBR[@]}" stanza-create >/dev/null
+
+results=$B/results.tsv
+: >"$results"
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results"; }
+
+# A WAL backlog: archiving paused, about 1.5 GB of WAL, then time until it is gone.
+ready() { ls "$B/data/pg_wal/archive_status" | grep -c '\.ready$' || true; }
+drain() { # tool
+	psql_b -c "ALTER SYSTEM SET archive_library = ''" -c "ALTER SYSTEM SET archive_command = ''" -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+	psql_b -c "DROP TABLE IF EXISTS bulk" -c "CREATE TABLE bulk AS SELECT * FROM pgbench_accounts" -c "SELECT pg_switch_wal()" >/dev/null
+	local n
+	n=$(ready)
+	if [ "$1" = pgbk ]; then
+		psql_b -c "ALTER SYSTEM SET archive_library = 'pgbk'" >/dev/null
+	else
+		psql_b -c "ALTER SYSTEM RESET archive_library" \
+			-c "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'" >/dev/null
+	fi
+	local t0 t1
+	t0=$(now)
+	psql_b -c "SELECT pg_reload_conf()" >/dev/null
+	while [ "$(ready)" -gt 0 ]; do sleep 0.1; done
+	t1=$(now)
+	echo "$n $(echo "$t1 - $t0" | bc)"
+}
+
+for run in $(seq 1 "$RUNS"); do
+	echo "== run $run of $RUNS"
+	t0=$(now); label=$(psql_b -c "SELECT pgbk_backup_now(wait => true)"); t1=$(now)
+	record pgbk backup "$(echo "$t1 - $t0" | bc)"
+	rm -rf "$B/r1"
+	t0=$(now); as_pg pgbk --config "$B/data/postgresql.conf" restore --pgdata "$B/r1" --backup "$label" >/dev/null; t1=$(now)
+	record pgbk restore "$(echo "$t1 - $t0" | bc)"
+	rm -rf "$B/r1"
+	t0=$(now); as_pg "${PBR[@]}" --type=full backup; t1=$(now)
+	record pgbackrest backup "$(echo "$t1 - $t0" | bc)"
+	rm -rf "$B/r2"
+	t0=$(now); as_pg "${PBR[@]}" --pg1-path="$B/r2" restore; t1=$(now)
+	record pgbackrest restore "$(echo "$t1 - $t0" | bc)"
+	rm -rf "$B/r2"
+	read -r n secs <<<"$(drain pgbk)"
+	record pgbk drain "$secs"
+	echo "$n" >"$B/segments"
+	read -r n secs <<<"$(drain pgbackrest)"
+	record pgbackrest drain "$secs"
+done
+psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" -c "SELECT pg_reload_conf()" >/dev/null
+
+echo
+echo "== results: median of $RUNS runs, ${data_mb} MB of data, pgbench scale $SCALE, S3 = radosgw over TLS on loopback"
+segments=$(cat "$B/segments")
+printf '%-12s %-8s %9s\n' tool phase "wall s"
+for phase in backup restore drain; do
+	for tool in pgbk pgbackrest; do
+		secs=$(awk -F'\t' -v t=$tool -v p=$phase '$1 == t && $2 == p {print $3}' "$results" | median)
+		eval "${tool}_${phase}=$secs"
+		extra=""
+		[ "$phase" = drain ] && extra=$(printf '(%s segments, %.1f segments/s)' "$segments" "$(echo "$segments / $secs" | bc -l)")
+		printf '%-12s %-8s %9.2f %s\n' $tool $phase "$secs" "$extra"
+	done
+done
+for phase in backup restore drain; do
+	eval "p=\$pgbackrest_$phase; k=\$pgbk_$phase"
+	printf '%-8s pgbk is %.2fx pgBackRest (>1 = faster)\n' $phase "$(echo "$p / $k" | bc -l)"
+done
+echo "raw results: $results"
