@@ -249,6 +249,29 @@ S3FromEnvironmentAndSettings(const pgbk::ServerSettings &settings, Target *targe
 	o.sse = v["pgbk.s3_sse"] == "none" ? "" : v["pgbk.s3_sse"];
 	o.sse_kms_key_id = v["pgbk.s3_sse_kms_key_id"];
 	o.storage_class = v["pgbk.s3_storage_class"];
+	// Numbers as postgresql.conf writes them: "16", "16MB", "64 MB"; "60", "60s", "2min".
+	auto number = [](const std::string &text, const char *name) -> long {
+		size_t used = 0;
+		long n = 0;
+		try {
+			n = std::stol(text, &used);
+		} catch (const std::exception &) {
+			throw pgbk::Error(pgbk::ErrorKind::Config, std::string(name) + ": \"" + text + "\" is not a number");
+		}
+		std::string unit = text.substr(used);
+		unit.erase(0, unit.find_first_not_of(' '));
+		if (unit == "GB")
+			n *= 1024;
+		else if (unit == "min")
+			n *= 60;
+		else if (!(unit.empty() || unit == "MB" || unit == "s"))
+			throw pgbk::Error(pgbk::ErrorKind::Config, std::string(name) + ": unknown unit \"" + unit + "\"");
+		return n;
+	};
+	if (!v["pgbk.s3_part_size"].empty())
+		o.part_size = static_cast<size_t>(number(v["pgbk.s3_part_size"], "pgbk.s3_part_size")) << 20;
+	if (!v["pgbk.s3_retry_timeout"].empty())
+		o.retry_budget = std::chrono::seconds(number(v["pgbk.s3_retry_timeout"], "pgbk.s3_retry_timeout"));
 	for (const auto &[name, value] : v)
 		if (!value.empty())
 			target->s3_settings.emplace_back(name, value);
