@@ -11,17 +11,14 @@ RUNS=${RUNS:-2}
 PARALLEL=${PARALLEL:-2}
 B=${BENCH_DIR:-/tmp/pgbk-bench-s3}
 PORT=${BENCH_PORT:-55450}
-bin=/usr/lib/postgresql/15/bin
 export RGW_DIR=$B/radosgw
 
 ./scripts/install-deps.sh >/dev/null
 ./scripts/build.sh >/dev/null
-as_pg() { runuser -u postgres -- env PATH="$bin:$PATH" "$@"; }
+. scripts/lib.sh
 psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 cleanup() {
-	[ -f "$B/data/postmaster.pid" ] && as_pg pg_ctl -D "$B/data" -m fast -w stop >/dev/null || true
+	stop_cluster "$B/data"
 	test/s3/radosgw.sh stop || true
 }
 trap cleanup EXIT
@@ -40,15 +37,8 @@ eval "$(test/s3/radosgw.sh env)"
 endpoint=https://localhost:7443
 
 echo "== cluster: pgbench scale $SCALE"
-as_pg initdb -D "$B/data" --data-checksums -A trust >/dev/null
+new_pgbk_cluster "$B/data" "$B" "$PORT"
 cat >>"$B/data/postgresql.conf" <<CONF
-port = $PORT
-unix_socket_directories = '$B'
-listen_addresses = ''
-shared_preload_libraries = 'pgbk'
-wal_level = replica
-archive_mode = on
-archive_library = 'pgbk'
 pgbk.parallel = $PARALLEL
 pgbk.repository = 's3://pgbk-bench/pgbk'
 pgbk.s3_endpoint = '$endpoint'

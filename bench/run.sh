@@ -12,16 +12,13 @@ RUNS=${RUNS:-3}
 PARALLEL=${PARALLEL:-2}
 B=${BENCH_DIR:-/tmp/pgbk-bench}
 PORT=${BENCH_PORT:-55440}
-bin=/usr/lib/postgresql/15/bin
 
 ./scripts/install-deps.sh >/dev/null
 ./scripts/build.sh >/dev/null
 
-as_pg() { runuser -u postgres -- env PATH="$bin:$PATH" "$@"; }
+. scripts/lib.sh
 psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-stop_server() { [ -f "$B/data/postmaster.pid" ] && as_pg pg_ctl -D "$B/data" -m fast -w stop >/dev/null || true; }
+stop_server() { stop_cluster "$B/data"; }
 trap stop_server EXIT
 
 stop_server
@@ -29,15 +26,8 @@ rm -rf "$B"
 mkdir -p "$B"
 chown postgres "$B"
 echo "== cluster: pgbench scale $SCALE, data checksums, WAL archived by pgbk"
-as_pg initdb -D "$B/data" --data-checksums -A trust >/dev/null
+new_pgbk_cluster "$B/data" "$B" "$PORT"
 cat >>"$B/data/postgresql.conf" <<CONF
-port = $PORT
-unix_socket_directories = '$B'
-listen_addresses = ''
-shared_preload_libraries = 'pgbk'
-wal_level = replica
-archive_mode = on
-archive_library = 'pgbk'
 pgbk.parallel = $PARALLEL
 pgbk.compression_level = 3
 max_wal_size = 16GB

@@ -8,16 +8,14 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 
-bin=/usr/lib/postgresql/15/bin
 demo=${PGBK_DEMO_DIR:-/tmp/pgbk-demo}
 port=${PGBK_DEMO_PORT:-54321}
 scale=${PGBK_DEMO_SCALE:-10}
 
-as_pg() { runuser -u postgres -- env PATH="$bin:$PATH" "$@"; }
+. scripts/lib.sh
 stop_all() {
-	for d in "$demo/data" "$demo/restored"; do
-		[ -f "$d/postmaster.pid" ] && as_pg pg_ctl -D "$d" -m fast -w stop >/dev/null 2>&1 || true
-	done
+	stop_cluster "$demo/data"
+	stop_cluster "$demo/restored"
 }
 trap stop_all EXIT
 stop_all
@@ -26,15 +24,8 @@ mkdir -p "$demo"
 chown postgres "$demo"
 
 echo "== a throwaway cluster with pgbk (WAL archived by the archive module)"
-as_pg initdb -D "$demo/data" --data-checksums -A trust >/dev/null
+new_pgbk_cluster "$demo/data" "$demo" "$port"
 cat >>"$demo/data/postgresql.conf" <<CONF
-port = $port
-unix_socket_directories = '$demo'
-listen_addresses = ''
-shared_preload_libraries = 'pgbk'
-wal_level = replica
-archive_mode = on
-archive_library = 'pgbk'
 # pgbk.repository is empty: the repository is $demo/pgbk_repo, beside the data directory
 CONF
 as_pg pg_ctl -D "$demo/data" -l "$demo/source.log" -w start >/dev/null

@@ -66,8 +66,15 @@ sub switch_and_wait_archived
 sub restore_and_start
 {
 	my ($repo, $name, @restore_args) = @_;
+	return restore_and_start_with([ '--repo', $repo ], $name, @restore_args);
+}
+
+# The same with any pgbk options naming the repository (e.g. --config FILE).
+sub restore_and_start_with
+{
+	my ($pgbk_args, $name, @restore_args) = @_;
 	my $restored = PostgreSQL::Test::Cluster->new($name);
-	command_ok([ 'pgbk', '--repo', $repo, 'restore', '--pgdata', $restored->data_dir, @restore_args ],
+	command_ok([ 'pgbk', @$pgbk_args, 'restore', '--pgdata', $restored->data_dir, @restore_args ],
 		"pgbk restore into $name");
 	# The restored configuration is the source's: give this cluster its own port.
 	$restored->append_conf('postgresql.conf',

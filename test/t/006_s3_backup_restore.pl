@@ -39,7 +39,7 @@ unlike(PostgreSQL::Test::Utils::slurp_file($node->logfile), qr/\Q$ENV{PGBK_TEST_
 	'the secret never reaches the server log');
 
 # Restore from nothing but the bucket: the settings come from the environment.
-my $restored = PostgreSQL::Test::Cluster->new('s3restored');
+my $restored;
 {
 	local $ENV{AWS_ENDPOINT_URL} = $ENV{PGBK_TEST_S3_ENDPOINT};
 	local $ENV{AWS_ACCESS_KEY_ID} = $ENV{PGBK_TEST_S3_ACCESS_KEY};
@@ -47,14 +47,10 @@ my $restored = PostgreSQL::Test::Cluster->new('s3restored');
 	# Path-style addressing for the loopback server comes through a one-line config.
 	my $conf = $node->basedir . '/cli.conf';
 	PostgreSQL::Test::Utils::append_to_file($conf, "pgbk.repository = 's3://$bucket/cluster-one'\npgbk.s3_uri_style = 'path'\n");
-	command_ok([ 'pgbk', '--config', $conf, 'restore', '--pgdata', $restored->data_dir ], 'restore from S3');
+	$restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 's3restored');
 }
 like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),
 	qr/restore_command = .*--config .*postgresql.auto.conf.* wal-fetch %f %p/, 'wal-fetch reads the carried settings');
-$restored->append_conf('postgresql.conf',
-	"port = " . $restored->port . "\nunix_socket_directories = '" . $restored->host . "'\n");
-$restored->start;
-$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'recovery from S3 did not finish';
 is_deeply(PgbkTest::table_digests($restored), $expected, 'data restored from S3 is identical');
 is($restored->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE label = '$label'"), '1',
 	'the restored cluster sees the backup in the bucket');

@@ -53,18 +53,10 @@ $proxy->('PUT', '/rules', encode_json([
 	{ method => 'GET', action => 'reset', times => 2, skip => 20 },
 	{ method => 'GET', action => 'status', status => 503, code => 'SlowDown', times => 2, skip => 40 },
 ]));
-my $restored = PostgreSQL::Test::Cluster->new('faulty_restored');
 my $conf = $node->basedir . '/restore.conf';
 PostgreSQL::Test::Utils::append_to_file($conf, PgbkTest::s3_conf($url, $endpoint));
-command_ok([ 'pgbk', '--config', $conf, 'restore', '--pgdata', $restored->data_dir ],
-	'restore through truncated, reset and throttled downloads');
-$log = $proxy->('GET', '/log');
-like($log, qr/"action":"truncate"/, 'truncated downloads were injected');
-$proxy->('DELETE', '/rules');
-$restored->append_conf('postgresql.conf',
-	"port = " . $restored->port . "\nunix_socket_directories = '" . $restored->host . "'\n");
-$restored->start;
-$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'recovery did not finish';
+my $restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 'faulty_restored');
+like($proxy->('GET', '/log'), qr/"action":"truncate"/, 'truncated downloads were injected');
 is_deeply(PgbkTest::table_digests($restored), $expected, 'nothing lost, nothing corrupt: identical data');
 $restored->stop;
 $handle->kill_kill;

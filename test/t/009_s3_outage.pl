@@ -44,14 +44,9 @@ PgbkTest::switch_and_wait_archived($node);
 is($node->safe_psql('postgres', 'SELECT pending_segments FROM pgbk_archive_status'), '0', 'backlog drained');
 $node->stop;
 
-my $restored = PostgreSQL::Test::Cluster->new('outage_restored');
 my $conf = $node->basedir . '/restore.conf';
 PostgreSQL::Test::Utils::append_to_file($conf, PgbkTest::s3_conf($url, $ENV{PGBK_TEST_S3_ENDPOINT}));
-command_ok([ 'pgbk', '--config', $conf, 'restore', '--pgdata', $restored->data_dir ], 'restore after the outage');
-$restored->append_conf('postgresql.conf',
-	"port = " . $restored->port . "\nunix_socket_directories = '" . $restored->host . "'\n");
-$restored->start;
-$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'recovery did not finish';
+my $restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 'outage_restored');
 is_deeply(PgbkTest::table_digests($restored), $expected, 'replayed to the end: nothing lost');
 $restored->stop;
 $handle->kill_kill;
