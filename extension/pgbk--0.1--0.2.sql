@@ -29,6 +29,15 @@ GRANT ALTER SYSTEM ON PARAMETER
     pgbk.s3_sse_kms_key_id, pgbk.s3_storage_class, pgbk.s3_part_size, pgbk.s3_retry_timeout
     TO pgbk_operator;
 
+CREATE FUNCTION pgbk_verify(label text DEFAULT NULL, OUT backup text, OUT object text, OUT problem text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgbk_verify'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pgbk_verify(text) IS
+    'Re-read a backup (all complete backups when NULL) and its WAL; one row per problem, none when intact';
+REVOKE ALL ON FUNCTION pgbk_verify(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgbk_verify(text) TO pgbk_operator;
+
 REVOKE ALL ON FUNCTION pgbk_archive_status() FROM PUBLIC;
 REVOKE ALL ON pgbk_archive_status FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbk_archive_status() TO pgbk_operator;

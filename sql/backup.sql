@@ -35,6 +35,17 @@ SELECT last_archived_wal ~ '^[0-9A-F]{24}' AS archived_wal, last_archived_at <= 
        lag_seconds >= 0 AS lag_seconds_ok
 FROM pgbk_archive_status;
 
+-- Every backup verifies: no problem rows.
+SELECT count(*) AS problems FROM pgbk_verify();
+-- An unknown label is an error naming it (the message also names the repository path).
+DO $$
+BEGIN
+    PERFORM * FROM pgbk_verify('19990101-000000F');
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'refused, naming the label: %', SQLERRM ~ 'no backup "19990101-000000F" in ';
+END
+$$;
+
 -- Unknown backup types are refused with the reason.
 SELECT pgbk_backup_now('weekly');
 

@@ -3,6 +3,7 @@
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
 #include "pgbk/s3_client.hpp"
+#include "pgbk/verify.hpp"
 
 #include <chrono>
 #include <climits>
@@ -24,6 +25,7 @@ Usage:
   pgbk [--repo URL | --config FILE] list [--json]
   pgbk [--repo URL | --config FILE] restore --pgdata DIR [--backup LABEL] [--parallel N]
   pgbk [--repo URL | --config FILE] wal-fetch WALNAME DEST
+  pgbk [--repo URL | --config FILE] verify [LABEL] [--json] [--parallel N]
   pgbk [--repo URL | --config FILE] create-bucket
 
 Options:
@@ -34,8 +36,8 @@ Options:
   --config FILE    read pgbk.* settings from this postgresql.conf instead of --repo
   --help           show this help
 
-Exit status: 0 success, 1 WAL file not in the repository (wal-fetch), 2 usage error,
-3 any other error.
+Exit status: 0 success, 1 WAL file not in the repository (wal-fetch) or a problem found
+(verify), 2 usage error, 3 any other error.
 )";
 
 struct UsageError : std::runtime_error {
@@ -206,6 +208,59 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 	return 0;
 }
 
+// Re-reads backups and their WAL; one line (or JSON object) per problem.
+int
+CmdVerify(pgbk::Repository &repo, const std::vector<std::string> &args, int parallel)
+{
+	std::string label;
+	bool json = false;
+	for (size_t i = 0; i < args.size(); i++) {
+		if (args[i] == "--json")
+			json = true;
+		else if (args[i] == "--parallel" && i + 1 < args.size())
+			parallel = std::atoi(args[++i].c_str());
+		else if (args[i].rfind("--", 0) == 0 || !label.empty())
+			throw UsageError("unknown verify argument " + args[i]);
+		else
+			label = args[i];
+	}
+	std::vector<pgbk::BackupRecord> backups;
+	if (!label.empty()) {
+		auto b = repo.ReadBackup(label);
+		if (!b) {
+			std::string available;
+			for (auto &x : repo.ListBackups())
+				available += (available.empty() ? "" : ", ") + x.label;
+			throw pgbk::Error(pgbk::ErrorKind::NotFound,
+							  "no backup \"" + label + "\" in " + repo.Describe() + "; available: " + available);
+		}
+		backups.push_back(*b);
+	} else {
+		for (auto &b : repo.ListBackups())
+			if (b.status == pgbk::BackupStatus::Complete)
+				backups.push_back(b);
+	}
+	nlohmann::json out = nlohmann::json::array();
+	size_t problems = 0;
+	pgbk::VerifyOptions opts;
+	opts.parallel = std::max(1, parallel);
+	for (const auto &b : backups) {
+		size_t n = pgbk::VerifyBackup(repo, b, opts, [&](const pgbk::VerifyProblem &p) {
+			if (json)
+				out.push_back({{"label", p.label}, {"object", p.object}, {"problem", p.problem}});
+			else
+				std::printf("%s: %s: %s\n", p.label.c_str(), p.object.c_str(), p.problem.c_str());
+		});
+		problems += n;
+		if (!json && n == 0)
+			std::printf("%s: intact (%llu files, WAL %s to %s)\n", b.label.c_str(),
+						static_cast<unsigned long long>(b.files), b.wal_start.c_str(), b.wal_stop.c_str());
+	}
+	if (json)
+		std::cout << out.dump(2) << "\n";
+	return problems == 0 ? 0 : 1;
+}
+
 int
 CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args)
 {
@@ -347,6 +402,8 @@ main(int argc, char **argv)
 		}
 		if (cmd == "wal-fetch")
 			return CmdWalFetch(repo, rest);
+		if (cmd == "verify")
+			return CmdVerify(repo, rest, parallel);
 		throw UsageError("unknown command \"" + cmd + "\"");
 	} catch (const UsageError &e) {
 		std::fprintf(stderr, "pgbk: %s\n\n%s", e.what(), kUsage);

@@ -7,6 +7,7 @@
 #include "pgbk/cron.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/target.hpp"
+#include "pgbk/verify.hpp"
 
 #include <sys/stat.h>
 #include <vector>
@@ -24,6 +25,8 @@ PG_FUNCTION_INFO_V1(pgbk_list_jobs);
 PG_FUNCTION_INFO_V1(pgbk_list_schedule);
 PG_FUNCTION_INFO_V1(pgbk_archive_status);
 PG_FUNCTION_INFO_V1(pgbk_set_target);
+PG_FUNCTION_INFO_V1(pgbk_verify);
+PGDLLEXPORT Datum pgbk_verify(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_target(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_status(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_backup_now(PG_FUNCTION_ARGS);
@@ -539,4 +542,72 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 		ereport(WARNING, (errmsg("pgbk: could not signal the postmaster to reload: %m")));
 	PG_RETURN_TEXT_P(cstring_to_text(
 		psprintf("%s verified (write, read, list, delete) and saved; configuration reloaded", described)));
+}
+
+typedef std::vector<pgbk::VerifyProblem> ProblemList;
+
+static void
+delete_problems(ProblemList *list)
+{
+	RunCpp([&] { delete list; });
+}
+
+/*
+ * pgbk_verify(label text DEFAULT NULL)
+ *
+ * Re-reads a backup (every complete backup when label is NULL) and the WAL it needs;
+ * one row per problem, none when intact.
+ */
+Datum
+pgbk_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	char *label = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ProblemList *volatile problems = NULL;
+	CppResult r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		std::vector<pgbk::BackupRecord> backups;
+		if (label != NULL) {
+			auto b = repo->ReadBackup(label);
+			if (!b)
+				throw pgbk::Error(pgbk::ErrorKind::NotFound,
+								  std::string("no backup \"") + label + "\" in " + repo->Describe());
+			backups.push_back(*b);
+		} else
+			for (auto &b : repo->ListBackups())
+				if (b.status == pgbk::BackupStatus::Complete)
+					backups.push_back(b);
+		problems = new ProblemList();
+		pgbk::VerifyOptions opts;
+		opts.parallel = pgbk_parallel;
+		for (const auto &b : backups)
+			pgbk::VerifyBackup(*repo, b, opts, [&](const pgbk::VerifyProblem &p) { problems->push_back(p); });
+	});
+	if (!r.ok) {
+		delete_problems(problems);
+		if (r.cancelled)
+			CHECK_FOR_INTERRUPTS();
+		ereport(ERROR, (errmsg("pgbk: could not verify: %s", r.message)));
+	}
+	PG_TRY();
+	{
+		for (size_t i = 0; i < problems->size(); i++) {
+			Datum values[3];
+			bool nulls[3] = {false, false, false};
+
+			values[0] = CStringGetTextDatum((*problems)[i].label.c_str());
+			values[1] = CStringGetTextDatum((*problems)[i].object.c_str());
+			values[2] = CStringGetTextDatum((*problems)[i].problem.c_str());
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		delete_problems(problems);
+	}
+	PG_END_TRY();
+	return (Datum)0;
 }

@@ -176,6 +176,7 @@ TEST_F(S3Test, BackupAndRestoreThroughS3)
 	start.label = "20260101-000000F";
 	start.started_at = 1767225600;
 	start.timeline = 1;
+	start.wal_start = "000000010000000000000000";
 	start.cluster = ClusterIdentity{7, 15};
 	repo.WriteBackupStart(start);
 	ManifestHeader h;

@@ -137,7 +137,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	prog.total_files = b.files;
 	std::optional<Job> control;
 	std::vector<std::string> tablespace_targets;
-	uint64_t part_size = kPartSize;
+	uint64_t part_size = kPartSize, segment_size = 16ull << 20;
 
 	auto restore_file = [&](const Job &j, const std::atomic<bool> &stop) {
 		std::string key = Repository::BackupPartKey(b.label, j.path, j.part);
@@ -189,7 +189,11 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		}
 	};
 	repo.ReadManifest(
-		b, [&](const ManifestHeader &h) { part_size = h.part_size; },
+		b,
+		[&](const ManifestHeader &h) {
+			part_size = h.part_size;
+			segment_size = h.segment_size;
+		},
 		[&](const ManifestEntry &e) {
 			std::string path = opts.pgdata + "/" + e.path;
 			switch (e.type) {
@@ -226,6 +230,17 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			}
 		});
 	runner.Finish(report);
+	// The WAL from the backup's start to its stop must all be there, or recovery can
+	// never make the restored files consistent.
+	auto first = ParseWalSegmentName(b.wal_start, segment_size), last = ParseWalSegmentName(b.wal_stop, segment_size);
+	if (!first || !last)
+		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no valid WAL range");
+	for (uint64_t seg = first->segno; seg <= last->segno; seg++) {
+		std::string name = WalSegmentName(WalSegment{first->timeline, seg}, segment_size);
+		if (!repo.HasWalFile(name))
+			throw Error(ErrorKind::Corrupt, "WAL segment " + name + " needed by backup " + b.label +
+												" is missing from " + repo.Describe() + "; run pgbk verify");
+	}
 	if (!control)
 		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no global/pg_control");
 

@@ -1,0 +1,29 @@
+// Verification of backups and the WAL they need (pgbk verify, pgbk_verify()): every
+// object of the backup is re-read from the repository, decompressed and checked against
+// the manifest (size and SHA-256, so damage, truncation and an object copied over from
+// another backup are all caught), the manifest against the completion marker, and the
+// WAL from the backup's start to its stop for gaps and damage.
+#pragma once
+#include "pgbk/repository.hpp"
+
+#include <functional>
+#include <string>
+
+namespace pgbk {
+
+struct VerifyProblem {
+	std::string label; // backup
+	std::string object; // repository key (or "manifest", "complete")
+	std::string problem;
+};
+
+struct VerifyOptions {
+	int parallel = 2;
+};
+
+// Reports each problem through `report` (called on the calling thread) and returns how
+// many there were. No problem means the backup is intact and restorable.
+size_t VerifyBackup(Repository &repo, const BackupRecord &backup, const VerifyOptions &opts,
+					const std::function<void(const VerifyProblem &)> &report);
+
+} // namespace pgbk

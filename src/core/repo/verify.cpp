@@ -1,0 +1,125 @@
+#include "pgbk/verify.hpp"
+
+#include "pgbk/parallel.hpp"
+
+#include <mutex>
+#include <vector>
+
+namespace pgbk {
+namespace {
+
+struct ObjectCheck {
+	std::string key;
+	uint64_t size = 0;
+	Digest sha256{};
+};
+
+// Reads an object to its end; returns "" when it matches, else what is wrong.
+std::string
+CheckObject(Repository &repo, const ObjectCheck &c)
+{
+	try {
+		ObjectReader r(repo.storage().OpenRead(c.key), c.key);
+		std::vector<char> buf(256 * 1024);
+		while (r.Read(buf.data(), buf.size()) > 0) {
+		}
+		const ObjectSummary &s = r.Summary();
+		if (s.raw_size != c.size)
+			return "holds " + std::to_string(s.raw_size) + " bytes, the manifest says " + std::to_string(c.size) +
+				   " (replaced by another object?)";
+		if (s.sha256 != c.sha256)
+			return "content differs from the manifest's checksum (replaced by another object?)";
+		return "";
+	} catch (const Error &e) {
+		if (e.kind() == ErrorKind::NotFound)
+			return "missing";
+		return e.what();
+	}
+}
+
+} // namespace
+
+size_t
+VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
+			 const std::function<void(const VerifyProblem &)> &report)
+{
+	size_t problems = 0;
+	std::mutex mu;
+	std::vector<VerifyProblem> pending; // filled by pool threads, reported by this one
+	auto add = [&](const std::string &object, const std::string &what) {
+		std::lock_guard<std::mutex> g(mu);
+		pending.push_back(VerifyProblem{b.label, object, what});
+	};
+	auto flush = [&]() {
+		std::vector<VerifyProblem> out;
+		{
+			std::lock_guard<std::mutex> g(mu);
+			out.swap(pending);
+		}
+		for (const auto &p : out) {
+			problems++;
+			report(p);
+		}
+	};
+
+	if (b.status != BackupStatus::Complete) {
+		add(Repository::BackupKey(b.label, "complete"),
+			"the backup is not complete" + (b.error.empty() ? std::string() : ": " + b.error));
+		flush();
+		return problems;
+	}
+
+	ParallelRunner<ObjectCheck> runner(opts.parallel, static_cast<size_t>(opts.parallel) * 8,
+									   [&](ObjectCheck &c, const std::atomic<bool> &) {
+										   std::string why = CheckObject(repo, c);
+										   if (!why.empty())
+											   add(c.key, why);
+									   });
+	uint64_t segment_size = 16ull << 20;
+	try {
+		ManifestTotals totals = repo.ReadManifest(
+			b, [&](const ManifestHeader &h) { segment_size = h.segment_size; },
+			[&](const ManifestEntry &e) {
+				if (e.type != ManifestEntry::Type::File)
+					return;
+				if (e.parts.empty())
+					runner.Submit(ObjectCheck{Repository::BackupDataKey(b.label, e.path), e.size, e.sha256}, flush);
+				for (size_t k = 0; k < e.parts.size(); k++)
+					runner.Submit(
+						ObjectCheck{Repository::BackupPartKey(b.label, e.path, k), e.parts[k].size, e.parts[k].sha256},
+						flush);
+			});
+		if (totals.files != b.files || totals.database_bytes != b.database_bytes)
+			add(Repository::BackupKey(b.label, "complete"),
+				"the completion marker's totals (" + std::to_string(b.files) + " files) differ from the manifest's (" +
+					std::to_string(totals.files) + " files)");
+	} catch (const Error &e) {
+		add(Repository::BackupKey(b.label, "manifest"), e.what());
+	}
+	runner.Finish(flush);
+
+	// The WAL the backup needs to become consistent: every segment, intact.
+	auto start = ParseWalSegmentName(b.wal_start, 16ull << 20), stop = ParseWalSegmentName(b.wal_stop, 16ull << 20);
+	if (!start || !stop)
+		add(Repository::BackupKey(b.label, "backup.info"),
+			"WAL range \"" + b.wal_start + "\" to \"" + b.wal_stop + "\" is not valid");
+	else {
+		for (uint64_t seg = start->segno; seg <= stop->segno; seg++) {
+			std::string name = WalSegmentName(WalSegment{start->timeline, seg}, 16ull << 20);
+			std::string key = WalArchiveKey(name);
+			try {
+				ObjectReader r(repo.storage().OpenRead(key), key);
+				std::vector<char> buf(256 * 1024);
+				while (r.Read(buf.data(), buf.size()) > 0) {
+				}
+			} catch (const Error &e) {
+				add(key, e.kind() == ErrorKind::NotFound ? "WAL segment " + name + " needed by the backup is missing"
+														 : std::string(e.what()));
+			}
+		}
+	}
+	flush();
+	return problems;
+}
+
+} // namespace pgbk
