@@ -92,28 +92,6 @@ results=$B/results.tsv
 : >"$results"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results"; }
 
-# A WAL backlog: archiving paused, about 1.5 GB of WAL, then time until it is gone.
-ready() { ls "$B/data/pg_wal/archive_status" | grep -c '\.ready$' || true; }
-drain() { # tool
-	psql_b -c "ALTER SYSTEM SET archive_library = ''" -c "ALTER SYSTEM SET archive_command = ''" -c "SELECT pg_reload_conf()" >/dev/null
-	sleep 1
-	psql_b -c "DROP TABLE IF EXISTS bulk" -c "CREATE TABLE bulk AS SELECT * FROM pgbench_accounts" -c "SELECT pg_switch_wal()" >/dev/null
-	local n
-	n=$(ready)
-	if [ "$1" = pgbk ]; then
-		psql_b -c "ALTER SYSTEM SET archive_library = 'pgbk'" >/dev/null
-	else
-		psql_b -c "ALTER SYSTEM RESET archive_library" \
-			-c "ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'" >/dev/null
-	fi
-	local t0 t1
-	t0=$(now)
-	psql_b -c "SELECT pg_reload_conf()" >/dev/null
-	while [ "$(ready)" -gt 0 ]; do sleep 0.1; done
-	t1=$(now)
-	echo "$n $(echo "$t1 - $t0" | bc)"
-}
-
 for run in $(seq 1 "$RUNS"); do
 	echo "== run $run of $RUNS"
 	t0=$(now); label=$(psql_b -c "SELECT pgbk_backup_now(wait => true)"); t1=$(now)
@@ -128,10 +106,11 @@ for run in $(seq 1 "$RUNS"); do
 	t0=$(now); as_pg "${PBR[@]}" --pg1-path="$B/r2" restore; t1=$(now)
 	record pgbackrest restore "$(echo "$t1 - $t0" | bc)"
 	rm -rf "$B/r2"
-	read -r n secs <<<"$(drain pgbk)"
+	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM SET archive_library = 'pgbk'")"
 	record pgbk drain "$secs"
 	echo "$n" >"$B/segments"
-	read -r n secs <<<"$(drain pgbackrest)"
+	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM RESET archive_library" \
+		"ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'")"
 	record pgbackrest drain "$secs"
 done
 psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" -c "SELECT pg_reload_conf()" >/dev/null

@@ -128,6 +128,16 @@ for run in $(seq 1 "$RUNS"); do
 	t1=$(now)
 	record pg_basebackup restore "$(echo "$t1 - $t0" | bc)" "" "$peak"
 	rm -rf "$B/restore_bb" "$B/bb"
+
+	# WAL archive drain: pgbk's archive module vs pgBackRest archive-push --archive-async.
+	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM SET archive_library = 'pgbk'")"
+	record pgbk drain "$secs" "" ""
+	echo "$n" >"$B/segments"
+	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM RESET archive_library" \
+		"ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'")"
+	record pgbackrest drain "$secs" "" ""
+	psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" \
+		-c "SELECT pg_reload_conf()" >/dev/null
 done
 
 echo
@@ -143,7 +153,15 @@ for phase in backup restore; do
 		eval "${tool}_${phase}=$secs"
 	done
 done
+segments=$(cat "$B/segments")
+for tool in pgbk pgbackrest; do
+	secs=$(awk -F'\t' -v t=$tool '$1 == t && $2 == "drain" {print $3}' "$results" | median)
+	eval "${tool}_drain=$secs"
+	printf '%-14s %-8s %9.2f   %s segments, %.1f segments/s\n' $tool drain "$secs" "$segments" "$(echo "$segments / $secs" | bc -l)"
+done
 echo
+printf 'drain:   pgbk is %.2fx pgBackRest archive-push --archive-async (process-max %s)\n' \
+	"$(echo "$pgbackrest_drain / $pgbk_drain" | bc -l)" "$PARALLEL"
 printf 'backup:  pgbk is %.2fx pgBackRest, %.2fx pg_basebackup (speed ratio, >1 = pgbk faster)\n' \
 	"$(echo "$pgbackrest_backup / $pgbk_backup" | bc -l)" "$(echo "$pg_basebackup_backup / $pgbk_backup" | bc -l)"
 printf 'restore: pgbk is %.2fx pgBackRest, %.2fx tar|zstd of the pg_basebackup output\n' \

@@ -26,3 +26,26 @@ CONF
 
 # stop_cluster DATADIR: fast shutdown if it runs.
 stop_cluster() { [ -f "$1/postmaster.pid" ] && as_pg pg_ctl -D "$1" -m fast -w stop >/dev/null 2>&1 || true; }
+
+# wal_drain DATADIR PSQL_FUNCTION RESUME_SQL...: pauses archiving, writes about 1.5 GB
+# of WAL at pgbench scale 100 (a copy of pgbench_accounts), runs the RESUME_SQL
+# statements and a reload, and prints "<segments> <seconds>" once no .ready file is
+# left.
+wal_drain() {
+	local data=$1 psql=$2
+	shift 2
+	ready() { ls "$data/pg_wal/archive_status" | grep -c '\.ready$' || true; }
+	"$psql" -c "ALTER SYSTEM SET archive_library = ''" -c "ALTER SYSTEM SET archive_command = ''" \
+		-c "SELECT pg_reload_conf()" >/dev/null
+	sleep 1 # the archiver restarts on an archive_library change; let it settle idle
+	"$psql" -c "DROP TABLE IF EXISTS bulk" -c "CREATE TABLE bulk AS SELECT * FROM pgbench_accounts" \
+		-c "SELECT pg_switch_wal()" >/dev/null
+	local n t0 t1 stmt
+	n=$(ready)
+	for stmt in "$@"; do "$psql" -c "$stmt" >/dev/null; done
+	t0=$(now)
+	"$psql" -c "SELECT pg_reload_conf()" >/dev/null
+	while [ "$(ready)" -gt 0 ]; do sleep 0.1; done
+	t1=$(now)
+	echo "$n $(echo "$t1 - $t0" | bc)"
+}

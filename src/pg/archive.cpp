@@ -6,6 +6,8 @@
  * object is durable. Failures are WARNINGs and return false so the archiver retries;
  * nothing here may take the archiver down.
  */
+#include "pgbk/wal_archiver.hpp"
+
 #include "boundary.hpp"
 #include "glue.hpp"
 
@@ -13,8 +15,12 @@
 
 namespace {
 
-/* Leaked on purpose: no C++ destructor runs at archiver exit. */
+/* Leaked on purpose: no C++ destructor runs at archiver exit (shutdown_cb joins). */
 pgbk::Repository *archive_repo = nullptr;
+pgbk::WalArchiver *archiver = nullptr;
+/* What the archiver was created with: a reload that changes them recreates it. */
+pgbk::CodecOptions archiver_codec;
+int archiver_threads = 0;
 std::string *archive_repo_url = nullptr;
 bool archive_repo_checked = false;
 
@@ -27,6 +33,8 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *a
 	return pgbk::glue::RunCpp([&] {
 		std::string url = pgbk_repository ? pgbk_repository : "";
 		if (archive_repo == nullptr || archive_repo_url == nullptr || *archive_repo_url != url) {
+			delete archiver; // waits for its background work on the old repository
+			archiver = nullptr;
 			delete archive_repo;
 			archive_repo = nullptr;
 			archive_repo_checked = false;
@@ -39,8 +47,30 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *a
 			archive_repo->CheckOrInit(id);
 			archive_repo_checked = true;
 		}
-		auto outcome = archive_repo->ArchiveWalFile(file, path, pgbk::glue::CurrentCodec());
+		pgbk::CodecOptions codec = pgbk::glue::CurrentCodec();
+		if (archiver != nullptr && (archiver_codec.codec != codec.codec || archiver_codec.level != codec.level ||
+									archiver_threads != pgbk_parallel)) {
+			delete archiver;
+			archiver = nullptr;
+		}
+		if (archiver == nullptr) {
+			archiver = new pgbk::WalArchiver(*archive_repo, codec, pgbk_parallel);
+			archiver_codec = codec;
+			archiver_threads = pgbk_parallel;
+		}
+		// Segments waiting after this one are stored in the background meanwhile.
+		auto ahead = pgbk::WalArchiver::ListReady("pg_wal", file, static_cast<size_t>(pgbk_parallel) * 2);
+		auto outcome = archiver->Archive(file, path, ahead);
 		*already = outcome == pgbk::Repository::ArchiveOutcome::AlreadyPresent;
+	});
+}
+
+void
+RunCppShutdown()
+{
+	pgbk::glue::RunCpp([] {
+		delete archiver;
+		archiver = nullptr;
 	});
 }
 
@@ -64,6 +94,17 @@ RecordArchiveResult(const char *file, bool ok, const char *message)
 }
 
 } // namespace
+
+/*
+ * pgbk_archive_shutdown
+ *
+ * Waits for the look-ahead threads before the archiver exits.
+ */
+static void
+pgbk_archive_shutdown(void)
+{
+	RunCppShutdown();
+}
 
 static bool
 pgbk_archive_configured(void)
@@ -141,11 +182,17 @@ pgbk_archive_file_16(ArchiveModuleState *state, const char *file, const char *pa
 	return pgbk_archive_file(file, path);
 }
 
+static void
+pgbk_archive_shutdown_16(ArchiveModuleState *state)
+{
+	pgbk_archive_shutdown();
+}
+
 static const ArchiveModuleCallbacks pgbk_archive_callbacks = {
 	.startup_cb = NULL,
 	.check_configured_cb = pgbk_archive_configured_16,
 	.archive_file_cb = pgbk_archive_file_16,
-	.shutdown_cb = NULL,
+	.shutdown_cb = pgbk_archive_shutdown_16,
 };
 
 const ArchiveModuleCallbacks *
@@ -160,5 +207,6 @@ _PG_archive_module_init(ArchiveModuleCallbacks *cb)
 	AssertVariableIsOfType(&_PG_archive_module_init, ArchiveModuleInit);
 	cb->check_configured_cb = pgbk_archive_configured;
 	cb->archive_file_cb = pgbk_archive_file;
+	cb->shutdown_cb = pgbk_archive_shutdown;
 }
 #endif
