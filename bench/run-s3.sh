@@ -107,25 +107,23 @@ for run in $(seq 1 "$RUNS"); do
 	record pgbackrest restore "$(echo "$t1 - $t0" | bc)"
 	rm -rf "$B/r2"
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM SET archive_library = 'pgbk'")"
-	record pgbk drain "$secs"
-	echo "$n" >"$B/segments"
+	record pgbk drain "$(echo "$secs / $n" | bc -l)"
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM RESET archive_library" \
 		"ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'")"
-	record pgbackrest drain "$secs"
+	record pgbackrest drain "$(echo "$secs / $n" | bc -l)"
 done
 psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" -c "SELECT pg_reload_conf()" >/dev/null
 
 echo
 echo "== results: median of $RUNS runs, ${data_mb} MB of data, pgbench scale $SCALE, S3 = radosgw over TLS on loopback"
-segments=$(cat "$B/segments")
-printf '%-12s %-8s %9s\n' tool phase "wall s"
+printf '%-12s %-8s %9s\n' tool phase "wall s (drain: s per segment)"
 for phase in backup restore drain; do
 	for tool in pgbk pgbackrest; do
 		secs=$(awk -F'\t' -v t=$tool -v p=$phase '$1 == t && $2 == p {print $3}' "$results" | median)
 		eval "${tool}_${phase}=$secs"
 		extra=""
-		[ "$phase" = drain ] && extra=$(printf '(%s segments, %.1f segments/s)' "$segments" "$(echo "$segments / $secs" | bc -l)")
-		printf '%-12s %-8s %9.2f %s\n' $tool $phase "$secs" "$extra"
+		[ "$phase" = drain ] && extra=$(printf '(%.1f segments/s)' "$(echo "1 / $secs" | bc -l)")
+		printf '%-12s %-8s %9.3f %s\n' $tool $phase "$secs" "$extra"
 	done
 done
 for phase in backup restore drain; do

@@ -131,11 +131,10 @@ for run in $(seq 1 "$RUNS"); do
 
 	# WAL archive drain: pgbk's archive module vs pgBackRest archive-push --archive-async.
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM SET archive_library = 'pgbk'")"
-	record pgbk drain "$secs" "" ""
-	echo "$n" >"$B/segments"
+	record pgbk drain "$secs" "$n" ""
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM RESET archive_library" \
 		"ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'")"
-	record pgbackrest drain "$secs" "" ""
+	record pgbackrest drain "$secs" "$n" ""
 	psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" \
 		-c "SELECT pg_reload_conf()" >/dev/null
 done
@@ -153,15 +152,14 @@ for phase in backup restore; do
 		eval "${tool}_${phase}=$secs"
 	done
 done
-segments=$(cat "$B/segments")
 for tool in pgbk pgbackrest; do
-	secs=$(awk -F'\t' -v t=$tool '$1 == t && $2 == "drain" {print $3}' "$results" | median)
-	eval "${tool}_drain=$secs"
-	printf '%-14s %-8s %9.2f   %s segments, %.1f segments/s\n' $tool drain "$secs" "$segments" "$(echo "$segments / $secs" | bc -l)"
+	rate=$(awk -F'\t' -v t=$tool '$1 == t && $2 == "drain" {print $4 / $3}' "$results" | median)
+	eval "${tool}_rate=$rate"
+	printf '%-14s %-8s %9s   %.1f segments/s\n' $tool drain "" "$rate"
 done
 echo
 printf 'drain:   pgbk is %.2fx pgBackRest archive-push --archive-async (process-max %s)\n' \
-	"$(echo "$pgbackrest_drain / $pgbk_drain" | bc -l)" "$PARALLEL"
+	"$(echo "$pgbk_rate / $pgbackrest_rate" | bc -l)" "$PARALLEL"
 printf 'backup:  pgbk is %.2fx pgBackRest, %.2fx pg_basebackup (speed ratio, >1 = pgbk faster)\n' \
 	"$(echo "$pgbackrest_backup / $pgbk_backup" | bc -l)" "$(echo "$pg_basebackup_backup / $pgbk_backup" | bc -l)"
 printf 'restore: pgbk is %.2fx pgBackRest, %.2fx tar|zstd of the pg_basebackup output\n' \
