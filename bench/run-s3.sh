@@ -106,11 +106,17 @@ for run in $(seq 1 "$RUNS"); do
 	t0=$(now); as_pg "${PBR[@]}" --pg1-path="$B/r2" restore; t1=$(now)
 	record pgbackrest restore "$(echo "$t1 - $t0" | bc)"
 	rm -rf "$B/r2"
+done
+
+# WAL drain after the backups (its bulk table must not enlarge them).
+for run in $(seq 1 "$RUNS"); do
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM SET archive_library = 'pgbk'")"
 	record pgbk drain "$(echo "$secs / $n" | bc -l)"
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM RESET archive_library" \
 		"ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'")"
 	record pgbackrest drain "$(echo "$secs / $n" | bc -l)"
+	psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" \
+		-c "SELECT pg_reload_conf()" -c "DROP TABLE bulk" >/dev/null
 done
 psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" -c "SELECT pg_reload_conf()" >/dev/null
 

@@ -128,15 +128,19 @@ for run in $(seq 1 "$RUNS"); do
 	t1=$(now)
 	record pg_basebackup restore "$(echo "$t1 - $t0" | bc)" "" "$peak"
 	rm -rf "$B/restore_bb" "$B/bb"
+done
 
-	# WAL archive drain: pgbk's archive module vs pgBackRest archive-push --archive-async.
+# WAL archive drain, after the backups (its bulk table must not enlarge them): pgbk's
+# archive module vs pgBackRest archive-push --archive-async.
+for run in $(seq 1 "$RUNS"); do
+	echo "== drain $run of $RUNS"
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM SET archive_library = 'pgbk'")"
 	record pgbk drain "$secs" "$n" ""
 	read -r n secs <<<"$(wal_drain "$B/data" psql_b "ALTER SYSTEM RESET archive_library" \
 		"ALTER SYSTEM SET archive_command = 'pgbackrest --config=$B/pgbackrest.conf --stanza=bench --archive-async archive-push %p'")"
 	record pgbackrest drain "$secs" "$n" ""
 	psql_b -c "ALTER SYSTEM RESET archive_command" -c "ALTER SYSTEM SET archive_library = 'pgbk'" \
-		-c "SELECT pg_reload_conf()" >/dev/null
+		-c "SELECT pg_reload_conf()" -c "DROP TABLE bulk" >/dev/null
 done
 
 echo
