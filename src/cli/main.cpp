@@ -224,22 +224,7 @@ CmdVerify(pgbk::Repository &repo, const std::vector<std::string> &args, int para
 		else
 			label = args[i];
 	}
-	std::vector<pgbk::BackupRecord> backups;
-	if (!label.empty()) {
-		auto b = repo.ReadBackup(label);
-		if (!b) {
-			std::string available;
-			for (auto &x : repo.ListBackups())
-				available += (available.empty() ? "" : ", ") + x.label;
-			throw pgbk::Error(pgbk::ErrorKind::NotFound,
-							  "no backup \"" + label + "\" in " + repo.Describe() + "; available: " + available);
-		}
-		backups.push_back(*b);
-	} else {
-		for (auto &b : repo.ListBackups())
-			if (b.status == pgbk::BackupStatus::Complete)
-				backups.push_back(b);
-	}
+	std::vector<pgbk::BackupRecord> backups = pgbk::SelectBackupsToVerify(repo, label);
 	nlohmann::json out = nlohmann::json::array();
 	size_t problems = 0;
 	pgbk::VerifyOptions opts;

@@ -569,17 +569,7 @@ pgbk_verify(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
-		std::vector<pgbk::BackupRecord> backups;
-		if (label != NULL) {
-			auto b = repo->ReadBackup(label);
-			if (!b)
-				throw pgbk::Error(pgbk::ErrorKind::NotFound,
-								  std::string("no backup \"") + label + "\" in " + repo->Describe());
-			backups.push_back(*b);
-		} else
-			for (auto &b : repo->ListBackups())
-				if (b.status == pgbk::BackupStatus::Complete)
-					backups.push_back(b);
+		std::vector<pgbk::BackupRecord> backups = pgbk::SelectBackupsToVerify(*repo, label ? label : "");
 		problems = new ProblemList();
 		pgbk::VerifyOptions opts;
 		opts.parallel = pgbk_parallel;

@@ -269,3 +269,19 @@ TEST(Labels, UniqueAndIncreasing)
 	EXPECT_EQ(NextBackupLabel(1790000000, "20270101-000000F", "full"), "20270101-000001F");
 	EXPECT_EQ(NextBackupLabel(1790000005, "20260921-141320F", "full"), "20260921-141325F");
 }
+
+TEST(Repository, BackupWalRangeUsesTheClusterSegmentSize)
+{
+	BackupRecord b;
+	b.label = "20260101-000000F";
+	b.wal_start = "000000010000000000000003";
+	b.wal_stop = "000000010000000100000001";
+	std::vector<std::string> names;
+	ForEachBackupWalSegment(b, 1ull << 30, [&](const std::string &n) { names.push_back(n); });
+	EXPECT_EQ(names, (std::vector<std::string>{"000000010000000000000003", "000000010000000100000000",
+											   "000000010000000100000001"}));
+	b.wal_stop = "000000020000000000000004"; // another timeline
+	EXPECT_THROW(ForEachBackupWalSegment(b, 16 << 20, [](const std::string &) {}), Error);
+	b.wal_stop = "";
+	EXPECT_THROW(ForEachBackupWalSegment(b, 16 << 20, [](const std::string &) {}), Error);
+}

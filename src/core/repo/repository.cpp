@@ -346,6 +346,18 @@ Repository::ReadManifest(const BackupRecord &b, const std::function<void(const M
 	return t;
 }
 
+void
+ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
+						const std::function<void(const std::string &)> &fn)
+{
+	auto first = ParseWalSegmentName(b.wal_start, segment_size), last = ParseWalSegmentName(b.wal_stop, segment_size);
+	if (!first || !last || first->timeline != last->timeline || last->segno < first->segno)
+		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no valid WAL range (\"" + b.wal_start + "\" to \"" +
+											b.wal_stop + "\")");
+	for (uint64_t seg = first->segno; seg <= last->segno; seg++)
+		fn(WalSegmentName(WalSegment{first->timeline, seg}, segment_size));
+}
+
 std::unique_ptr<Repository>
 OpenRepository(const std::string &url, const std::string &data_directory, const s3::S3Options &s3)
 {

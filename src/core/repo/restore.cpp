@@ -232,15 +232,11 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	runner.Finish(report);
 	// The WAL from the backup's start to its stop must all be there, or recovery can
 	// never make the restored files consistent.
-	auto first = ParseWalSegmentName(b.wal_start, segment_size), last = ParseWalSegmentName(b.wal_stop, segment_size);
-	if (!first || !last)
-		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no valid WAL range");
-	for (uint64_t seg = first->segno; seg <= last->segno; seg++) {
-		std::string name = WalSegmentName(WalSegment{first->timeline, seg}, segment_size);
+	ForEachBackupWalSegment(b, segment_size, [&](const std::string &name) {
 		if (!repo.HasWalFile(name))
 			throw Error(ErrorKind::Corrupt, "WAL segment " + name + " needed by backup " + b.label +
 												" is missing from " + repo.Describe() + "; run pgbk verify");
-	}
+	});
 	if (!control)
 		throw Error(ErrorKind::Corrupt, "backup " + b.label + " has no global/pg_control");
 

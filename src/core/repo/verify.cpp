@@ -39,6 +39,22 @@ CheckObject(Repository &repo, const ObjectCheck &c)
 
 } // namespace
 
+std::vector<BackupRecord>
+SelectBackupsToVerify(Repository &repo, const std::string &label)
+{
+	std::vector<BackupRecord> all = repo.ListBackups(), out;
+	std::string available;
+	for (auto &b : all) {
+		available += (available.empty() ? "" : ", ") + b.label;
+		if (label.empty() ? b.status == BackupStatus::Complete : b.label == label)
+			out.push_back(std::move(b));
+	}
+	if (!label.empty() && out.empty())
+		throw Error(ErrorKind::NotFound,
+					"no backup \"" + label + "\" in " + repo.Describe() + "; available: " + available);
+	return out;
+}
+
 size_t
 VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 			 const std::function<void(const VerifyProblem &)> &report)
@@ -99,13 +115,8 @@ VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 	runner.Finish(flush);
 
 	// The WAL the backup needs to become consistent: every segment, intact.
-	auto start = ParseWalSegmentName(b.wal_start, 16ull << 20), stop = ParseWalSegmentName(b.wal_stop, 16ull << 20);
-	if (!start || !stop)
-		add(Repository::BackupKey(b.label, "backup.info"),
-			"WAL range \"" + b.wal_start + "\" to \"" + b.wal_stop + "\" is not valid");
-	else {
-		for (uint64_t seg = start->segno; seg <= stop->segno; seg++) {
-			std::string name = WalSegmentName(WalSegment{start->timeline, seg}, 16ull << 20);
+	try {
+		ForEachBackupWalSegment(b, segment_size, [&](const std::string &name) {
 			std::string key = WalArchiveKey(name);
 			try {
 				ObjectReader r(repo.storage().OpenRead(key), key);
@@ -116,7 +127,9 @@ VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 				add(key, e.kind() == ErrorKind::NotFound ? "WAL segment " + name + " needed by the backup is missing"
 														 : std::string(e.what()));
 			}
-		}
+		});
+	} catch (const Error &e) {
+		add(Repository::BackupKey(b.label, "backup.info"), e.what());
 	}
 	flush();
 	return problems;

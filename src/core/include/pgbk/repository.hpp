@@ -112,6 +112,12 @@ private:
 	std::unique_ptr<Storage> storage_;
 };
 
+// Calls fn with each WAL segment name a backup needs to become consistent, from its
+// wal_start to its wal_stop (segment_size from its manifest). Throws Corrupt naming the
+// backup if the range is not valid.
+void ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
+							 const std::function<void(const std::string &)> &fn);
+
 // Opens the repository named by a pgbk.repository value.
 std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory,
 										   const s3::S3Options &s3 = {});

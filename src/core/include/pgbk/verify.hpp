@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace pgbk {
 
@@ -20,6 +21,10 @@ struct VerifyProblem {
 struct VerifyOptions {
 	int parallel = 2;
 };
+
+// The backups to verify: the one labelled (NotFound listing the available labels if
+// there is none), or every complete backup when label is empty.
+std::vector<BackupRecord> SelectBackupsToVerify(Repository &repo, const std::string &label);
 
 // Reports each problem through `report` (called on the calling thread) and returns how
 // many there were. No problem means the backup is intact and restorable.
