@@ -23,7 +23,7 @@ PG_CPPFLAGS = -Isrc/core/include
 PG_CXXFLAGS = -MMD -MP -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-cast-function-type -Wno-volatile $(PGBK_WERROR)
 PGBK_WERROR ?= -Werror
-SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs libzstd libcrypto libcurl libxml-2.0)
+SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs libzstd libcrypto libsodium libcurl libxml-2.0)
 EXTRA_CLEAN = src/cli/pgbk src/cli/main.o $(OBJS:.o=.d) src/cli/main.d
 
 PG_CONFIG ?= pg_config
@@ -39,7 +39,7 @@ PROVE_FLAGS += -I ./test/perl
 all: src/cli/pgbk
 
 src/cli/pgbk: src/cli/main.o $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LDFLAGS) -lpthread $(shell pkg-config --libs libzstd libcrypto libcurl libxml-2.0)
+	$(CXX) -o $@ $^ $(LDFLAGS) -lpthread $(shell pkg-config --libs libzstd libcrypto libsodium libcurl libxml-2.0)
 
 install: install-cli
 install-cli: src/cli/pgbk installdirs

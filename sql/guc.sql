@@ -14,6 +14,9 @@ ALTER SYSTEM SET pgbk.s3_part_size = '1MB';
 ALTER SYSTEM SET pgbk.compression = 'lz5';
 ALTER SYSTEM SET pgbk.compression_level = 30;
 ALTER SYSTEM SET pgbk.parallel = 0;
+ALTER SYSTEM SET pgbk.encryption_key_file = 'relative/key';
+ALTER SYSTEM SET pgbk.encryption_key_file = '/nonexistent/pgbk.key';
+ALTER SYSTEM SET pgbk.encryption_keyring = '/etc/hostname';
 -- Reload-time settings cannot be changed in a session.
 SET pgbk.compression = 'none';
 -- The pgbk prefix is reserved: a typo is an error, not a silent no-op.

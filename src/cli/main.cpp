@@ -1,4 +1,5 @@
 // pgbk command-line tool: works with nothing but the repository (the server may be gone).
+#include "pgbk/crypto.hpp"
 #include "pgbk/pgconf.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
@@ -27,6 +28,7 @@ Usage:
   pgbk [--repo URL | --config FILE] wal-fetch WALNAME DEST
   pgbk [--repo URL | --config FILE] verify [LABEL] [--json] [--parallel N]
   pgbk [--repo URL | --config FILE] create-bucket
+  pgbk generate-key FILE
 
 Options:
   --repo URL       repository: an absolute directory, file:///directory or s3://bucket/prefix
@@ -34,6 +36,11 @@ Options:
                    AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
                    AWS_CA_BUNDLE)
   --config FILE    read pgbk.* settings from this postgresql.conf instead of --repo
+  --encryption-key-file FILE
+                   key of an encrypted repository (else pgbk.encryption_key_file of
+                   --config, else $PGBK_ENCRYPTION_KEY_FILE)
+  --encryption-keyring FILE[,FILE...]
+                   keys from before a rotation (else pgbk.encryption_keyring)
   --help           show this help
 
 Exit status: 0 success, 1 WAL file not in the repository (wal-fetch) or a problem found
@@ -147,6 +154,7 @@ struct Target {
 	pgbk::RepositoryUrl url;
 	pgbk::s3::S3Options s3;
 	std::vector<std::pair<std::string, std::string>> s3_settings; // to carry into a restore
+	std::vector<std::pair<std::string, std::string>> key_settings; // likewise (paths, not keys)
 };
 
 int
@@ -175,10 +183,13 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 		throw UsageError("--parallel must be between 1 and 64");
 	std::string repo_url = target.url.ToString();
 	opts.settings.emplace_back("pgbk.repository", repo_url);
-	if (target.url.scheme == pgbk::RepositoryUrl::Scheme::S3) {
-		// wal-fetch needs the S3 settings (credentials included): it reads them from the
-		// restored cluster's postgresql.auto.conf, which only its owner can read.
-		opts.settings.insert(opts.settings.end(), target.s3_settings.begin(), target.s3_settings.end());
+	opts.settings.insert(opts.settings.end(), target.key_settings.begin(), target.key_settings.end());
+	if (target.url.scheme == pgbk::RepositoryUrl::Scheme::S3 || !target.key_settings.empty()) {
+		// wal-fetch needs the S3 settings (credentials included) and key files: it reads
+		// them from the restored cluster's postgresql.auto.conf, which only its owner can
+		// read.
+		if (target.url.scheme == pgbk::RepositoryUrl::Scheme::S3)
+			opts.settings.insert(opts.settings.end(), target.s3_settings.begin(), target.s3_settings.end());
 		opts.restore_command = pgbk::ShellQuote(SelfPath()) + " --config " +
 							   pgbk::ShellQuote(opts.pgdata + "/postgresql.auto.conf") + " wal-fetch %f %p";
 	} else
@@ -225,21 +236,30 @@ CmdVerify(pgbk::Repository &repo, const std::vector<std::string> &args, int para
 			label = args[i];
 	}
 	std::vector<pgbk::BackupRecord> backups = pgbk::SelectBackupsToVerify(repo, label);
-	nlohmann::json out = nlohmann::json::array();
+	nlohmann::json out = {{"problems", nlohmann::json::array()}, {"backups", nlohmann::json::array()}};
 	size_t problems = 0;
 	pgbk::VerifyOptions opts;
 	opts.parallel = std::max(1, parallel);
 	for (const auto &b : backups) {
-		size_t n = pgbk::VerifyBackup(repo, b, opts, [&](const pgbk::VerifyProblem &p) {
+		pgbk::VerifyResult r = pgbk::VerifyBackup(repo, b, opts, [&](const pgbk::VerifyProblem &p) {
 			if (json)
-				out.push_back({{"label", p.label}, {"object", p.object}, {"problem", p.problem}});
+				out["problems"].push_back({{"label", p.label}, {"object", p.object}, {"problem", p.problem}});
 			else
 				std::printf("%s: %s: %s\n", p.label.c_str(), p.object.c_str(), p.problem.c_str());
 		});
-		problems += n;
-		if (!json && n == 0)
+		problems += r.problems;
+		nlohmann::json keys = nlohmann::json::array();
+		for (const auto &k : r.keys)
+			keys.push_back({{"key_id", k.key_id}, {"objects", k.objects}, {"current", k.current}});
+		out["backups"].push_back({{"label", b.label}, {"intact", r.problems == 0}, {"keys", keys}});
+		if (json)
+			continue;
+		if (r.problems == 0)
 			std::printf("%s: intact (%llu files, WAL %s to %s)\n", b.label.c_str(),
 						static_cast<unsigned long long>(b.files), b.wal_start.c_str(), b.wal_stop.c_str());
+		if (std::string old = r.OldKeys(); !old.empty())
+			std::printf("%s: needs old key %s: keep its file in pgbk.encryption_keyring while this backup is kept\n",
+						b.label.c_str(), old.c_str());
 	}
 	if (json)
 		std::cout << out.dump(2) << "\n";
@@ -323,7 +343,8 @@ int
 main(int argc, char **argv)
 {
 	std::vector<std::string> args(argv + 1, argv + argc);
-	std::string repo_url, config;
+	std::string repo_url, config, key_file, keyring;
+	bool key_file_given = false, keyring_given = false;
 	size_t i = 0;
 	try {
 		for (; i < args.size() && args[i].rfind("--", 0) == 0; i++) {
@@ -337,13 +358,29 @@ main(int argc, char **argv)
 				repo_url = args[++i];
 			else if (args[i] == "--config")
 				config = args[++i];
-			else
+			else if (args[i] == "--encryption-key-file") {
+				key_file = AbsolutePath(args[++i]);
+				key_file_given = true;
+			} else if (args[i] == "--encryption-keyring") {
+				for (const auto &f : pgbk::SplitKeyFileList(args[++i]))
+					keyring += (keyring.empty() ? "" : ",") + AbsolutePath(f);
+				keyring_given = true;
+			} else
 				throw UsageError("unknown option " + args[i]);
 		}
 		if (i >= args.size())
 			throw UsageError("no command given");
 		std::string cmd = args[i++];
 		std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+		if (cmd == "generate-key") {
+			if (rest.size() != 1)
+				throw UsageError("generate-key needs FILE");
+			pgbk::GenerateKeyFile(rest[0]);
+			std::printf("wrote a new key to %s (mode 600); keep a copy somewhere safe: without it the backups it "
+						"encrypts cannot be restored\n",
+						rest[0].c_str());
+			return 0;
+		}
 		if (repo_url.empty() && config.empty()) {
 			if (const char *env = std::getenv("PGBK_REPOSITORY"))
 				repo_url = env;
@@ -365,7 +402,21 @@ main(int argc, char **argv)
 		Target target;
 		target.url = pgbk::ParseRepositoryUrl(repo_url, data_directory);
 		S3FromEnvironmentAndSettings(settings, &target);
-		pgbk::Repository repo(pgbk::OpenStorage(target.url, target.s3));
+		if (!key_file_given)
+			key_file = settings.Get("pgbk.encryption_key_file");
+		if (!key_file_given && key_file.empty())
+			if (const char *env = std::getenv("PGBK_ENCRYPTION_KEY_FILE"))
+				key_file = env;
+		if (!keyring_given)
+			keyring = settings.Get("pgbk.encryption_keyring");
+		if (!key_file.empty())
+			target.key_settings.emplace_back("pgbk.encryption_key_file", key_file);
+		if (!keyring.empty())
+			target.key_settings.emplace_back("pgbk.encryption_keyring", keyring);
+		pgbk::Repository repo(pgbk::OpenStorage(target.url, target.s3),
+							  pgbk::Keyring::Load(key_file, pgbk::SplitKeyFileList(keyring)));
+		if (cmd != "wal-fetch" && cmd != "create-bucket")
+			repo.CheckKeys(false); // a wrong or missing key is named before anything is read
 		if (cmd == "list") {
 			bool json = false;
 			for (auto &a : rest) {

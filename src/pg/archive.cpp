@@ -18,7 +18,8 @@ namespace {
 /* Leaked on purpose: no C++ destructor runs at archiver exit (shutdown_cb joins). */
 pgbk::Repository *archive_repo = nullptr;
 pgbk::WalArchiver *archiver = nullptr;
-/* What the archiver was created with: a reload that changes them recreates it. */
+/* What the archiver was created with: a reload that changes them recreates it (the
+ * repository is reopened when its settings or keys change: RepositoryConfigSignature). */
 pgbk::CodecOptions archiver_codec;
 int archiver_threads = 0;
 std::string *archive_repo_url = nullptr;
@@ -31,7 +32,7 @@ pgbk::glue::CppResult
 ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *already)
 {
 	return pgbk::glue::RunCpp([&] {
-		std::string url = pgbk_repository ? pgbk_repository : "";
+		std::string url = pgbk::glue::RepositoryConfigSignature();
 		if (archive_repo == nullptr || archive_repo_url == nullptr || *archive_repo_url != url) {
 			delete archiver; // waits for its background work on the old repository
 			archiver = nullptr;

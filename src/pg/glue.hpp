@@ -75,8 +75,11 @@ ClusterIdentity CurrentClusterIdentity();
 // True once PostgreSQL asked this process to stop or cancel (reads signal flags only).
 bool StopRequested();
 s3::S3Options CurrentS3Options();
-// Opens the configured repository (throws pgbk::Error).
+// Opens the configured repository with the configured keys (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();
+// Changes whenever what OpenConfiguredRepository() opens would change: the repository
+// setting, the key settings or a key file's modification time (a key replaced in place).
+std::string RepositoryConfigSignature();
 
 } // namespace pgbk::glue
 

@@ -5,7 +5,10 @@
  * and the background worker registration.
  */
 #include "pgbk/cron.hpp"
+#include "pgbk/crypto.hpp"
 #include "pgbk/storage.hpp"
+
+#include <sys/stat.h>
 
 #include "boundary.hpp"
 #include "glue.hpp"
@@ -39,6 +42,18 @@ static char *s3_sse_kms_key_id = NULL;
 static char *s3_storage_class = NULL;
 static int s3_part_size_mb = 16;
 static int s3_retry_seconds = 60;
+
+/* Encryption: paths of key files (the keys themselves are never in a setting). */
+static char *encryption_key_file = NULL;
+static char *encryption_keyring = NULL;
+
+/*
+ * True while _PG_init defines the settings. A value from postgresql.conf that fails its
+ * check then would silently fall back to the default (guc.c only warns), which for a key
+ * file means "no encryption"; so during definition a key file that cannot be loaded is
+ * accepted, and every archive and backup fails naming it until it is fixed.
+ */
+static bool defining_settings = false;
 
 /*
  * Secrets. The GUC variable only ever holds a fixed mask, set or not; the value lives in
@@ -151,7 +166,28 @@ CurrentS3Options()
 std::unique_ptr<Repository>
 OpenConfiguredRepository()
 {
-	return OpenRepository(pgbk_repository ? pgbk_repository : "", AbsoluteDataDirectory(), CurrentS3Options());
+	auto keyring = Keyring::Load(encryption_key_file ? encryption_key_file : "",
+								 SplitKeyFileList(encryption_keyring ? encryption_keyring : ""));
+	return OpenRepository(pgbk_repository ? pgbk_repository : "", AbsoluteDataDirectory(), CurrentS3Options(),
+						  std::move(keyring));
+}
+
+std::string
+RepositoryConfigSignature()
+{
+	std::string sig = std::string(pgbk_repository ? pgbk_repository : "") + "\n";
+	std::vector<std::string> files = SplitKeyFileList(encryption_keyring ? encryption_keyring : "");
+	if (encryption_key_file && encryption_key_file[0])
+		files.insert(files.begin(), encryption_key_file);
+	for (const auto &f : files) {
+		struct stat st;
+		sig += f + "@";
+		if (::stat(f.c_str(), &st) == 0)
+			sig += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "." +
+				   std::to_string(st.st_ino);
+		sig += "\n";
+	}
+	return sig;
 }
 
 } // namespace pgbk::glue
@@ -216,6 +252,46 @@ check_timezone(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * check_key_file / check_keyring
+ *
+ * Load the key files when the setting changes, so a missing, unreadable, badly formed or
+ * too widely readable key file is refused at ALTER SYSTEM/reload time with the reason.
+ */
+static bool
+check_key_files(const char *value, bool is_list, const char *setting)
+{
+	CppResult r = RunCpp([&] {
+		if (!is_list) {
+			if (value[0] != '\0')
+				pgbk::LoadKeyFile(value, setting);
+			return;
+		}
+		for (const auto &f : pgbk::SplitKeyFileList(value))
+			pgbk::LoadKeyFile(f, setting);
+	});
+	if (!r.ok && !defining_settings) {
+		GUC_check_errdetail("%s", r.message);
+		GUC_check_errhint("Point %s at a file (absolute path, mode 600, owned by the server's user) holding a "
+						  "32-byte key as 64 hexadecimal digits or base64; create one with: pgbk generate-key FILE.",
+						  setting);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_key_file(char **newval, void **extra, GucSource source)
+{
+	return check_key_files(*newval ? *newval : "", false, "pgbk.encryption_key_file");
+}
+
+static bool
+check_keyring(char **newval, void **extra, GucSource source)
+{
+	return check_key_files(*newval ? *newval : "", true, "pgbk.encryption_keyring");
 }
 
 /*
@@ -354,13 +430,23 @@ define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgbk.s3_retry_timeout", "How long one S3 request is retried before it fails.", NULL,
 							&s3_retry_seconds, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgbk.encryption_key_file",
+							   "File holding the key that encrypts everything pgbk stores (empty: no encryption).",
+							   "An absolute path to a file of mode 600 with a 32-byte key (64 hex digits or base64).",
+							   &encryption_key_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_key_file, NULL, NULL);
+	DefineCustomStringVariable("pgbk.encryption_keyring",
+							   "Comma-separated key files of earlier keys, to read objects written before a rotation.",
+							   NULL, &encryption_keyring, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_keyring, NULL,
+							   NULL);
 	MarkGUCPrefixReserved("pgbk");
 }
 
 void
 _PG_init(void)
 {
+	defining_settings = true;
 	define_settings();
+	defining_settings = false;
 	/*
 	 * Loaded by the archiver alone (archive_library without preloading): settings only,
 	 * no shared memory and no worker.

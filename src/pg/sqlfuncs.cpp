@@ -564,18 +564,32 @@ pgbk_verify(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	char *label = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ProblemList *volatile problems = NULL;
+	ProblemList *volatile notes = NULL;
 	CppResult r;
 
 	InitMaterializedSRF(fcinfo, 0);
 	r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
+		repo->CheckKeys(false);
 		std::vector<pgbk::BackupRecord> backups = pgbk::SelectBackupsToVerify(*repo, label ? label : "");
 		problems = new ProblemList();
+		notes = new ProblemList();
 		pgbk::VerifyOptions opts;
 		opts.parallel = pgbk_parallel;
-		for (const auto &b : backups)
-			pgbk::VerifyBackup(*repo, b, opts, [&](const pgbk::VerifyProblem &p) { problems->push_back(p); });
+		for (const auto &b : backups) {
+			pgbk::VerifyResult v =
+				pgbk::VerifyBackup(*repo, b, opts, [&](const pgbk::VerifyProblem &p) { problems->push_back(p); });
+			if (std::string old = v.OldKeys(); !old.empty())
+				notes->push_back(pgbk::VerifyProblem{b.label, "", old});
+		}
 	});
+	/* Not problems: which backups still need a key from before a rotation. */
+	if (r.ok)
+		for (size_t i = 0; i < notes->size(); i++)
+			ereport(NOTICE,
+					(errmsg("pgbk: backup %s needs old key %s", (*notes)[i].label.c_str(), (*notes)[i].problem.c_str()),
+					 errhint("Keep the key's file in pgbk.encryption_keyring while the backup is kept.")));
+	delete_problems(notes);
 	if (!r.ok) {
 		delete_problems(problems);
 		if (r.cancelled)

@@ -1,6 +1,6 @@
-# The end-to-end loop on an S3 repository (radosgw on loopback, started by
+# The end-to-end loop on an encrypted S3 repository (radosgw on loopback, started by
 # scripts/test.sh): WAL archived and a backup taken into the bucket, then restored with
-# the CLI from nothing but the bucket, replayed, and compared.
+# the CLI from nothing but the bucket and the key, replayed, and compared.
 use strict;
 use warnings;
 
@@ -13,7 +13,10 @@ plan skip_all => 'PGBK_TEST_S3_ENDPOINT not set (scripts/test.sh starts radosgw)
   unless $ENV{PGBK_TEST_S3_ENDPOINT};
 
 my $bucket = 'pgbk-tap-' . $$;
+my $keys = PostgreSQL::Test::Utils::tempdir();
+command_ok([ 'pgbk', 'generate-key', "$keys/repo.key" ], 'key generated');
 my $s3_conf = qq{
+pgbk.encryption_key_file = '$keys/repo.key'
 pgbk.repository = 's3://$bucket/cluster-one'
 pgbk.s3_endpoint = '$ENV{PGBK_TEST_S3_ENDPOINT}'
 pgbk.s3_uri_style = 'path'
@@ -45,8 +48,13 @@ my $restored;
 	local $ENV{AWS_ACCESS_KEY_ID} = $ENV{PGBK_TEST_S3_ACCESS_KEY};
 	local $ENV{AWS_SECRET_ACCESS_KEY} = $ENV{PGBK_TEST_S3_SECRET_KEY};
 	# Path-style addressing for the loopback server comes through a one-line config.
+	my $nokey = $node->basedir . '/cli-nokey.conf';
+	PostgreSQL::Test::Utils::append_to_file($nokey, "pgbk.repository = 's3://$bucket/cluster-one'\npgbk.s3_uri_style = 'path'\n");
+	command_fails_like([ 'pgbk', '--config', $nokey, 'list' ], qr/is encrypted/,
+		'the bucket is encrypted: without the key nothing is listed');
 	my $conf = $node->basedir . '/cli.conf';
-	PostgreSQL::Test::Utils::append_to_file($conf, "pgbk.repository = 's3://$bucket/cluster-one'\npgbk.s3_uri_style = 'path'\n");
+	PostgreSQL::Test::Utils::append_to_file($conf, "pgbk.repository = 's3://$bucket/cluster-one'\npgbk.s3_uri_style = 'path'\n"
+		  . "pgbk.encryption_key_file = '$keys/repo.key'\n");
 	$restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 's3restored');
 }
 like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),

@@ -252,9 +252,9 @@ struct BackupSession::Impl {
 		std::vector<uint32_t> bad;
 		// Deferred: a backup's files need to be durable only before its manifest and
 		// completion marker, which Complete() orders with one Storage::Sync().
-		auto out = repo.storage().OpenWrite(Repository::BackupPartKey(header.label, job.relpath, job.part),
-											WriteMode::CreateOnly, Durability::Deferred);
-		ObjectWriter ow(*out, opts.codec);
+		std::string key = Repository::BackupPartKey(header.label, job.relpath, job.part);
+		auto out = repo.storage().OpenWrite(key, WriteMode::CreateOnly, Durability::Deferred);
+		ObjectWriter ow(*out, repo.WithKey(opts.codec), key);
 		std::vector<uint8_t> buf(32 * kBlockSize);
 		uint64_t offset = start;
 		while (offset < end) {
@@ -336,9 +336,10 @@ struct BackupSession::Impl {
 BackupSession::BackupSession(Repository &repo, const ManifestHeader &header)
 	: impl_(std::make_unique<Impl>(repo, header))
 {
-	impl_->manifest_out =
-		repo.storage().OpenWrite(Repository::BackupKey(header.label, "manifest"), WriteMode::CreateOnly);
-	impl_->manifest = std::make_unique<ObjectWriter>(*impl_->manifest_out, CodecOptions{Codec::Zstd, 3});
+	std::string key = Repository::BackupKey(header.label, "manifest");
+	impl_->manifest_out = repo.storage().OpenWrite(key, WriteMode::CreateOnly);
+	impl_->manifest =
+		std::make_unique<ObjectWriter>(*impl_->manifest_out, repo.WithKey(CodecOptions{Codec::Zstd, 3}), key);
 	std::string h = EncodeManifestHeader(header);
 	impl_->manifest->Write(h.data(), h.size());
 }
@@ -499,7 +500,7 @@ void
 BackupSession::AddFile(const std::string &path, const std::string &content, const CodecOptions &codec)
 {
 	ObjectSummary sum = PutObject(impl_->repo.storage(), Repository::BackupDataKey(impl_->header.label, path), content,
-								  codec, WriteMode::CreateOnly);
+								  impl_->repo.WithKey(codec), WriteMode::CreateOnly);
 	ManifestEntry e;
 	e.type = ManifestEntry::Type::File;
 	e.path = path;

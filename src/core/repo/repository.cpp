@@ -47,14 +47,106 @@ BackupStatusName(BackupStatus s)
 	return "?";
 }
 
-Repository::Repository(std::unique_ptr<Storage> storage) : storage_(std::move(storage)) {}
+Repository::Repository(std::unique_ptr<Storage> storage, std::shared_ptr<const Keyring> keyring)
+	: storage_(std::move(storage)), keyring_(std::move(keyring))
+{
+}
+
+CodecOptions
+Repository::WithKey(CodecOptions codec) const
+{
+	codec.key = keyring_ ? keyring_->current() : nullptr;
+	return codec;
+}
+
+std::unique_ptr<ObjectReader>
+Repository::OpenObject(const std::string &key)
+{
+	return std::make_unique<ObjectReader>(storage_->OpenRead(key), key, keyring_.get());
+}
+
+namespace {
+
+std::optional<json>
+ReadIdentityJson(Storage &s)
+{
+	if (!s.Size(kIdentityKey))
+		return std::nullopt;
+	return ParseJsonObject(GetBytes(s, kIdentityKey, 1 << 20), "repository file pgbk.repo");
+}
+
+} // namespace
+
+std::optional<RepositoryEncryption>
+Repository::ReadEncryption()
+{
+	auto j = ReadIdentityJson(*storage_);
+	if (!j)
+		return std::nullopt;
+	RepositoryEncryption enc;
+	try {
+		if (j->contains("encryption")) {
+			const json &e = j->at("encryption");
+			enc.encrypted = true;
+			enc.key_id = e.at("key_id").get<std::string>();
+			enc.previous_key_ids = e.value("previous_key_ids", std::vector<std::string>{});
+		}
+	} catch (const json::exception &e) {
+		throw Error(ErrorKind::Corrupt, std::string("repository file pgbk.repo is damaged: ") + e.what());
+	}
+	return enc;
+}
+
+void
+Repository::CheckKeys(bool writer)
+{
+	auto enc = ReadEncryption();
+	if (!enc)
+		return;
+	const EncryptionKey *current = keyring_ ? keyring_->current() : nullptr;
+	if (enc->encrypted && current == nullptr)
+		throw Error(ErrorKind::Config, "repository " + Describe() + " is encrypted (key " + enc->key_id +
+										   "): set pgbk.encryption_key_file (pgbk --encryption-key-file) to the "
+										   "file of that key");
+	if (!enc->encrypted && current != nullptr)
+		throw Error(ErrorKind::Config, "repository " + Describe() +
+										   " is not encrypted, but pgbk.encryption_key_file is set (key " +
+										   current->IdHex() +
+										   "): encryption is chosen when a repository is created; use a new, "
+										   "empty repository for encrypted backups, or unset pgbk.encryption_key_file");
+	if (!enc->encrypted)
+		return;
+	std::string ids = enc->key_id;
+	for (const auto &id : enc->previous_key_ids)
+		ids += ", " + id;
+	bool any_known = keyring_->Find(enc->key_id) != nullptr;
+	for (const auto &id : enc->previous_key_ids)
+		any_known = any_known || keyring_->Find(id) != nullptr;
+	if (!any_known || (writer && keyring_->Find(enc->key_id) == nullptr))
+		throw Error(ErrorKind::Config,
+					"wrong encryption key for repository " + Describe() + ": it is written with key " + enc->key_id +
+						(enc->previous_key_ids.empty() ? "" : " (earlier keys: " + ids + ")") + ", configured is " +
+						keyring_->Describe() + ". Set pgbk.encryption_key_file to the file of key " + enc->key_id +
+						", or, to rotate keys, set it to the new key and list the file of key " + enc->key_id +
+						" in pgbk.encryption_keyring");
+	if (writer && current->IdHex() != enc->key_id) {
+		// Rotation: new objects use the new key from now on; pgbk.repo remembers the old.
+		json j = *ReadIdentityJson(*storage_);
+		auto previous = enc->previous_key_ids;
+		previous.push_back(enc->key_id);
+		j["encryption"]["key_id"] = current->IdHex();
+		j["encryption"]["previous_key_ids"] = previous;
+		PutBytes(*storage_, kIdentityKey, j.dump(2) + "\n", WriteMode::Replace);
+	}
+}
 
 std::optional<ClusterIdentity>
 Repository::ReadIdentity()
 {
-	if (!storage_->Size(kIdentityKey))
+	auto ij = ReadIdentityJson(*storage_);
+	if (!ij)
 		return std::nullopt;
-	json j = ParseJsonObject(GetBytes(*storage_, kIdentityKey, 1 << 20), "repository file pgbk.repo");
+	const json &j = *ij;
 	try {
 		int format = j.at("format").get<int>();
 		if (format != kRepositoryFormat)
@@ -75,6 +167,10 @@ Repository::CheckOrInit(const ClusterIdentity &id)
 				  {"system_identifier", std::to_string(id.system_identifier)},
 				  {"pg_major", id.pg_major},
 				  {"created_at", static_cast<int64_t>(::time(nullptr))}};
+		if (const EncryptionKey *key = keyring_ ? keyring_->current() : nullptr)
+			j["encryption"] = {{"cipher", "xchacha20poly1305-secretstream"},
+							   {"key_id", key->IdHex()},
+							   {"previous_key_ids", json::array()}};
 		try {
 			PutBytes(*storage_, kIdentityKey, j.dump(2) + "\n", WriteMode::CreateOnly);
 		} catch (const Error &e) {
@@ -90,6 +186,7 @@ Repository::CheckOrInit(const ClusterIdentity &id)
 						(existing ? std::to_string(existing->pg_major) : "?") + "); this cluster is " +
 						std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
 						": point pgbk.repository at this cluster's own repository");
+	CheckKeys(true);
 }
 
 Repository::ArchiveOutcome
@@ -100,12 +197,15 @@ Repository::ArchiveWalFile(const std::string &name, const std::string &path, con
 	std::vector<char> buf(1 << 20);
 
 	auto compare_existing = [&]() {
-		ObjectSummary stored = ReadObjectTrailer(*storage_, key);
 		Sha256 h;
+		uint64_t size = 0;
 		if (::lseek(fd.get(), 0, SEEK_SET) < 0)
 			ThrowErrno("could not seek \"" + path + "\"", errno);
-		ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) { h.Update(data, n); });
-		if (stored.sha256 != h.Final())
+		ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) {
+			h.Update(data, n);
+			size += n;
+		});
+		if (!StoredObjectMatches(*storage_, key, keyring_.get(), size, h.Final()))
 			throw Error(ErrorKind::Conflict,
 						"WAL file " + name + " is already archived in " + Describe() +
 							" with different content; refusing to overwrite it. Another cluster may be "
@@ -117,7 +217,7 @@ Repository::ArchiveWalFile(const std::string &name, const std::string &path, con
 		return compare_existing();
 
 	auto w = storage_->OpenWrite(key, WriteMode::CreateOnly);
-	ObjectWriter ow(*w, codec);
+	ObjectWriter ow(*w, WithKey(codec), key);
 	ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) { ow.Write(data, n); });
 	ow.Finish();
 	try {
@@ -148,7 +248,7 @@ Repository::FetchWalFile(const std::string &name, const std::string &dest)
 			return false;
 		throw;
 	}
-	ObjectReader r(std::move(in), key);
+	ObjectReader r(std::move(in), key, keyring_.get());
 	std::string temp = dest + ".pgbk.tmp";
 	try {
 		UniqueFd fd = OpenOrThrow(temp, O_WRONLY | O_CREAT | O_TRUNC);
@@ -197,7 +297,8 @@ Repository::WriteBackupStart(const BackupStartInfo &info)
 			  {"pg_version_num", info.pg_version_num},
 			  {"host", info.host},
 			  {"pgdata", info.pgdata}};
-	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
+	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", WithKey(kMetaCodec),
+			  WriteMode::CreateOnly);
 }
 
 void
@@ -216,14 +317,14 @@ Repository::WriteBackupComplete(const std::string &label, const BackupStopInfo &
 			  {"bad_blocks", totals.bad_blocks},
 			  {"manifest_sha256", ToHex(manifest.sha256)},
 			  {"manifest_size", manifest.raw_size}};
-	PutObject(*storage_, BackupKey(label, "complete"), j.dump(2) + "\n", kMetaCodec, WriteMode::CreateOnly);
+	PutObject(*storage_, BackupKey(label, "complete"), j.dump(2) + "\n", WithKey(kMetaCodec), WriteMode::CreateOnly);
 }
 
 void
 Repository::MarkBackupFailed(const std::string &label, const std::string &error, int64_t when)
 {
 	json j = {{"format", kRepositoryFormat}, {"label", label}, {"error", error}, {"failed_at", when}};
-	PutObject(*storage_, BackupKey(label, "failed"), j.dump(2) + "\n", kMetaCodec, WriteMode::Replace);
+	PutObject(*storage_, BackupKey(label, "failed"), j.dump(2) + "\n", WithKey(kMetaCodec), WriteMode::Replace);
 }
 
 void
@@ -253,7 +354,16 @@ Repository::ReadBackup(const std::string &label)
 	if (!storage_->Size(info_key))
 		return std::nullopt;
 	try {
-		json s = ParseJsonObject(GetObject(*storage_, info_key, 1 << 20), info_key);
+		auto r = OpenObject(info_key);
+		std::string text;
+		char buf[16384];
+		while (size_t n = r->Read(buf, sizeof buf)) {
+			text.append(buf, n);
+			if (text.size() > (1 << 20))
+				throw Error(ErrorKind::Corrupt, info_key + " is larger than expected");
+		}
+		b.key_id = r->KeyIdHex();
+		json s = ParseJsonObject(text, info_key);
 		b.type = s.at("type").get<std::string>();
 		b.started_at = s.at("started_at").get<int64_t>();
 		b.start_lsn = ParseLsn(s.at("start_lsn").get<std::string>());
@@ -270,7 +380,7 @@ Repository::ReadBackup(const std::string &label)
 	std::string failed_key = BackupKey(label, "failed");
 	if (storage_->Size(complete_key)) {
 		try {
-			json c = ParseJsonObject(GetObject(*storage_, complete_key, 1 << 20), complete_key);
+			json c = ParseJsonObject(GetObject(*storage_, complete_key, keyring_.get(), 1 << 20), complete_key);
 			b.stop_lsn = ParseLsn(c.at("stop_lsn").get<std::string>());
 			b.wal_stop = c.at("wal_stop").get<std::string>();
 			b.finished_at = c.at("finished_at").get<int64_t>();
@@ -290,7 +400,7 @@ Repository::ReadBackup(const std::string &label)
 	} else if (storage_->Size(failed_key)) {
 		b.status = BackupStatus::Failed;
 		try {
-			json f = ParseJsonObject(GetObject(*storage_, failed_key, 1 << 20), failed_key);
+			json f = ParseJsonObject(GetObject(*storage_, failed_key, keyring_.get(), 1 << 20), failed_key);
 			b.error = f.value("error", "");
 			b.finished_at = f.value("failed_at", int64_t{0});
 		} catch (const std::exception &e) {
@@ -333,7 +443,7 @@ Repository::ReadManifest(const BackupRecord &b, const std::function<void(const M
 						"backup " + b.label + " has a completion marker but no manifest (" + key + ")");
 		throw;
 	}
-	ObjectReader r(std::move(in), key);
+	ObjectReader r(std::move(in), key, keyring_.get());
 	ManifestParser p;
 	p.on_header = on_header;
 	p.on_entry = on_entry;
@@ -359,9 +469,10 @@ ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 }
 
 std::unique_ptr<Repository>
-OpenRepository(const std::string &url, const std::string &data_directory, const s3::S3Options &s3)
+OpenRepository(const std::string &url, const std::string &data_directory, const s3::S3Options &s3,
+			   std::shared_ptr<const Keyring> keyring)
 {
-	return std::make_unique<Repository>(OpenStorage(ParseRepositoryUrl(url, data_directory), s3));
+	return std::make_unique<Repository>(OpenStorage(ParseRepositoryUrl(url, data_directory), s3), std::move(keyring));
 }
 
 std::string

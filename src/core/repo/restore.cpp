@@ -149,7 +149,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 				throw Error(ErrorKind::Corrupt, "backup " + b.label + " is missing object " + key);
 			throw;
 		}
-		ObjectReader r(std::move(in), key);
+		ObjectReader r(std::move(in), key, repo.keyring());
 		std::string path = opts.pgdata + "/" + j.path;
 		// Parts of one file share it: create, never truncate (the directory was empty).
 		UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT, j.mode & 0777);

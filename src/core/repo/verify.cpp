@@ -2,6 +2,7 @@
 
 #include "pgbk/parallel.hpp"
 
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -14,16 +15,18 @@ struct ObjectCheck {
 	Digest sha256{};
 };
 
-// Reads an object to its end; returns "" when it matches, else what is wrong.
+// Reads an object to its end; returns "" when it matches, else what is wrong. `key_id`
+// receives the id of the key it is encrypted with.
 std::string
-CheckObject(Repository &repo, const ObjectCheck &c)
+CheckObject(Repository &repo, const ObjectCheck &c, std::string *key_id)
 {
 	try {
-		ObjectReader r(repo.storage().OpenRead(c.key), c.key);
+		auto r = repo.OpenObject(c.key);
+		*key_id = r->KeyIdHex();
 		std::vector<char> buf(256 * 1024);
-		while (r.Read(buf.data(), buf.size()) > 0) {
+		while (r->Read(buf.data(), buf.size()) > 0) {
 		}
-		const ObjectSummary &s = r.Summary();
+		const ObjectSummary &s = r->Summary();
 		if (s.raw_size != c.size)
 			return "holds " + std::to_string(s.raw_size) + " bytes, the manifest says " + std::to_string(c.size) +
 				   " (replaced by another object?)";
@@ -55,16 +58,41 @@ SelectBackupsToVerify(Repository &repo, const std::string &label)
 	return out;
 }
 
-size_t
+std::string
+VerifyResult::OldKeys() const
+{
+	std::string out;
+	for (const auto &k : keys)
+		if (!k.current)
+			out += (out.empty() ? "" : ", ") + k.key_id + " (" + std::to_string(k.objects) + " objects)";
+	return out;
+}
+
+VerifyResult
 VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 			 const std::function<void(const VerifyProblem &)> &report)
 {
 	size_t problems = 0;
 	std::mutex mu;
 	std::vector<VerifyProblem> pending; // filled by pool threads, reported by this one
+	std::map<std::string, uint64_t> key_use;
 	auto add = [&](const std::string &object, const std::string &what) {
 		std::lock_guard<std::mutex> g(mu);
 		pending.push_back(VerifyProblem{b.label, object, what});
+	};
+	auto count_key = [&](const std::string &id) {
+		if (id.empty())
+			return;
+		std::lock_guard<std::mutex> g(mu);
+		key_use[id]++;
+	};
+	auto result = [&]() {
+		VerifyResult r;
+		r.problems = problems;
+		const EncryptionKey *current = repo.keyring() ? repo.keyring()->current() : nullptr;
+		for (const auto &[id, n] : key_use)
+			r.keys.push_back(VerifyKeyUse{id, n, current != nullptr && current->IdHex() == id});
+		return r;
 	};
 	auto flush = [&]() {
 		std::vector<VerifyProblem> out;
@@ -82,12 +110,14 @@ VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 		add(Repository::BackupKey(b.label, "complete"),
 			"the backup is not complete" + (b.error.empty() ? std::string() : ": " + b.error));
 		flush();
-		return problems;
+		return result();
 	}
 
 	ParallelRunner<ObjectCheck> runner(opts.parallel, static_cast<size_t>(opts.parallel) * 8,
 									   [&](ObjectCheck &c, const std::atomic<bool> &) {
-										   std::string why = CheckObject(repo, c);
+										   std::string key_id;
+										   std::string why = CheckObject(repo, c, &key_id);
+										   count_key(key_id);
 										   if (!why.empty())
 											   add(c.key, why);
 									   });
@@ -119,9 +149,10 @@ VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 		ForEachBackupWalSegment(b, segment_size, [&](const std::string &name) {
 			std::string key = WalArchiveKey(name);
 			try {
-				ObjectReader r(repo.storage().OpenRead(key), key);
+				auto r = repo.OpenObject(key);
+				count_key(r->KeyIdHex());
 				std::vector<char> buf(256 * 1024);
-				while (r.Read(buf.data(), buf.size()) > 0) {
+				while (r->Read(buf.data(), buf.size()) > 0) {
 				}
 			} catch (const Error &e) {
 				add(key, e.kind() == ErrorKind::NotFound ? "WAL segment " + name + " needed by the backup is missing"
@@ -132,7 +163,8 @@ VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 		add(Repository::BackupKey(b.label, "backup.info"), e.what());
 	}
 	flush();
-	return problems;
+	count_key(b.key_id); // backup.info, manifest and marker are written with the data's key
+	return result();
 }
 
 } // namespace pgbk

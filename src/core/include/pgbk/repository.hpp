@@ -1,5 +1,6 @@
 // Repository layout and catalog (docs/repository-format.md):
-//   pgbk.repo                       repository identity (format, system id, PG major)
+//   pgbk.repo                       repository identity (format, system id, PG major,
+//                                   encryption and key ids; plain JSON)
 //   wal/<TLI+LOG>/<segment>         archived WAL segments (objects)
 //   wal/<TLI>.history               timeline history files (objects)
 //   backup/<label>/backup.info      written when a backup starts
@@ -27,6 +28,14 @@ struct ClusterIdentity {
 	int pg_major = 0;
 };
 
+// What pgbk.repo records about encryption: whether objects are encrypted, the id of the
+// key new objects are written with, and the ids of keys used before a rotation.
+struct RepositoryEncryption {
+	bool encrypted = false;
+	std::string key_id;
+	std::vector<std::string> previous_key_ids;
+};
+
 enum class BackupStatus { Complete, Failed, Incomplete };
 const char *BackupStatusName(BackupStatus s);
 
@@ -42,6 +51,7 @@ struct BackupRecord {
 	uint64_t system_identifier = 0;
 	int pg_version_num = 0;
 	std::string host, pgdata; // who took it: only they clean it up after a crash
+	std::string key_id; // the key its objects are encrypted with ("" = none)
 };
 
 struct BackupStartInfo {
@@ -64,7 +74,9 @@ struct BackupStopInfo {
 
 class Repository {
 public:
-	explicit Repository(std::unique_ptr<Storage> storage);
+	// `keyring` (may be null: no encryption) encrypts every object this repository writes
+	// with its current key and decrypts what it reads.
+	explicit Repository(std::unique_ptr<Storage> storage, std::shared_ptr<const Keyring> keyring = nullptr);
 	Storage &
 	storage()
 	{
@@ -76,9 +88,27 @@ public:
 		return storage_->Describe();
 	}
 
-	// Creates pgbk.repo on first use; refuses a repository of another cluster.
+	const Keyring *
+	keyring() const
+	{
+		return keyring_.get();
+	}
+	// The codec options with this repository's current key (every object pgbk writes is
+	// encrypted when the repository has a key).
+	CodecOptions WithKey(CodecOptions codec) const;
+	// Opens a stored object for reading through the keyring (NotFound if missing).
+	std::unique_ptr<ObjectReader> OpenObject(const std::string &key);
+
+	// Creates pgbk.repo on first use; refuses a repository of another cluster, and
+	// checks the keys (CheckKeys for a writer).
 	void CheckOrInit(const ClusterIdentity &id);
 	std::optional<ClusterIdentity> ReadIdentity();
+	std::optional<RepositoryEncryption> ReadEncryption();
+	// Refuses a keyring that does not fit the repository: a key for a plaintext
+	// repository, none for an encrypted one, or (wrong key) keys the repository never
+	// used. A writer must also hold the repository's current key; when its own current
+	// key is a new one, pgbk.repo records the rotation.
+	void CheckKeys(bool writer);
 
 	// WAL archive. Storing the same content again is a no-op success; different
 	// content under an existing name throws Conflict and leaves the stored object.
@@ -109,7 +139,10 @@ public:
 								const std::function<void(const ManifestEntry &)> &on_entry);
 
 private:
+	void WriteIdentity(const ClusterIdentity &id, const RepositoryEncryption &enc, WriteMode mode);
+
 	std::unique_ptr<Storage> storage_;
+	std::shared_ptr<const Keyring> keyring_;
 };
 
 // Calls fn with each WAL segment name a backup needs to become consistent, from its
@@ -120,7 +153,8 @@ void ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 
 // Opens the repository named by a pgbk.repository value.
 std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory,
-										   const s3::S3Options &s3 = {});
+										   const s3::S3Options &s3 = {},
+										   std::shared_ptr<const Keyring> keyring = nullptr);
 
 // A backup label for a start time: YYYYMMDD-HHMMSSF (UTC; D and I for later types).
 std::string MakeBackupLabel(int64_t unix_seconds, const std::string &type);

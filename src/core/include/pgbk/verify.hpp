@@ -26,9 +26,23 @@ struct VerifyOptions {
 // there is none), or every complete backup when label is empty.
 std::vector<BackupRecord> SelectBackupsToVerify(Repository &repo, const std::string &label);
 
-// Reports each problem through `report` (called on the calling thread) and returns how
-// many there were. No problem means the backup is intact and restorable.
-size_t VerifyBackup(Repository &repo, const BackupRecord &backup, const VerifyOptions &opts,
-					const std::function<void(const VerifyProblem &)> &report);
+// How many of a backup's objects (its files, manifest and WAL) one key encrypts.
+struct VerifyKeyUse {
+	std::string key_id;
+	uint64_t objects = 0;
+	bool current = false; // the key new objects are written with
+};
+
+struct VerifyResult {
+	size_t problems = 0;
+	std::vector<VerifyKeyUse> keys; // empty for a plaintext repository
+	// Keys other than the current one that this backup still needs, for messages.
+	std::string OldKeys() const;
+};
+
+// Reports each problem through `report` (called on the calling thread) and counts them.
+// No problem means the backup is intact and restorable.
+VerifyResult VerifyBackup(Repository &repo, const BackupRecord &backup, const VerifyOptions &opts,
+						  const std::function<void(const VerifyProblem &)> &report);
 
 } // namespace pgbk
