@@ -113,4 +113,17 @@ foreach my $label ($first, $second)
 	$restored->stop;
 }
 
+# A key file that cannot be read at server start is no reason to store plaintext: the
+# server starts and serves, but archiving fails naming the file until it is fixed.
+my $broken = PgbkTest::new_node('badkey', extra_conf => "pgbk.encryption_key_file = '$keys/not-there.key'\n");
+$broken->safe_psql('postgres', 'CREATE TABLE t AS SELECT 1 AS x; SELECT pg_switch_wal()');
+PgbkTest::wait_for(
+	sub {
+		$broken->safe_psql('postgres', 'SELECT coalesce(last_failure, \'\') FROM pgbk_archive_status') =~
+		  /could not open pgbk.encryption_key_file file "\Q$keys\E\/not-there.key"/;
+	},
+	'archiving with an unreadable key file fails naming it');
+is(scalar(glob(PgbkTest::repo($broken) . '/wal/*/*')), undef, 'and nothing was stored unencrypted');
+$broken->stop;
+
 done_testing();
