@@ -418,7 +418,8 @@ ObjectReader::Read(void *buf, size_t len)
 		size_t produced = 0;
 		if (m.codec == Codec::None) {
 			produced = std::min(avail, len);
-			std::memcpy(buf, p, produced);
+			if (produced > 0) // p is null at the end of an encrypted body
+				std::memcpy(buf, p, produced);
 			m.Consume(produced);
 		} else if (avail > 0 || !m.frame_ended) {
 			ZSTD_inBuffer in{p, avail, 0};
