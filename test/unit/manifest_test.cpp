@@ -97,3 +97,55 @@ TEST(Manifest, TruncationAndDamageAreErrors)
 	EXPECT_THROW(parse(head + EncodeManifestEntry(evil) + EncodeManifestEnd({})), Error);
 	EXPECT_NO_THROW(parse(head + entry + EncodeManifestEnd({})));
 }
+
+TEST(Manifest, RecipesOfDifferentialAndIncrementalEntriesRoundTrip)
+{
+	ManifestHeader h;
+	h.label = "20260103-000000I";
+	h.type = "incr";
+	h.prior = "20260102-000000D";
+	h.prior_start_lsn = 0x5000028;
+	h.page_delta = true;
+	ManifestEntry unchanged; // a file held whole by an older backup, in parts
+	unchanged.path = "base/5/16384";
+	unchanged.base_label = "20260101-000000F";
+	unchanged.parts = {ManifestPart{64 << 20, 1000, Sha256Of("a")}, ManifestPart{10, 20, Sha256Of("b")}};
+	unchanged.size = (64 << 20) + 10;
+	ManifestEntry delta = unchanged; // the same file with two page deltas on top
+	delta.path = "base/5/16385";
+	delta.base_size = unchanged.size;
+	delta.size = 3 * 8192;
+	delta.sha256 = Sha256Of("final");
+	delta.deltas = {ManifestDelta{"20260102-000000D", 8200, 300, 1, Sha256Of("d1")},
+					ManifestDelta{"20260103-000000I", 16400, 500, 2, Sha256Of("d2")}};
+	ManifestEntry single = delta; // a base that is one object
+	single.path = "base/5/16386";
+	single.parts.clear();
+	single.base_size = 8192;
+	single.base_sha256 = Sha256Of("base");
+
+	std::string text = EncodeManifestHeader(h) + EncodeManifestEntry(unchanged) + EncodeManifestEntry(delta) +
+					   EncodeManifestEntry(single) + EncodeManifestEnd(ManifestTotals{3, 0, 0, 0});
+	ManifestHeader got_h;
+	std::vector<ManifestEntry> got;
+	ManifestParser p;
+	p.on_header = [&](const ManifestHeader &x) { got_h = x; };
+	p.on_entry = [&](const ManifestEntry &e) { got.push_back(e); };
+	p.Feed(text.data(), text.size());
+	p.Finish();
+	EXPECT_EQ(got_h.prior, h.prior);
+	EXPECT_EQ(got_h.prior_start_lsn, h.prior_start_lsn);
+	EXPECT_TRUE(got_h.page_delta);
+	ASSERT_EQ(got.size(), 3u);
+	EXPECT_EQ(got[0].BaseLabel(h.label), "20260101-000000F");
+	EXPECT_EQ(got[0].parts.size(), 2u);
+	EXPECT_TRUE(got[0].deltas.empty());
+	EXPECT_EQ(got[1].base_size, unchanged.size);
+	EXPECT_EQ(got[1].sha256, Sha256Of("final"));
+	ASSERT_EQ(got[1].deltas.size(), 2u);
+	EXPECT_EQ(got[1].deltas[1].label, "20260103-000000I");
+	EXPECT_EQ(got[1].deltas[1].blocks, 2u);
+	EXPECT_EQ(got[1].deltas[0].sha256, Sha256Of("d1"));
+	EXPECT_EQ(got[2].base_sha256, Sha256Of("base"));
+	EXPECT_EQ(got[2].BaseLabel(h.label), "20260101-000000F");
+}

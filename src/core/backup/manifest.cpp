@@ -12,6 +12,9 @@ EncodeManifestHeader(const ManifestHeader &h)
 	json j = {{"pgbk_manifest", kManifestFormat},
 			  {"label", h.label},
 			  {"type", h.type},
+			  {"prior", h.prior},
+			  {"prior_start_lsn", FormatLsn(h.prior_start_lsn)},
+			  {"page_delta", h.page_delta},
 			  {"system_identifier", std::to_string(h.system_identifier)},
 			  {"pg_version_num", h.pg_version_num},
 			  {"timeline", h.timeline},
@@ -36,13 +39,24 @@ EncodeManifestEntry(const ManifestEntry &e)
 		break;
 	case ManifestEntry::Type::File:
 		j = {{"t", "f"}, {"p", e.path}, {"m", e.mode}, {"mt", e.mtime}, {"s", e.size}, {"z", e.stored_size}};
-		if (e.parts.empty())
+		if (e.parts.empty() || !e.deltas.empty())
 			j["h"] = ToHex(e.sha256);
-		else {
+		if (!e.parts.empty()) {
 			json parts = json::array();
 			for (const auto &p : e.parts)
 				parts.push_back(json::array({p.size, p.stored_size, ToHex(p.sha256)}));
 			j["parts"] = std::move(parts);
+		}
+		if (!e.base_label.empty())
+			j["b"] = e.base_label;
+		if (!e.deltas.empty()) {
+			j["bs"] = e.base_size;
+			if (e.parts.empty())
+				j["bh"] = ToHex(e.base_sha256);
+			json deltas = json::array();
+			for (const auto &d : e.deltas)
+				deltas.push_back(json::array({d.label, d.size, d.stored_size, ToHex(d.sha256), d.blocks}));
+			j["d"] = std::move(deltas);
 		}
 		if (!e.bad_blocks.empty())
 			j["bad"] = e.bad_blocks;
@@ -92,6 +106,9 @@ ManifestParser::Line(const std::string &line)
 			ManifestHeader h;
 			h.label = j.at("label").get<std::string>();
 			h.type = j.at("type").get<std::string>();
+			h.prior = j.value("prior", "");
+			h.prior_start_lsn = ParseLsn(j.value("prior_start_lsn", "0/0"));
+			h.page_delta = j.value("page_delta", false);
 			h.system_identifier = std::stoull(j.at("system_identifier").get<std::string>());
 			h.pg_version_num = j.at("pg_version_num").get<int>();
 			h.timeline = j.at("timeline").get<uint32_t>();
@@ -132,6 +149,14 @@ ManifestParser::Line(const std::string &line)
 			e.mtime = j.at("mt").get<int64_t>();
 			e.size = j.at("s").get<uint64_t>();
 			e.stored_size = j.at("z").get<uint64_t>();
+			e.base_label = j.value("b", "");
+			if (j.contains("d")) {
+				for (const auto &d : j.at("d"))
+					e.deltas.push_back(ManifestDelta{d.at(0).get<std::string>(), d.at(1).get<uint64_t>(),
+													 d.at(2).get<uint64_t>(), d.at(4).get<uint64_t>(),
+													 DigestFromHex(d.at(3).get<std::string>())});
+				e.base_size = j.at("bs").get<uint64_t>();
+			}
 			if (j.contains("parts")) {
 				uint64_t size = 0;
 				for (const auto &p : j.at("parts")) {
@@ -140,10 +165,16 @@ ManifestParser::Line(const std::string &line)
 					size += part.size;
 					e.parts.push_back(part);
 				}
-				if (e.parts.empty() || size != e.size)
+				if (e.parts.empty() || size != (e.deltas.empty() ? e.size : e.base_size))
 					throw bad("parts of \"" + e.path + "\" do not add up to its size");
-			} else
+			}
+			if (e.parts.empty() || !e.deltas.empty())
 				e.sha256 = DigestFromHex(j.at("h").get<std::string>());
+			if (e.deltas.empty()) {
+				e.base_size = e.size;
+				e.base_sha256 = e.sha256;
+			} else if (e.parts.empty())
+				e.base_sha256 = DigestFromHex(j.at("bh").get<std::string>());
 			if (j.contains("bad"))
 				e.bad_blocks = j.at("bad").get<std::vector<uint32_t>>();
 		} else

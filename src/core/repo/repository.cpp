@@ -289,6 +289,7 @@ Repository::WriteBackupStart(const BackupStartInfo &info)
 	json j = {{"format", kRepositoryFormat},
 			  {"label", info.label},
 			  {"type", info.type},
+			  {"prior", info.prior},
 			  {"started_at", info.started_at},
 			  {"start_lsn", FormatLsn(info.start_lsn)},
 			  {"timeline", info.timeline},
@@ -365,6 +366,7 @@ Repository::ReadBackup(const std::string &label)
 		b.key_id = r->KeyIdHex();
 		json s = ParseJsonObject(text, info_key);
 		b.type = s.at("type").get<std::string>();
+		b.prior = s.value("prior", "");
 		b.started_at = s.at("started_at").get<int64_t>();
 		b.start_lsn = ParseLsn(s.at("start_lsn").get<std::string>());
 		b.timeline = s.at("timeline").get<uint32_t>();

@@ -23,6 +23,9 @@ constexpr uint64_t kPartSize = 64ull << 20;
 struct ManifestHeader {
 	std::string label;
 	std::string type = "full";
+	std::string prior; // differential/incremental: the backup this one is relative to
+	Lsn prior_start_lsn = 0;
+	bool page_delta = false; // relation files stored as page deltas (needs data checksums)
 	uint64_t system_identifier = 0;
 	int pg_version_num = 0;
 	uint32_t timeline = 0;
@@ -38,6 +41,15 @@ struct ManifestPart {
 	Digest sha256{};
 };
 
+// Pages of a file changed since a prior backup, stored by a differential or incremental
+// backup as one object of records (u32 block number, u32 length, that many bytes; little
+// endian) that overwrite the file's content from its base, in order.
+struct ManifestDelta {
+	std::string label; // the backup holding the delta object
+	uint64_t size = 0, stored_size = 0, blocks = 0;
+	Digest sha256{};
+};
+
 struct ManifestEntry {
 	enum class Type { Directory, File, Link } type = Type::File;
 	std::string path; // relative to the data directory
@@ -48,10 +60,23 @@ struct ManifestEntry {
 	Digest sha256{};
 	std::string link_target; // links
 	std::vector<uint32_t> bad_blocks; // blocks that failed page-checksum verification
-	// Empty: one object holding the whole file (size, stored_size and sha256 above).
-	// Otherwise one element per part; size and stored_size above are the sums and
-	// sha256 is unused.
+	// The base content: one object (parts empty) or one object per part, held by this
+	// backup or, when base_label is set, by an earlier one. Without deltas the base is the
+	// file (size, sha256 above; for parts, size is their sum and sha256 is unused).
 	std::vector<ManifestPart> parts;
+	std::string base_label;
+	// With deltas: the base's size and (single object) SHA-256; size and sha256 above are
+	// the file's after the deltas are applied in order. stored_size counts only what this
+	// backup stored for the file.
+	uint64_t base_size = 0;
+	Digest base_sha256{};
+	std::vector<ManifestDelta> deltas;
+	// The label of the backup holding the base, given this entry's own backup label.
+	const std::string &
+	BaseLabel(const std::string &own) const
+	{
+		return base_label.empty() ? own : base_label;
+	}
 };
 
 struct ManifestTotals {

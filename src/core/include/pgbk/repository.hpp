@@ -41,6 +41,7 @@ const char *BackupStatusName(BackupStatus s);
 
 struct BackupRecord {
 	std::string label, type = "full", error;
+	std::string prior; // differential/incremental: the backup it is relative to
 	BackupStatus status = BackupStatus::Incomplete;
 	int64_t started_at = 0, finished_at = 0; // unix seconds; 0 = unknown
 	Lsn start_lsn = 0, stop_lsn = 0;
@@ -56,6 +57,7 @@ struct BackupRecord {
 
 struct BackupStartInfo {
 	std::string label, type = "full";
+	std::string prior; // differential/incremental: the backup it is relative to
 	int64_t started_at = 0;
 	Lsn start_lsn = 0;
 	uint32_t timeline = 0;

@@ -1,0 +1,115 @@
+#include "pgbk/retention.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace pgbk {
+
+RetentionPlan
+PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &policy, int64_t now,
+			  uint64_t segment_size)
+{
+	RetentionPlan plan;
+	std::map<std::string, const BackupRecord *> by_label;
+	std::vector<const BackupRecord *> fulls;
+	for (const auto &b : backups) {
+		by_label[b.label] = &b;
+		if (b.status == BackupStatus::Complete && b.type == "full")
+			fulls.push_back(&b);
+	}
+	if (policy.full <= 0 || fulls.empty())
+		return plan; // no policy, or nothing restorable yet: keep everything
+
+	// Fulls kept: the newest `full`, or those started within `full` days plus the newest
+	// older one (so every point of the window stays reachable); always the newest.
+	std::set<std::string> kept;
+	if (policy.full_type == RetentionPolicy::FullType::Count) {
+		size_t keep = std::min(fulls.size(), static_cast<size_t>(policy.full));
+		for (size_t i = fulls.size() - keep; i < fulls.size(); i++)
+			kept.insert(fulls[i]->label);
+	} else {
+		int64_t cutoff = now - static_cast<int64_t>(policy.full) * 86400;
+		for (size_t i = fulls.size(); i-- > 0;) {
+			kept.insert(fulls[i]->label);
+			if (fulls[i]->started_at < cutoff)
+				break; // the newest full before the window covers its start
+		}
+	}
+
+	// A differential or incremental is kept when its prior is kept; walking in time
+	// order, every prior has been decided before its dependents.
+	std::map<std::string, std::string> reason;
+	std::vector<const BackupRecord *> diffs;
+	for (const auto &b : backups) {
+		if (b.status != BackupStatus::Complete || b.type == "full")
+			continue;
+		if (!by_label.count(b.prior))
+			reason[b.label] = "its prior backup " + b.prior + " is gone";
+		else if (!kept.count(b.prior))
+			reason[b.label] = "depends on expired backup " + b.prior;
+		else {
+			kept.insert(b.label);
+			if (b.type == "diff")
+				diffs.push_back(&b);
+		}
+	}
+	if (policy.diff > 0 && diffs.size() > static_cast<size_t>(policy.diff)) {
+		// Oldest differentials beyond the count go, and with them what depends on them.
+		std::set<std::string> dropped;
+		for (size_t i = 0; i + static_cast<size_t>(policy.diff) < diffs.size(); i++) {
+			dropped.insert(diffs[i]->label);
+			kept.erase(diffs[i]->label);
+			reason[diffs[i]->label] = "beyond pgbk.retention_diff = " + std::to_string(policy.diff);
+		}
+		for (const auto &b : backups)
+			if (b.status == BackupStatus::Complete && b.type == "incr" && kept.count(b.label) &&
+				dropped.count(b.prior)) {
+				kept.erase(b.label);
+				dropped.insert(b.label);
+				reason[b.label] = "depends on expired backup " + b.prior;
+			}
+	}
+
+	// The oldest kept backup bounds everything else: older failed backups go too.
+	const BackupRecord *oldest_kept = nullptr;
+	for (const auto &b : backups)
+		if (kept.count(b.label)) {
+			oldest_kept = &b;
+			break;
+		}
+	for (size_t i = backups.size(); i-- > 0;) {
+		const BackupRecord &b = backups[i];
+		if (kept.count(b.label) || b.status == BackupStatus::Incomplete)
+			continue;
+		std::string why;
+		if (b.status == BackupStatus::Failed) {
+			if (oldest_kept == nullptr || i >= static_cast<size_t>(oldest_kept - backups.data()))
+				continue; // failed after the oldest kept backup: kept for its error until older
+			why = "failed, older than every kept backup";
+		} else if (reason.count(b.label))
+			why = reason[b.label];
+		else
+			why = policy.full_type == RetentionPolicy::FullType::Count
+					  ? "beyond pgbk.retention_full = " + std::to_string(policy.full)
+					  : "older than pgbk.retention_full = " + std::to_string(policy.full) + " days";
+		plan.expire.push_back(ExpiryItem{b.label, b.type, why});
+	}
+
+	// WAL: what the oldest kept backup needs from its start on.
+	uint64_t min_segno = UINT64_MAX;
+	std::string min_name;
+	for (const auto &b : backups) {
+		if (!kept.count(b.label))
+			continue;
+		auto seg = ParseWalSegmentName(b.wal_start, segment_size);
+		if (seg && seg->segno < min_segno) {
+			min_segno = seg->segno;
+			min_name = b.wal_start;
+		}
+	}
+	plan.oldest_wal_kept = min_name;
+	return plan;
+}
+
+} // namespace pgbk

@@ -1,0 +1,173 @@
+// Retention planning: properties over random backup histories and policies, and the
+// cases operators meet (count, time window, differential count, failed backups).
+#include "pgbk/retention.hpp"
+
+#include <gtest/gtest.h>
+#include <map>
+#include <random>
+#include <set>
+
+using namespace pgbk;
+
+namespace {
+
+constexpr uint64_t kSeg = 16 << 20;
+
+// A history the way the worker makes one: a diff is relative to the newest complete full,
+// an incr to the newest complete backup; without one either becomes a full.
+std::vector<BackupRecord>
+RandomHistory(std::mt19937 &rng, int n)
+{
+	std::vector<BackupRecord> out;
+	int64_t t = 1767225600;
+	uint64_t segno = 1;
+	std::string last_full, last_any;
+	for (int i = 0; i < n; i++) {
+		BackupRecord b;
+		t += 3600 * static_cast<int64_t>(1 + rng() % 30);
+		segno += 1 + rng() % 5;
+		b.started_at = t;
+		b.start_lsn = segno * kSeg + 40;
+		b.label = MakeBackupLabel(t, "full") + std::to_string(i);
+		b.wal_start = WalSegmentName(WalSegment{1, segno}, kSeg);
+		int kind = static_cast<int>(rng() % 3);
+		b.type = kind == 0 ? "full" : kind == 1 ? "diff" : "incr";
+		if (b.type == "diff" && !last_full.empty())
+			b.prior = last_full;
+		else if (b.type == "incr" && !last_any.empty())
+			b.prior = last_any;
+		else
+			b.type = "full";
+		int st = static_cast<int>(rng() % 10);
+		b.status = st == 0 ? BackupStatus::Failed : BackupStatus::Complete;
+		if (i == n - 1 && rng() % 4 == 0)
+			b.status = BackupStatus::Incomplete; // still running
+		if (b.status == BackupStatus::Complete) {
+			last_any = b.label;
+			if (b.type == "full")
+				last_full = b.label;
+		}
+		out.push_back(b);
+	}
+	return out;
+}
+
+} // namespace
+
+TEST(Retention, PropertiesHoldOverRandomHistories)
+{
+	std::mt19937 rng(20261121);
+	for (int round = 0; round < 3000; round++) {
+		auto history = RandomHistory(rng, 1 + static_cast<int>(rng() % 25));
+		RetentionPolicy policy;
+		policy.full = static_cast<int>(rng() % 4);
+		policy.full_type = rng() % 2 ? RetentionPolicy::FullType::Count : RetentionPolicy::FullType::Time;
+		policy.diff = static_cast<int>(rng() % 3);
+		int64_t now = history.back().started_at + 3600;
+		RetentionPlan plan = PlanRetention(history, policy, now, kSeg);
+		SCOPED_TRACE("round " + std::to_string(round));
+
+		std::map<std::string, const BackupRecord *> by_label;
+		for (const auto &b : history)
+			by_label[b.label] = &b;
+		std::set<std::string> expired;
+		for (const auto &e : plan.expire) {
+			ASSERT_TRUE(by_label.count(e.label));
+			EXPECT_TRUE(expired.insert(e.label).second) << "expired twice: " << e.label;
+			EXPECT_FALSE(e.reason.empty());
+		}
+		const BackupRecord *newest_full = nullptr;
+		for (const auto &b : history)
+			if (b.status == BackupStatus::Complete && b.type == "full")
+				newest_full = &b;
+		if (newest_full) {
+			EXPECT_FALSE(expired.count(newest_full->label)) << "the newest complete full is always kept";
+		}
+		if (policy.full == 0) {
+			EXPECT_TRUE(plan.expire.empty()) << "no policy, no expiry";
+		}
+
+		for (const auto &b : history) {
+			if (b.status == BackupStatus::Incomplete) {
+				EXPECT_FALSE(expired.count(b.label)) << "a running backup is never touched";
+			}
+			if (expired.count(b.label) || b.status != BackupStatus::Complete)
+				continue;
+			// A kept backup's whole chain is kept.
+			for (std::string p = b.prior; !p.empty(); p = by_label.count(p) ? by_label[p]->prior : "") {
+				ASSERT_TRUE(by_label.count(p)) << b.label << " depends on a missing backup";
+				EXPECT_FALSE(expired.count(p)) << b.label << " is kept but its prior " << p << " expires";
+			}
+			// Its WAL is kept (an empty bound removes no WAL at all).
+			if (auto kept_from = ParseWalSegmentName(plan.oldest_wal_kept, kSeg)) {
+				EXPECT_LE(kept_from->segno, ParseWalSegmentName(b.wal_start, kSeg)->segno);
+			} else {
+				EXPECT_TRUE(plan.oldest_wal_kept.empty());
+			}
+		}
+		// Dependents go before what they depend on.
+		std::set<std::string> gone;
+		for (const auto &e : plan.expire) {
+			for (const auto &b : history) {
+				if (b.prior == e.label && expired.count(b.label)) {
+					EXPECT_TRUE(gone.count(b.label)) << b.label << " must be expired before its prior " << e.label;
+				}
+			}
+			gone.insert(e.label);
+		}
+		// Count policy keeps exactly that many fulls (or all there are).
+		if (policy.full > 0 && policy.full_type == RetentionPolicy::FullType::Count) {
+			size_t fulls = 0, kept = 0;
+			for (const auto &b : history)
+				if (b.status == BackupStatus::Complete && b.type == "full") {
+					fulls++;
+					kept += !expired.count(b.label);
+				}
+			EXPECT_EQ(kept, std::min<size_t>(fulls, static_cast<size_t>(policy.full)));
+		}
+		// Time policy keeps every full inside the window.
+		if (policy.full > 0 && policy.full_type == RetentionPolicy::FullType::Time) {
+			for (const auto &b : history) {
+				if (b.status == BackupStatus::Complete && b.type == "full" &&
+					b.started_at >= now - policy.full * 86400) {
+					EXPECT_FALSE(expired.count(b.label));
+				}
+			}
+		}
+	}
+}
+
+TEST(Retention, CountKeepsChainsAndOrdersByTimeNotLabel)
+{
+	auto mk = [](const std::string &label, const std::string &type, const std::string &prior, int64_t t,
+				 uint64_t seg) {
+		BackupRecord b;
+		b.label = label;
+		b.type = type;
+		b.prior = prior;
+		b.started_at = t;
+		b.status = BackupStatus::Complete;
+		b.wal_start = WalSegmentName(WalSegment{1, seg}, kSeg);
+		return b;
+	};
+	// Labels that sort the wrong way round (a clock reset): time order decides.
+	std::vector<BackupRecord> h = {mk("z-full", "full", "", 100, 1), mk("y-incr", "incr", "z-full", 200, 2),
+								   mk("b-full", "full", "", 300, 3), mk("a-diff", "diff", "b-full", 400, 4)};
+	RetentionPolicy p;
+	p.full = 1;
+	RetentionPlan plan = PlanRetention(h, p, 500, kSeg);
+	ASSERT_EQ(plan.expire.size(), 2u);
+	EXPECT_EQ(plan.expire[0].label, "y-incr");
+	EXPECT_EQ(plan.expire[1].label, "z-full");
+	EXPECT_EQ(plan.oldest_wal_kept, WalSegmentName(WalSegment{1, 3}, kSeg));
+
+	// Differential count: the older diff goes with the incr that depends on it.
+	h = {mk("f", "full", "", 100, 1), mk("d1", "diff", "f", 200, 2), mk("i1", "incr", "d1", 300, 3),
+		 mk("d2", "diff", "f", 400, 4)};
+	p.diff = 1;
+	plan = PlanRetention(h, p, 500, kSeg);
+	ASSERT_EQ(plan.expire.size(), 2u);
+	EXPECT_EQ(plan.expire[0].label, "i1");
+	EXPECT_EQ(plan.expire[1].label, "d1");
+	EXPECT_EQ(plan.oldest_wal_kept, WalSegmentName(WalSegment{1, 1}, kSeg)) << "the full's WAL stays";
+}
