@@ -23,14 +23,15 @@ ok($pid > 0, 'worker is visible in pg_stat_activity');
 kill 'KILL', $pid;
 
 # The postmaster reinitialises after the crash; the new worker marks the leftover.
-PgbkTest::wait_for(sub { -e "$repo/backup/$label/failed" }, 'the restarted worker records the interrupted backup');
+# It writes the failure record first, then removes the data: wait for both.
+PgbkTest::wait_for(sub { -e "$repo/backup/$label/failed" && !-d "$repo/backup/$label/data" },
+	'the restarted worker records the interrupted backup and removes its data');
 is($node->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$label'"), 'failed',
 	'the interrupted backup is listed as failed');
 like($node->safe_psql('postgres', "SELECT error FROM pgbk_backups WHERE label = '$label'"),
 	qr/interrupted/, 'failure says the backup was interrupted');
 ok(!-e "$repo/backup/$label/complete", 'no completion marker');
 ok(!-e "$repo/backup/$label/manifest", 'no manifest');
-ok(!-d "$repo/backup/$label/data", 'data objects of the interrupted backup removed');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE status = 'complete'"), '0',
 	'nothing listed as complete');
 my $list = PgbkTest::list_json($repo);

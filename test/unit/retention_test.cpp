@@ -139,8 +139,7 @@ TEST(Retention, PropertiesHoldOverRandomHistories)
 
 TEST(Retention, CountKeepsChainsAndOrdersByTimeNotLabel)
 {
-	auto mk = [](const std::string &label, const std::string &type, const std::string &prior, int64_t t,
-				 uint64_t seg) {
+	auto mk = [](const std::string &label, const std::string &type, const std::string &prior, int64_t t, uint64_t seg) {
 		BackupRecord b;
 		b.label = label;
 		b.type = type;

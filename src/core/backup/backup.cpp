@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
 #include <dirent.h>
 #include <fcntl.h>
 #include <mutex>
@@ -91,13 +95,109 @@ struct PartedFile {
 	size_t remaining = 0;
 };
 
+// How a file is stored: whole (or in parts); compared with the prior backup's copy by
+// size and checksum first (kept by reference when equal); or as a page delta.
+enum class CopyMode { Full, Compare, Delta };
+
 struct FileJob {
 	std::string relpath, abspath;
 	uint32_t mode;
 	int64_t mtime;
 	size_t part = 0, nparts = 1;
 	std::shared_ptr<PartedFile> parted; // set when nparts > 1
+	uint64_t seq = 0; // position of its manifest entry
+	CopyMode copy = CopyMode::Full;
+	std::shared_ptr<const ManifestEntry> prior; // the prior backup's entry (Compare, Delta)
 };
+
+// The prior backup's manifest, read alongside the walk: both are in walk order, so
+// looking a path up only ever moves forward and memory stays bounded.
+class PriorManifest {
+public:
+	PriorManifest(Repository &repo, const BackupRecord &prior) : prior_(prior)
+	{
+		reader_ = repo.OpenObject(Repository::BackupKey(prior.label, "manifest"));
+		parser_.on_entry = [this](const ManifestEntry &e) {
+			if (e.type == ManifestEntry::Type::File)
+				queue_.push_back(e);
+		};
+		buf_.resize(64 * 1024);
+	}
+	// The prior's entry for `path`; paths must be asked in walk order.
+	std::shared_ptr<const ManifestEntry>
+	Find(const std::string &path)
+	{
+		for (;;) {
+			while (queue_.empty() && !eof_)
+				ReadMore();
+			if (queue_.empty())
+				return nullptr;
+			const ManifestEntry &f = queue_.front();
+			if (WalkOrderLess(f.path, path)) {
+				queue_.pop_front();
+				continue;
+			}
+			if (f.path != path)
+				return nullptr;
+			auto out = std::make_shared<const ManifestEntry>(f);
+			queue_.pop_front();
+			return out;
+		}
+	}
+	// Reads to the end, checking the prior manifest against its completion marker.
+	void
+	Finish()
+	{
+		while (!eof_) {
+			queue_.clear();
+			ReadMore();
+		}
+	}
+
+private:
+	void
+	ReadMore()
+	{
+		size_t n = reader_->Read(buf_.data(), buf_.size());
+		if (n > 0) {
+			parser_.Feed(buf_.data(), n);
+			return;
+		}
+		eof_ = true;
+		parser_.Finish();
+		if (ToHex(reader_->Summary().sha256) != prior_.manifest_sha256)
+			throw Error(ErrorKind::Corrupt,
+						"manifest of backup " + prior_.label + " does not match its completion marker");
+	}
+
+	BackupRecord prior_;
+	std::unique_ptr<ObjectReader> reader_;
+	ManifestParser parser_;
+	std::deque<ManifestEntry> queue_;
+	std::vector<char> buf_;
+	bool eof_ = false;
+};
+
+// The entry of a file whose content is the prior backup's: the same recipe, with the
+// backup holding the base named explicitly.
+ManifestEntry
+RecipeOf(const ManifestEntry &prior, const std::string &prior_label, const FileJob &job)
+{
+	ManifestEntry e = prior;
+	e.base_label = prior.BaseLabel(prior_label);
+	e.stored_size = 0;
+	e.bad_blocks.clear();
+	e.mode = job.mode;
+	e.mtime = job.mtime;
+	return e;
+}
+
+void
+PutU32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
 
 FileJob
 WholeFileJob(const std::string &relpath, const std::string &abspath, const struct stat &st)
@@ -111,6 +211,19 @@ WholeFileJob(const std::string &relpath, const std::string &abspath, const struc
 }
 
 } // namespace
+
+bool
+WalkOrderLess(const std::string &a, const std::string &b)
+{
+	size_t n = std::min(a.size(), b.size());
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ca = a[i] == '/' ? 0 : static_cast<unsigned char>(a[i]);
+		unsigned char cb = b[i] == '/' ? 0 : static_cast<unsigned char>(b[i]);
+		if (ca != cb)
+			return ca < cb;
+	}
+	return a.size() < b.size();
+}
 
 bool
 ParseRelationFileName(const std::string &name, uint64_t *relfilenode, std::string *fork, uint32_t *segno)
@@ -182,13 +295,44 @@ struct BackupSession::Impl {
 	BackupProgress progress;
 	std::atomic<uint64_t> bytes_read{0}, bytes_written{0}, files{0}, bad_blocks{0};
 
+	// Manifest entries are written in walk order: each gets a sequence number when it is
+	// walked and is written once every earlier one has been (the next backup reads this
+	// manifest alongside its own walk). The walk waits while too many finished entries
+	// wait for an earlier, slower one, which bounds `waiting`.
+	static constexpr size_t kMaxWaiting = 4096;
+	uint64_t next_seq = 0, next_emit = 0;
+	std::map<uint64_t, std::optional<ManifestEntry>> waiting;
+	std::condition_variable emitted;
+	std::unique_ptr<PriorManifest> prior;
+
 	Impl(Repository &r, const ManifestHeader &h) : repo(r), header(h) {}
 
+	// Records the entry (or, nullopt, the absence of one: a vanished file) at `seq`.
+	void
+	Emit(uint64_t seq, std::optional<ManifestEntry> e)
+	{
+		std::lock_guard<std::mutex> g(manifest_mu);
+		waiting.emplace(seq, std::move(e));
+		while (!waiting.empty() && waiting.begin()->first == next_emit) {
+			auto node = waiting.extract(waiting.begin());
+			if (node.mapped())
+				WriteEntryLocked(*node.mapped());
+			next_emit++;
+		}
+		emitted.notify_all();
+	}
+
+	// An entry known on the walking thread (directories, links, files PostgreSQL gave).
 	void
 	AddEntry(const ManifestEntry &e)
 	{
+		Emit(next_seq++, e);
+	}
+
+	void
+	WriteEntryLocked(const ManifestEntry &e)
+	{
 		std::string line = EncodeManifestEntry(e);
-		std::lock_guard<std::mutex> g(manifest_mu);
 		manifest->Write(line.data(), line.size());
 		if (e.type == ManifestEntry::Type::File) {
 			totals.files++;
@@ -219,8 +363,10 @@ struct BackupSession::Impl {
 		int fd = ::open(job.abspath.c_str(), O_RDONLY | O_CLOEXEC);
 		if (fd < 0 && (errno != ENOENT || job.nparts > 1))
 			ThrowErrno("could not open \"" + job.abspath + "\"", errno);
-		if (fd < 0 && job.nparts == 1)
+		if (fd < 0 && job.nparts == 1) {
+			Emit(job.seq, std::nullopt);
 			return;
+		}
 		struct Closer {
 			int fd;
 			~Closer()
@@ -248,6 +394,16 @@ struct BackupSession::Impl {
 		for (const char *f : kNoChecksumFiles)
 			if (base == f)
 				verify = false;
+
+		if (job.copy == CopyMode::Delta) {
+			CopyDelta(job, fd, end, segno, verify, opts.codec, stop);
+			return;
+		}
+		if (job.copy == CopyMode::Compare && SameAsPrior(job, fd, end, stop)) {
+			files++;
+			Emit(job.seq, RecipeOf(*job.prior, header.prior, job));
+			return;
+		}
 
 		std::vector<uint32_t> bad;
 		// Deferred: a backup's files need to be durable only before its manifest and
@@ -303,8 +459,122 @@ struct BackupSession::Impl {
 			}
 			std::sort(e.bad_blocks.begin(), e.bad_blocks.end());
 		}
+		e.base_size = e.size;
+		e.base_sha256 = e.sha256;
 		files++;
-		AddEntry(e);
+		Emit(job.seq, std::move(e));
+	}
+
+	// Whether the file still has the size and checksum of the prior backup's copy.
+	bool
+	SameAsPrior(const FileJob &job, int fd, uint64_t end, const std::atomic<bool> &stop)
+	{
+		if (end != job.prior->size)
+			return false;
+		Sha256 h;
+		std::vector<uint8_t> buf(256 * 1024);
+		uint64_t offset = 0;
+		while (offset < end) {
+			if (stop)
+				throw Error(ErrorKind::Cancelled, "backup cancelled");
+			ssize_t n =
+				::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), end - offset), static_cast<off_t>(offset));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				ThrowErrno("could not read \"" + job.abspath + "\"", errno);
+			if (n == 0)
+				return false;
+			h.Update(buf.data(), static_cast<size_t>(n));
+			offset += static_cast<uint64_t>(n);
+			bytes_read += static_cast<uint64_t>(n);
+		}
+		return h.Final() == job.prior->sha256;
+	}
+
+	// Stores the pages of a relation file that may differ from the prior backup's copy:
+	// new pages (beyond its size, all-zero or LSN 0), pages whose LSN is at or after the
+	// prior backup's start, and pages that fail their checksum (torn by a concurrent
+	// write, or damaged). Every other page has been unchanged since before the prior
+	// started: with data checksums every change, hint bits included, moves the LSN, so
+	// the prior holds exactly these bytes. The file's SHA-256 is therefore also that of
+	// the file restore rebuilds, and restore checks it.
+	void
+	CopyDelta(const FileJob &job, int fd, uint64_t end, uint32_t segno, bool verify, const CodecOptions &codec,
+			  const std::atomic<bool> &stop)
+	{
+		const ManifestEntry &prior_entry = *job.prior;
+		Sha256 whole;
+		std::string key = Repository::BackupDeltaKey(header.label, job.relpath);
+		auto out = repo.storage().OpenWrite(key, WriteMode::CreateOnly, Durability::Deferred);
+		ObjectWriter ow(*out, repo.WithKey(codec), key);
+		std::vector<uint8_t> buf(32 * kBlockSize);
+		std::vector<uint32_t> bad;
+		uint64_t offset = 0, blocks = 0;
+		while (offset < end) {
+			if (stop)
+				throw Error(ErrorKind::Cancelled, "backup cancelled");
+			size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - offset));
+			ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				ThrowErrno("could not read \"" + job.abspath + "\"", errno);
+			if (n == 0)
+				break; // truncated meanwhile: WAL replay restores it
+			whole.Update(buf.data(), static_cast<size_t>(n));
+			bytes_read += static_cast<uint64_t>(n);
+			for (size_t at = 0; at < static_cast<size_t>(n); at += kBlockSize) {
+				size_t len = std::min(kBlockSize, static_cast<size_t>(n) - at);
+				const uint8_t *page = buf.data() + at;
+				uint64_t blk = (offset + at) / kBlockSize;
+				bool include = len < kBlockSize || (blk + 1) * kBlockSize > prior_entry.size;
+				if (!include) {
+					PageHeaderView h = ReadPageHeader(page);
+					uint32_t absblk = static_cast<uint32_t>(segno * kRelSegBlocks + blk);
+					include = PageIsNew(h) || h.lsn == 0 || h.lsn >= header.prior_start_lsn ||
+							  PageChecksum(page, absblk) != h.checksum;
+					if (include && verify && !PageIsNew(h) && h.lsn < header.start_lsn &&
+						PageChecksum(page, absblk) != h.checksum) {
+						// Re-read once: a concurrent write may have been caught half-way.
+						uint8_t again[kBlockSize];
+						if (::pread(fd, again, kBlockSize, static_cast<off_t>(offset + at)) !=
+								static_cast<ssize_t>(kBlockSize) ||
+							PageChecksum(again, absblk) != ReadPageHeader(again).checksum)
+							if (bad.size() < 1000)
+								bad.push_back(absblk);
+					}
+				}
+				if (!include)
+					continue;
+				uint8_t rec[8];
+				PutU32(rec, static_cast<uint32_t>(blk));
+				PutU32(rec + 4, static_cast<uint32_t>(len));
+				ow.Write(rec, sizeof rec);
+				ow.Write(page, len);
+				blocks++;
+			}
+			offset += static_cast<uint64_t>(n);
+		}
+		bad_blocks += bad.size();
+		files++;
+		if (blocks == 0 && offset == prior_entry.size) {
+			// Unchanged: nothing stored (the writer is dropped, never committed).
+			ManifestEntry e = RecipeOf(prior_entry, header.prior, job);
+			e.bad_blocks = std::move(bad);
+			Emit(job.seq, std::move(e));
+			return;
+		}
+		ObjectSummary sum = ow.Finish();
+		out->Commit();
+		bytes_written += sum.stored_size;
+		ManifestEntry e = RecipeOf(prior_entry, header.prior, job);
+		e.deltas.push_back(ManifestDelta{header.label, sum.raw_size, sum.stored_size, blocks, sum.sha256});
+		e.size = offset;
+		e.sha256 = whole.Final();
+		e.stored_size = sum.stored_size;
+		e.bad_blocks = std::move(bad);
+		Emit(job.seq, std::move(e));
 	}
 
 	// Checks every complete page older than the backup start. A page whose LSN is at or
@@ -336,6 +606,12 @@ struct BackupSession::Impl {
 BackupSession::BackupSession(Repository &repo, const ManifestHeader &header)
 	: impl_(std::make_unique<Impl>(repo, header))
 {
+	if (!header.prior.empty()) {
+		auto prior = repo.ReadBackup(header.prior);
+		if (!prior || prior->status != BackupStatus::Complete)
+			throw Error(ErrorKind::NotFound, "prior backup " + header.prior + " is not a complete backup");
+		impl_->prior = std::make_unique<PriorManifest>(repo, *prior);
+	}
 	std::string key = Repository::BackupKey(header.label, "manifest");
 	impl_->manifest_out = repo.storage().OpenWrite(key, WriteMode::CreateOnly);
 	impl_->manifest =
@@ -371,7 +647,18 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 			cb.progress(m.progress);
 		}
 	};
-	auto submit = [&](FileJob job) { runner.Submit(std::move(job), poll); };
+	auto submit = [&](FileJob job) {
+		{
+			std::unique_lock<std::mutex> g(m.manifest_mu);
+			while (m.waiting.size() >= Impl::kMaxWaiting) {
+				m.emitted.wait_for(g, std::chrono::milliseconds(100));
+				g.unlock();
+				poll();
+				g.lock();
+			}
+		}
+		runner.Submit(std::move(job), poll);
+	};
 
 	// Recursive walk; one open DIR per level.
 	std::function<void(const std::string &, const std::string &)> walk = [&](const std::string &rel,
@@ -382,22 +669,30 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 				return; // dropped database
 			ThrowErrno("could not open directory \"" + abs + "\"", errno);
 		}
-		struct DirCloser {
-			DIR *d;
-			~DirCloser() { ::closedir(d); }
-		} closer{d};
-		bool db_dir = IsDatabaseDir(rel);
-		for (;;) {
-			errno = 0;
-			struct dirent *de = ::readdir(d);
-			if (de == nullptr) {
-				if (errno != 0)
-					ThrowErrno("could not read directory \"" + abs + "\"", errno);
-				break;
+		// Names sorted: the manifest comes out in walk order, which the next
+		// differential or incremental backup relies on to read it alongside its walk.
+		std::vector<std::string> names;
+		{
+			struct DirCloser {
+				DIR *d;
+				~DirCloser() { ::closedir(d); }
+			} closer{d};
+			for (;;) {
+				errno = 0;
+				struct dirent *de = ::readdir(d);
+				if (de == nullptr) {
+					if (errno != 0)
+						ThrowErrno("could not read directory \"" + abs + "\"", errno);
+					break;
+				}
+				std::string name = de->d_name;
+				if (name != "." && name != "..")
+					names.push_back(std::move(name));
 			}
-			std::string name = de->d_name;
-			if (name == "." || name == "..")
-				continue;
+		}
+		std::sort(names.begin(), names.end());
+		bool db_dir = IsDatabaseDir(rel);
+		for (const std::string &name : names) {
 			std::string crel = rel.empty() ? name : rel + "/" + name;
 			std::string cabs = abs + "/" + name;
 			struct stat st;
@@ -454,10 +749,23 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 				}
 			}
 			FileJob job = WholeFileJob(crel, cabs, st);
+			job.seq = m.next_seq++;
 			uint64_t size = static_cast<uint64_t>(st.st_size);
 			job.nparts = size > m.header.part_size
 							 ? static_cast<size_t>((size + m.header.part_size - 1) / m.header.part_size)
 							 : 1;
+			if (m.prior && (job.prior = m.prior->Find(crel))) {
+				uint64_t relnode;
+				std::string fork;
+				uint32_t segno;
+				bool relation = IsRelationDir(rel) && ParseRelationFileName(name, &relnode, &fork, &segno);
+				if (m.header.page_delta && relation && fork != "fsm") {
+					// Not reliably WAL-logged, free space maps are compared whole.
+					job.copy = CopyMode::Delta;
+					job.nparts = 1;
+				} else if (job.nparts == 1 && job.prior->parts.empty() && size == job.prior->size)
+					job.copy = CopyMode::Compare;
+			}
 			if (job.nparts > 1) {
 				job.parted = std::make_shared<PartedFile>();
 				job.parted->entry.path = crel;
@@ -485,7 +793,11 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 	std::atomic<bool> no_stop{false};
 	BackupOptions plain = opts;
 	plain.verify_checksums = false;
-	m.CopyFile(WholeFileJob("global/pg_control", control, st), plain, no_stop);
+	FileJob control_job = WholeFileJob("global/pg_control", control, st);
+	control_job.seq = m.next_seq++;
+	m.CopyFile(control_job, plain, no_stop);
+	if (m.prior)
+		m.prior->Finish();
 	poll();
 }
 
@@ -545,6 +857,8 @@ ManifestTotals
 BackupSession::Complete(const BackupStopInfo &stop)
 {
 	Impl &m = *impl_;
+	if (!m.waiting.empty() || m.next_emit != m.next_seq)
+		throw Error(ErrorKind::Io, "backup manifest is incomplete (an entry was never written)");
 	m.repo.storage().Sync(); // every data object durable before the manifest says so
 	std::string end = EncodeManifestEnd(m.totals);
 	m.manifest->Write(end.data(), end.size());

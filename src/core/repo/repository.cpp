@@ -278,6 +278,12 @@ Repository::BackupDataKey(const std::string &label, const std::string &path)
 }
 
 std::string
+Repository::BackupDeltaKey(const std::string &label, const std::string &path)
+{
+	return BackupDataKey(label, path) + "#delta";
+}
+
+std::string
 Repository::BackupPartKey(const std::string &label, const std::string &path, size_t part)
 {
 	return BackupDataKey(label, path) + (part == 0 ? "" : "#" + std::to_string(part));

@@ -1,6 +1,7 @@
 #include "pgbk/restore.hpp"
 
 #include "pgbk/fileio.hpp"
+#include "pgbk/page.hpp"
 #include "pgbk/parallel.hpp"
 
 #include <atomic>
@@ -130,6 +131,9 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		Digest sha256;
 		size_t part = 0;
 		uint64_t offset = 0;
+		std::string label; // the backup holding the object
+		// A file rebuilt from a base and page deltas (differential/incremental backups).
+		std::shared_ptr<const ManifestEntry> recipe;
 	};
 	std::atomic<uint64_t> bytes{0}, files{0};
 	RestoreProgress prog;
@@ -137,25 +141,89 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	prog.total_files = b.files;
 	std::optional<Job> control;
 	std::vector<std::string> tablespace_targets;
-	uint64_t part_size = kPartSize, segment_size = 16ull << 20;
+	uint64_t segment_size = 16ull << 20;
 
-	auto restore_file = [&](const Job &j, const std::atomic<bool> &stop) {
-		std::string key = Repository::BackupPartKey(b.label, j.path, j.part);
-		std::unique_ptr<StorageReader> in;
+	auto open_object = [&](const std::string &key) {
 		try {
-			in = repo.storage().OpenRead(key);
+			return repo.OpenObject(key);
 		} catch (const Error &e) {
 			if (e.kind() == ErrorKind::NotFound)
-				throw Error(ErrorKind::Corrupt, "backup " + b.label + " is missing object " + key);
+				throw Error(ErrorKind::Corrupt, "backup " + b.label + " needs object " + key + ", which is missing");
 			throw;
 		}
-		ObjectReader r(std::move(in), key, repo.keyring());
+	};
+	std::function<void(const Job &, const std::atomic<bool> &)> restore_file;
+	// Base, then each page delta in order, then the file's checksum over the result.
+	auto restore_recipe = [&](const Job &j, const std::atomic<bool> &stop) {
+		const ManifestEntry &e = *j.recipe;
+		std::string base_label = e.BaseLabel(b.label);
+		if (e.parts.empty())
+			restore_file(Job{e.path, e.mode, e.mtime, e.base_size, e.base_sha256, 0, 0, base_label, nullptr}, stop);
+		for (size_t k = 0, offset = 0; k < e.parts.size(); offset += e.parts[k].size, k++)
+			restore_file(
+				Job{e.path, e.mode, e.mtime, e.parts[k].size, e.parts[k].sha256, k, offset, base_label, nullptr}, stop);
+		std::string path = opts.pgdata + "/" + j.path;
+		UniqueFd fd = OpenOrThrow(path, O_RDWR);
+		std::vector<char> page(kBlockSize);
+		for (const auto &d : e.deltas) {
+			std::string key = Repository::BackupDeltaKey(d.label, e.path);
+			auto r = open_object(key);
+			auto read_exactly = [&](char *out, size_t len) {
+				size_t got = 0;
+				while (got < len) {
+					size_t n = r->Read(out + got, len - got);
+					if (n == 0)
+						break;
+					got += n;
+				}
+				return got;
+			};
+			for (;;) {
+				if (stop)
+					throw Error(ErrorKind::Cancelled, "restore stopped");
+				uint8_t rec[8];
+				size_t got = read_exactly(reinterpret_cast<char *>(rec), sizeof rec);
+				if (got == 0)
+					break;
+				uint32_t blk = rec[0] | rec[1] << 8 | rec[2] << 16 | static_cast<uint32_t>(rec[3]) << 24;
+				uint32_t len = rec[4] | rec[5] << 8 | rec[6] << 16 | static_cast<uint32_t>(rec[7]) << 24;
+				if (got != sizeof rec || len > kBlockSize || read_exactly(page.data(), len) != len)
+					throw Error(ErrorKind::Corrupt, "page delta " + key + " is malformed");
+				WriteFully(fd.get(), page.data(), len, path, static_cast<int64_t>(uint64_t{blk} * kBlockSize));
+				bytes += len;
+			}
+			if (r->Summary().raw_size != d.size || r->Summary().sha256 != d.sha256)
+				throw Error(ErrorKind::Corrupt, "object " + key + " does not match the manifest of backup " + b.label +
+													" (size or checksum differs)");
+		}
+		if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0)
+			ThrowErrno("could not truncate \"" + path + "\"", errno);
+		Sha256 h;
+		std::vector<char> buf(256 * 1024);
+		if (::lseek(fd.get(), 0, SEEK_SET) < 0)
+			ThrowErrno("could not seek \"" + path + "\"", errno);
+		ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) { h.Update(data, n); });
+		if (h.Final() != e.sha256)
+			throw Error(ErrorKind::Corrupt, "file " + e.path + " rebuilt for backup " + b.label + " from " +
+												base_label + " and " + std::to_string(e.deltas.size()) +
+												" page deltas does not match its checksum");
+		struct timeval tv[2] = {{static_cast<time_t>(j.mtime), 0}, {static_cast<time_t>(j.mtime), 0}};
+		::futimes(fd.get(), tv);
+		fd.Close(path);
+	};
+	restore_file = [&](const Job &j, const std::atomic<bool> &stop) {
+		if (j.recipe) {
+			restore_recipe(j, stop); // counts the file when its base is written
+			return;
+		}
+		std::string key = Repository::BackupPartKey(j.label, j.path, j.part);
+		auto r = open_object(key);
 		std::string path = opts.pgdata + "/" + j.path;
 		// Parts of one file share it: create, never truncate (the directory was empty).
 		UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT, j.mode & 0777);
 		std::vector<char> buf(256 * 1024);
 		uint64_t written = 0, flushed = 0;
-		while (size_t n = r.Read(buf.data(), buf.size())) {
+		while (size_t n = r->Read(buf.data(), buf.size())) {
 			if (stop)
 				throw Error(ErrorKind::Cancelled, "restore stopped");
 			WriteFully(fd.get(), buf.data(), n, path, static_cast<int64_t>(j.offset + written));
@@ -169,7 +237,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 				flushed = written;
 			}
 		}
-		const ObjectSummary &s = r.Summary();
+		const ObjectSummary &s = r->Summary();
 		if (s.raw_size != j.size || s.sha256 != j.sha256)
 			throw Error(ErrorKind::Corrupt, "object " + key + " does not match the manifest of backup " + b.label +
 												" (size or checksum differs)");
@@ -189,11 +257,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		}
 	};
 	repo.ReadManifest(
-		b,
-		[&](const ManifestHeader &h) {
-			part_size = h.part_size;
-			segment_size = h.segment_size;
-		},
+		b, [&](const ManifestHeader &h) { segment_size = h.segment_size; },
 		[&](const ManifestEntry &e) {
 			std::string path = opts.pgdata + "/" + e.path;
 			switch (e.type) {
@@ -213,15 +277,21 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 				break;
 			}
 			case ManifestEntry::Type::File: {
+				std::string holder = e.BaseLabel(b.label);
 				if (e.path == "global/pg_control") {
-					control = Job{e.path, e.mode, e.mtime, e.size, e.sha256};
+					control = Job{e.path, e.mode, e.mtime, e.size, e.sha256, 0, 0, holder, nullptr};
 					break;
 				}
 				std::vector<Job> jobs;
-				if (e.parts.empty())
-					jobs.push_back(Job{e.path, e.mode, e.mtime, e.size, e.sha256});
-				for (size_t k = 0; k < e.parts.size(); k++)
-					jobs.push_back(Job{e.path, e.mode, e.mtime, e.parts[k].size, e.parts[k].sha256, k, k * part_size});
+				if (!e.deltas.empty()) {
+					Job j{e.path, e.mode, e.mtime, e.size, e.sha256, 0, 0, holder, nullptr};
+					j.recipe = std::make_shared<const ManifestEntry>(e);
+					jobs.push_back(std::move(j));
+				} else if (e.parts.empty())
+					jobs.push_back(Job{e.path, e.mode, e.mtime, e.size, e.sha256, 0, 0, holder, nullptr});
+				for (size_t k = 0, offset = 0; e.deltas.empty() && k < e.parts.size(); offset += e.parts[k].size, k++)
+					jobs.push_back(
+						Job{e.path, e.mode, e.mtime, e.parts[k].size, e.parts[k].sha256, k, offset, holder, nullptr});
 				for (auto &j : jobs)
 					runner.Submit(std::move(j), report);
 				report();

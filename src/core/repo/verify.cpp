@@ -128,12 +128,18 @@ VerifyBackup(Repository &repo, const BackupRecord &b, const VerifyOptions &opts,
 			[&](const ManifestEntry &e) {
 				if (e.type != ManifestEntry::Type::File)
 					return;
+				// Every object the file is restored from: its base (held by this backup or
+				// an earlier one) and the page deltas of differential/incremental backups.
+				std::string holder = e.BaseLabel(b.label);
 				if (e.parts.empty())
-					runner.Submit(ObjectCheck{Repository::BackupDataKey(b.label, e.path), e.size, e.sha256}, flush);
+					runner.Submit(ObjectCheck{Repository::BackupDataKey(holder, e.path), e.base_size, e.base_sha256},
+								  flush);
 				for (size_t k = 0; k < e.parts.size(); k++)
 					runner.Submit(
-						ObjectCheck{Repository::BackupPartKey(b.label, e.path, k), e.parts[k].size, e.parts[k].sha256},
+						ObjectCheck{Repository::BackupPartKey(holder, e.path, k), e.parts[k].size, e.parts[k].sha256},
 						flush);
+				for (const auto &d : e.deltas)
+					runner.Submit(ObjectCheck{Repository::BackupDeltaKey(d.label, e.path), d.size, d.sha256}, flush);
 			});
 		if (totals.files != b.files || totals.database_bytes != b.database_bytes)
 			add(Repository::BackupKey(b.label, "complete"),

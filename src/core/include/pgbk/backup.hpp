@@ -37,6 +37,9 @@ struct BackupOptions {
 // What the walk decides about one directory entry (exposed for unit tests).
 enum class WalkDecision { Include, Skip, IncludeDirOnly };
 WalkDecision ClassifyDataDirEntry(const std::string &relpath, bool is_dir);
+// The order of the walk (and of manifest entries): depth first, names in byte order,
+// i.e. paths compared with '/' below every other character.
+bool WalkOrderLess(const std::string &a, const std::string &b);
 // Parses "<relfilenode>[_fork][.segno]"; returns false if the name is not a relation file.
 bool ParseRelationFileName(const std::string &name, uint64_t *relfilenode, std::string *fork, uint32_t *segno);
 

@@ -127,6 +127,8 @@ public:
 	// Part k of a file stored in parts: part 0 is the file's own key, part k > 0 has
 	// "#k" appended ('#' never occurs in a PostgreSQL data file name).
 	static std::string BackupPartKey(const std::string &label, const std::string &path, size_t part);
+	// The page delta of a file stored by a differential or incremental backup.
+	static std::string BackupDeltaKey(const std::string &label, const std::string &path);
 	void WriteBackupStart(const BackupStartInfo &info);
 	void WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
 							 const ObjectSummary &manifest);
