@@ -532,10 +532,12 @@ struct BackupSession::Impl {
 				if (!include) {
 					PageHeaderView h = ReadPageHeader(page);
 					uint32_t absblk = static_cast<uint32_t>(segno * kRelSegBlocks + blk);
-					include = PageIsNew(h) || h.lsn == 0 || h.lsn >= header.prior_start_lsn ||
-							  PageChecksum(page, absblk) != h.checksum;
-					if (include && verify && !PageIsNew(h) && h.lsn < header.start_lsn &&
-						PageChecksum(page, absblk) != h.checksum) {
+					bool fresh = PageIsNew(h) || h.lsn == 0;
+					bool needs_checksum =
+						!fresh && (h.lsn < header.prior_start_lsn || (verify && h.lsn < header.start_lsn));
+					bool checksum_fails = needs_checksum && PageChecksum(page, absblk) != h.checksum;
+					include = fresh || h.lsn >= header.prior_start_lsn || checksum_fails;
+					if (checksum_fails && verify && h.lsn < header.start_lsn) {
 						// Re-read once: a concurrent write may have been caught half-way.
 						uint8_t again[kBlockSize];
 						if (::pread(fd, again, kBlockSize, static_cast<off_t>(offset + at)) !=

@@ -520,9 +520,11 @@ PutObject(Storage &s, const std::string &key, const std::string &content, const 
 }
 
 std::string
-GetObject(Storage &s, const std::string &key, const Keyring *keyring, size_t limit)
+GetObject(Storage &s, const std::string &key, const Keyring *keyring, size_t limit, std::string *key_id)
 {
 	ObjectReader r(s.OpenRead(key), key, keyring);
+	if (key_id)
+		*key_id = r.KeyIdHex();
 	std::string out;
 	char buf[65536];
 	while (size_t n = r.Read(buf, sizeof buf)) {

@@ -361,16 +361,7 @@ Repository::ReadBackup(const std::string &label)
 	if (!storage_->Size(info_key))
 		return std::nullopt;
 	try {
-		auto r = OpenObject(info_key);
-		std::string text;
-		char buf[16384];
-		while (size_t n = r->Read(buf, sizeof buf)) {
-			text.append(buf, n);
-			if (text.size() > (1 << 20))
-				throw Error(ErrorKind::Corrupt, info_key + " is larger than expected");
-		}
-		b.key_id = r->KeyIdHex();
-		json s = ParseJsonObject(text, info_key);
+		json s = ParseJsonObject(GetObject(*storage_, info_key, keyring_.get(), 1 << 20, &b.key_id), info_key);
 		b.type = s.at("type").get<std::string>();
 		b.prior = s.value("prior", "");
 		b.started_at = s.at("started_at").get<int64_t>();

@@ -92,6 +92,8 @@ bool StoredObjectMatches(Storage &s, const std::string &key, const Keyring *keyr
 // Whole-object helpers for small objects (metadata).
 ObjectSummary PutObject(Storage &s, const std::string &key, const std::string &content, const CodecOptions &opts,
 						WriteMode mode);
-std::string GetObject(Storage &s, const std::string &key, const Keyring *keyring, size_t limit = 64 << 20);
+// `key_id`, when given, receives the id of the key the object is encrypted with.
+std::string GetObject(Storage &s, const std::string &key, const Keyring *keyring, size_t limit = 64 << 20,
+					  std::string *key_id = nullptr);
 
 } // namespace pgbk
