@@ -4,6 +4,7 @@
 #include "pgbk/backup.hpp"
 #include "pgbk/page.hpp"
 #include "pgbk/restore.hpp"
+#include "pgbk/retention.hpp"
 #include "pgbk/verify.hpp"
 
 #include "test_util.hpp"
@@ -254,4 +255,118 @@ TEST_F(DeltaTest, VerifyChecksEveryObjectAnIncrementalNeeds)
 	auto p = problems();
 	EXPECT_EQ(p[Repository::BackupDataKey(full, "base/5/16385#1")], "missing");
 	EXPECT_TRUE(p.count(delta));
+}
+
+namespace {
+
+std::vector<std::string>
+KeysUnder(Storage &s, const std::string &prefix)
+{
+	std::vector<std::string> keys;
+	s.List(prefix, true, [&](const ListEntry &e) { keys.push_back(e.key); });
+	return keys;
+}
+
+} // namespace
+
+TEST_F(DeltaTest, ExpiryRemovesWholeChainsAndOlderWalAndKeepsTheRestRestorable)
+{
+	const uint64_t seg = 16 << 20;
+	std::string f1 = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	SetPage("base/5/16384", 1, Page(3 * seg, 1, 'q'));
+	std::string i1 = Backup("20260101-000100I", "incr", f1, 3 * seg + 0x28, 1100);
+	std::string d1 = Backup("20260101-000200D", "diff", f1, 5 * seg + 0x28, 1200);
+	SetPage("base/5/16384", 2, Page(7 * seg, 2, 'r'));
+	std::string f2 = Backup("20260101-000300F", "full", "", 7 * seg + 0x28, 1300);
+	SetPage("base/5/16385", 9, Page(9 * seg, 9, 's'));
+	std::string i2 = Backup("20260101-000400I", "incr", f2, 9 * seg + 0x28, 1400);
+	// A history file is never expired; an extra segment of the same log lies in between.
+	test::WriteFile(dir_ / "00000002.history", "1\t0/7000000\tno reason\n");
+	repo_->ArchiveWalFile("00000002.history", dir_ / "00000002.history", CodecOptions{});
+	test::WriteFile(dir_ / "seg", "wal");
+	repo_->ArchiveWalFile("000000010000000000000006", dir_ / "seg", CodecOptions{});
+
+	RetentionPolicy policy;
+	policy.full = 1;
+	std::vector<std::string> told;
+	ExpiryReport r = Expire(*repo_, policy, 2000, seg, [&](const ExpiryItem &e) { told.push_back(e.label); });
+	// Dependents before what they depend on.
+	ASSERT_EQ(told, (std::vector<std::string>{d1, i1, f1}));
+	ASSERT_EQ(r.backups.size(), 3u);
+	for (const auto &label : told)
+		EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/" + label + "/").empty()) << label;
+	EXPECT_EQ(r.wal_removed, 4u); // segments 1, 3, 5, 6
+	EXPECT_EQ(r.wal_first, "000000010000000000000001");
+	EXPECT_EQ(r.wal_last, "000000010000000000000006");
+	EXPECT_FALSE(repo_->HasWalFile("000000010000000000000006"));
+	EXPECT_TRUE(repo_->HasWalFile("000000010000000000000007"));
+	EXPECT_TRUE(repo_->HasWalFile("00000002.history"));
+
+	auto left = repo_->ListBackups();
+	ASSERT_EQ(left.size(), 2u);
+	EXPECT_EQ(left[0].label, f2);
+	EXPECT_EQ(left[1].label, i2);
+	for (const auto &b : left)
+		EXPECT_EQ(VerifyBackup(*repo_, b, VerifyOptions{}, [](const VerifyProblem &p) { ADD_FAILURE() << p.problem; })
+					  .problems,
+				  0u)
+			<< b.label;
+	ExpectRestoresItsState(f2);
+	ExpectRestoresItsState(i2);
+
+	// Nothing more to do: a second expiry removes nothing.
+	ExpiryReport again = Expire(*repo_, policy, 2000, seg);
+	EXPECT_TRUE(again.backups.empty());
+	EXPECT_EQ(again.wal_removed, 0u);
+}
+
+TEST_F(DeltaTest, AnInterruptedExpiryIsNeverCompleteAndIsFinishedNextTime)
+{
+	const uint64_t seg = 16 << 20;
+	std::string f1 = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	std::string f2 = Backup("20260101-000100F", "full", "", 3 * seg + 0x28, 1100);
+	// An expiry of f1 stopped right after its first steps (failure record, marker gone).
+	repo_->MarkBackupFailed(f1, std::string(kExpiredPrefix) + "beyond pgbk.retention_full = 1", 1200);
+	repo_->storage().Remove(Repository::BackupKey(f1, "complete"));
+	auto b = repo_->ReadBackup(f1);
+	ASSERT_TRUE(b);
+	EXPECT_EQ(b->status, BackupStatus::Failed);
+	// An expiry stopped after backup.info went leaves an invisible prefix.
+	PutBytes(repo_->storage(), "backup/20250101-000000F/failed", "x", WriteMode::Replace);
+
+	RetentionPolicy keep_all; // no policy: only the unfinished removal is finished
+	ExpiryReport r = Expire(*repo_, keep_all, 2000, seg);
+	ASSERT_EQ(r.backups.size(), 1u);
+	EXPECT_EQ(r.backups[0].label, f1);
+	EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/" + f1 + "/").empty());
+	EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/20250101-000000F/").empty());
+	ASSERT_EQ(repo_->ListBackups().size(), 1u);
+	ExpectRestoresItsState(f2);
+}
+
+TEST_F(DeltaTest, ExpiryKeepsTheChainOfABackupBeingTaken)
+{
+	const uint64_t seg = 16 << 20;
+	std::string f1 = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	std::string i1 = Backup("20260101-000100I", "incr", f1, 3 * seg + 0x28, 1100);
+	std::string f2 = Backup("20260101-000200F", "full", "", 5 * seg + 0x28, 1200);
+	// An incremental against i1 has started (a backup.info and no marker).
+	BackupStartInfo start;
+	start.label = "20260101-000300I";
+	start.type = "incr";
+	start.prior = i1;
+	start.started_at = 1300;
+	start.start_lsn = 7 * seg;
+	start.timeline = 1;
+	start.wal_start = WalSegmentName(WalSegment{1, 7}, seg);
+	repo_->WriteBackupStart(start);
+
+	RetentionPolicy policy;
+	policy.full = 1;
+	ExpiryReport r = Expire(*repo_, policy, 2000, seg);
+	EXPECT_TRUE(r.backups.empty());
+	EXPECT_EQ(r.wal_removed, 0u);
+	EXPECT_TRUE(repo_->ReadBackup(f1));
+	EXPECT_TRUE(repo_->ReadBackup(i1));
+	(void)f2;
 }

@@ -91,9 +91,9 @@ TEST(Retention, PropertiesHoldOverRandomHistories)
 			if (b.status == BackupStatus::Incomplete) {
 				EXPECT_FALSE(expired.count(b.label)) << "a running backup is never touched";
 			}
-			if (expired.count(b.label) || b.status != BackupStatus::Complete)
+			if (expired.count(b.label) || b.status == BackupStatus::Failed)
 				continue;
-			// A kept backup's whole chain is kept.
+			// A kept backup's whole chain is kept (and so is a running backup's).
 			for (std::string p = b.prior; !p.empty(); p = by_label.count(p) ? by_label[p]->prior : "") {
 				ASSERT_TRUE(by_label.count(p)) << b.label << " depends on a missing backup";
 				EXPECT_FALSE(expired.count(p)) << b.label << " is kept but its prior " << p << " expires";

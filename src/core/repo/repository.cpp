@@ -334,22 +334,113 @@ Repository::MarkBackupFailed(const std::string &label, const std::string &error,
 	PutObject(*storage_, BackupKey(label, "failed"), j.dump(2) + "\n", WithKey(kMetaCodec), WriteMode::Replace);
 }
 
+namespace {
+
+// Removes keys in batches while a listing streams them: memory stays bounded.
+class BatchRemover {
+public:
+	explicit BatchRemover(Storage &s) : s_(s) {}
+	void
+	Add(std::string key)
+	{
+		batch_.push_back(std::move(key));
+		if (batch_.size() >= 1000)
+			Flush();
+	}
+	void
+	Flush()
+	{
+		s_.RemoveMany(batch_);
+		batch_.clear();
+	}
+
+private:
+	Storage &s_;
+	std::vector<std::string> batch_;
+};
+
+} // namespace
+
 void
 Repository::RemoveBackupData(const std::string &label)
 {
-	// Stream the listing and delete as we go: memory stays bounded.
-	std::vector<std::string> batch;
-	auto flush = [&]() {
-		storage_->RemoveMany(batch);
-		batch.clear();
-	};
-	storage_->List(BackupKey(label, "data/"), true, [&](const ListEntry &e) {
-		batch.push_back(e.key);
-		if (batch.size() >= 1000)
-			flush();
-	});
-	flush();
+	BatchRemover rm(*storage_);
+	storage_->List(BackupKey(label, "data/"), true, [&](const ListEntry &e) { rm.Add(e.key); });
+	rm.Flush();
 	storage_->Remove(BackupKey(label, "manifest"));
+}
+
+void
+Repository::RemoveBackup(const std::string &label, const std::string &reason, int64_t when)
+{
+	MarkBackupFailed(label, reason, when);
+	storage_->Remove(BackupKey(label, "complete"));
+	RemoveBackupData(label);
+	storage_->Remove(BackupKey(label, "backup.info"));
+	// Anything else under the prefix (a newer pgbk's objects), the failure record last.
+	BatchRemover rm(*storage_);
+	std::string failed = BackupKey(label, "failed");
+	storage_->List(BackupKey(label, ""), true, [&](const ListEntry &e) {
+		if (e.key != failed)
+			rm.Add(e.key);
+	});
+	rm.Flush();
+	storage_->Remove(failed);
+}
+
+void
+Repository::RemoveOrphanBackups()
+{
+	std::vector<std::string> orphans; // one page of prefixes at most, in practice none
+	storage_->List("backup/", false, [&](const ListEntry &e) {
+		if (e.is_prefix && !storage_->Size(e.key + "backup.info"))
+			orphans.push_back(e.key);
+	});
+	for (const auto &prefix : orphans) {
+		BatchRemover rm(*storage_);
+		storage_->List(prefix, true, [&](const ListEntry &e) {
+			if (e.key != prefix + "backup.info")
+				rm.Add(e.key);
+		});
+		rm.Flush();
+	}
+}
+
+uint64_t
+Repository::RemoveWalBefore(uint64_t segno, uint64_t segment_size, std::string *first, std::string *last)
+{
+	uint64_t removed = 0;
+	std::string lowest, highest;
+	// wal/<timeline><log>/ holds segments log * per_id ... (log + 1) * per_id - 1.
+	std::vector<std::string> dirs;
+	storage_->List("wal/", false, [&](const ListEntry &e) {
+		if (!e.is_prefix || e.key.size() != 4 + 16 + 1)
+			return;
+		auto seg = ParseWalSegmentName(e.key.substr(4, 16) + "00000000", segment_size);
+		if (seg && seg->segno < segno)
+			dirs.push_back(e.key);
+	});
+	for (const auto &dir : dirs) {
+		BatchRemover rm(*storage_);
+		storage_->List(dir, true, [&](const ListEntry &e) {
+			std::string name = e.key.substr(dir.size());
+			auto seg = ParseWalSegmentName(name, segment_size);
+			if (!seg || seg->segno >= segno)
+				return;
+			if (lowest.empty() || name < lowest)
+				lowest = name;
+			if (name > highest)
+				highest = name;
+			rm.Add(e.key);
+			removed++;
+		});
+		rm.Flush();
+	}
+	if (first)
+		*first = lowest;
+	if (last)
+		*last = highest;
+	return removed;
 }
 
 std::optional<BackupRecord>

@@ -18,8 +18,15 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 		if (b.status == BackupStatus::Complete && b.type == "full")
 			fulls.push_back(&b);
 	}
-	if (policy.full <= 0 || fulls.empty())
-		return plan; // no policy, or nothing restorable yet: keep everything
+	if (policy.full <= 0 || fulls.empty()) {
+		// No policy, or nothing restorable yet: keep everything but what an interrupted
+		// expiry already began to remove.
+		for (size_t i = backups.size(); i-- > 0;)
+			if (backups[i].status == BackupStatus::Failed && backups[i].error.rfind(kExpiredPrefix, 0) == 0)
+				plan.expire.push_back(
+					ExpiryItem{backups[i].label, backups[i].type, "an earlier expiry of it was interrupted"});
+		return plan;
+	}
 
 	// Fulls kept: the newest `full`, or those started within `full` days plus the newest
 	// older one (so every point of the window stays reachable); always the newest.
@@ -71,6 +78,17 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 			}
 	}
 
+	// A backup being taken keeps its whole chain, whatever the policy says of it.
+	for (const auto &b : backups) {
+		if (b.status != BackupStatus::Incomplete)
+			continue;
+		for (auto it = by_label.find(b.prior); it != by_label.end(); it = by_label.find(it->second->prior)) {
+			if (!kept.insert(it->first).second)
+				break;
+			reason.erase(it->first);
+		}
+	}
+
 	// The oldest kept backup bounds everything else: older failed backups go too.
 	const BackupRecord *oldest_kept = nullptr;
 	for (const auto &b : backups)
@@ -83,7 +101,9 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 		if (kept.count(b.label) || b.status == BackupStatus::Incomplete)
 			continue;
 		std::string why;
-		if (b.status == BackupStatus::Failed) {
+		if (b.status == BackupStatus::Failed && b.error.rfind(kExpiredPrefix, 0) == 0)
+			why = "an earlier expiry of it was interrupted";
+		else if (b.status == BackupStatus::Failed) {
 			if (oldest_kept == nullptr || i >= static_cast<size_t>(oldest_kept - backups.data()))
 				continue; // failed after the oldest kept backup: kept for its error until older
 			why = "failed, older than every kept backup";
@@ -100,8 +120,8 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	uint64_t min_segno = UINT64_MAX;
 	std::string min_name;
 	for (const auto &b : backups) {
-		if (!kept.count(b.label))
-			continue;
+		if (!kept.count(b.label) && b.status != BackupStatus::Incomplete)
+			continue; // a backup being taken needs its WAL too
 		auto seg = ParseWalSegmentName(b.wal_start, segment_size);
 		if (seg && seg->segno < min_segno) {
 			min_segno = seg->segno;
@@ -110,6 +130,24 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	}
 	plan.oldest_wal_kept = min_name;
 	return plan;
+}
+
+ExpiryReport
+Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t segment_size,
+	   const std::function<void(const ExpiryItem &)> &on_backup)
+{
+	ExpiryReport report;
+	repo.RemoveOrphanBackups();
+	RetentionPlan plan = PlanRetention(repo.ListBackups(), policy, now, segment_size);
+	for (const auto &item : plan.expire) {
+		repo.RemoveBackup(item.label, kExpiredPrefix + item.reason, now);
+		report.backups.push_back(item);
+		if (on_backup)
+			on_backup(item);
+	}
+	if (auto oldest = ParseWalSegmentName(plan.oldest_wal_kept, segment_size))
+		report.wal_removed = repo.RemoveWalBefore(oldest->segno, segment_size, &report.wal_first, &report.wal_last);
+	return report;
 }
 
 } // namespace pgbk

@@ -4,6 +4,7 @@
 #pragma once
 #include "pgbk/repository.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,10 +30,28 @@ struct RetentionPlan {
 	std::string oldest_wal_kept;
 };
 
+// The failure record of a backup being expired starts with this: an expiry interrupted
+// half-way leaves the backup listed as failed (never as complete), and the next expiry
+// finishes removing it.
+inline constexpr const char *kExpiredPrefix = "expired: ";
+
 // `backups` ordered by start time then LSN (Repository::ListBackups). Never expires the
-// newest complete full backup, anything a kept backup depends on, or a backup that is
-// still being taken (incomplete).
+// newest complete full backup, anything a kept backup depends on, a backup that is still
+// being taken (incomplete) or the chain it is being taken against.
 RetentionPlan PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &policy, int64_t now,
 							uint64_t segment_size);
+
+struct ExpiryReport {
+	std::vector<ExpiryItem> backups; // removed, in the order removed
+	uint64_t wal_removed = 0; // WAL files removed (segments, partial segments, backup history)
+	std::string wal_first, wal_last; // the lowest and highest removed names
+};
+
+// Plans retention over the repository and carries it out: each expired backup is first
+// re-marked failed ("expired: ..."), then its objects are removed with backup.info last;
+// then the WAL no kept backup needs. `on_backup` is told of each backup once removed.
+// Throws on the first storage error (what was removed stays reported through on_backup).
+ExpiryReport Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t segment_size,
+					const std::function<void(const ExpiryItem &)> &on_backup = nullptr);
 
 } // namespace pgbk
