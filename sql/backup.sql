@@ -55,3 +55,32 @@ SELECT kind, schedule, timezone, next_run > now() AS in_future,
        extract(day FROM next_run AT TIME ZONE 'Europe/Berlin') AS day,
        extract(hour FROM next_run AT TIME ZONE 'Europe/Berlin') AS hour
 FROM pgbk_schedule;
+
+-- A differential and an incremental against the backups above (the regress cluster has
+-- no data checksums: changed files are compared whole, which is still a differential).
+SELECT pgbk_backup_now('incr', wait => true) AS incr_label \gset
+SELECT pgbk_backup_now('diff', wait => true) AS diff_label \gset
+SELECT type, prior = :'second_label' AS prior_is_newest, status, stored_bytes < database_bytes / 2 AS smaller
+FROM pgbk_backups WHERE label IN (:'incr_label', :'diff_label') ORDER BY started_at;
+SELECT right(:'incr_label', 1) AS incr_suffix, right(:'diff_label', 1) AS diff_suffix;
+SELECT kind, state, note FROM pgbk_jobs WHERE label IN (:'incr_label', :'diff_label') ORDER BY id;
+SELECT count(*) AS problems FROM pgbk_verify();
+
+-- Retention: bad policies are refused with the reason and the fix.
+SELECT pgbk_set_retention(-1);
+SELECT pgbk_set_retention(2, 'weeks');
+SELECT pgbk_set_retention(2, 'count', -3);
+SELECT pgbk_set_retention(NULL);
+-- Keep one full backup: the older fulls go, the newest and its dependents stay, and so
+-- does the WAL they need.
+SELECT pgbk_set_retention(1);
+SELECT current_setting('pgbk.retention_full') AS retention_full,
+       current_setting('pgbk.retention_full_type') AS full_type;
+SELECT kind, type,
+       CASE WHEN kind = 'wal' THEN reason ~ '^[0-9]+ WAL file\(s\) older than every kept backup$'
+            ELSE reason = 'beyond pgbk.retention_full = 1' END AS reason_ok
+FROM pgbk_expire() ORDER BY kind, name;
+SELECT type, status FROM pgbk_backups ORDER BY started_at;
+SELECT count(*) AS problems FROM pgbk_verify();
+SELECT * FROM pgbk_expire();
+SELECT pgbk_set_retention(0);

@@ -8,6 +8,8 @@ SELECT count(*) FROM pgbk_backups;
 SELECT count(*) FROM pgbk_jobs;
 SELECT count(*) FROM pgbk_schedule;
 SELECT count(*) FROM pgbk_archive_status;
+SELECT pgbk_set_retention(1);
+SELECT count(*) FROM pgbk_expire();
 RESET ROLE;
 
 SET ROLE pgbk_regress_op;
@@ -17,6 +19,11 @@ SELECT count(*) > 0 AS sees_backups FROM pgbk_backups WHERE status = 'complete';
 SELECT count(*) > 0 AS sees_jobs FROM pgbk_jobs;
 SELECT count(*) AS schedules FROM pgbk_schedule;
 SELECT count(*) AS archive_status_rows FROM pgbk_archive_status;
+-- Retention is the operator's to set and apply (pgbk_operator holds ALTER SYSTEM on the
+-- three retention settings).
+SELECT pgbk_set_retention(0, 'time');
+SELECT count(*) AS expired FROM pgbk_expire();
+SELECT pgbk_set_retention(0);
 RESET ROLE;
 
 DROP ROLE pgbk_regress_nobody;

@@ -2,6 +2,7 @@
 #pragma once
 #include "pgbk/object.hpp"
 #include "pgbk/repository.hpp"
+#include "pgbk/retention.hpp"
 
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@ typedef struct PgbkJob {
 	TimestampTz requested_at, started_at, finished_at;
 	pg_atomic_uint64 bytes_read, bytes_written, bad_blocks;
 	char error[PGBK_ERROR_LEN];
+	char note[PGBK_ERROR_LEN]; /* e.g. why a differential became a full backup */
 } PgbkJob;
 
 typedef struct PgbkShared {
@@ -40,6 +42,7 @@ typedef struct PgbkShared {
 	char last_label[PGBK_LABEL_LEN];
 	ConditionVariable job_done_cv;
 	PgbkJob jobs[PGBK_MAX_JOBS];
+	pid_t expiry_pid; /* the process running an expiry, 0 if none */
 	/* archive status, written by the archiver */
 	char last_archived_wal[MAXFNAMELEN];
 	char last_archived_segment[MAXFNAMELEN]; /* last plain segment, for the lag */
@@ -56,6 +59,21 @@ extern char *pgbk_repository;
 extern int pgbk_compression;
 extern int pgbk_compression_level;
 extern char *pgbk_full_schedule;
+extern char *pgbk_diff_schedule;
+extern char *pgbk_incr_schedule;
+extern int pgbk_retention_full;
+extern int pgbk_retention_full_type;
+extern int pgbk_retention_diff;
+enum { PGBK_RETENTION_COUNT = 0, PGBK_RETENTION_TIME = 1 };
+
+/* The backup schedules: kind, setting name, value. */
+typedef struct PgbkScheduleSetting {
+	const char *kind;
+	const char *setting;
+	char **value;
+} PgbkScheduleSetting;
+#define PGBK_SCHEDULE_COUNT 3
+extern const PgbkScheduleSetting pgbk_schedules[PGBK_SCHEDULE_COUNT];
 extern char *pgbk_schedule_timezone;
 extern char *pgbk_database;
 extern int pgbk_parallel;
@@ -77,6 +95,9 @@ bool StopRequested();
 s3::S3Options CurrentS3Options();
 // Opens the configured repository with the configured keys (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();
+// Applies the configured retention to the configured repository (throws pgbk::Error);
+// on_backup is told of each backup once it is removed. Callers hold the expiry slot.
+ExpiryReport ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup);
 // Changes whenever what OpenConfiguredRepository() opens would change: the repository
 // setting, the key settings or a key file's modification time (a key replaced in place).
 std::string RepositoryConfigSignature();
@@ -93,3 +114,6 @@ PGDLLEXPORT void _PG_archive_module_init(ArchiveModuleCallbacks *cb);
 #endif
 }
 void pgbk_register_worker(void);
+/* One expiry at a time (the worker's after a backup, or pgbk_expire()). */
+bool pgbk_expiry_begin(void);
+void pgbk_expiry_end(void);

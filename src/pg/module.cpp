@@ -6,6 +6,7 @@
  */
 #include "pgbk/cron.hpp"
 #include "pgbk/crypto.hpp"
+#include "pgbk/retention.hpp"
 #include "pgbk/storage.hpp"
 
 #include <sys/stat.h>
@@ -24,6 +25,11 @@ char *pgbk_repository = NULL;
 int pgbk_compression = PGBK_COMPRESSION_ZSTD;
 int pgbk_compression_level = 3;
 char *pgbk_full_schedule = NULL;
+char *pgbk_diff_schedule = NULL;
+char *pgbk_incr_schedule = NULL;
+int pgbk_retention_full = 0;
+int pgbk_retention_full_type = PGBK_RETENTION_COUNT;
+int pgbk_retention_diff = 0;
 char *pgbk_schedule_timezone = NULL;
 char *pgbk_database = NULL;
 int pgbk_parallel = 2;
@@ -82,6 +88,19 @@ static const struct config_enum_entry sse_options[] = {
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static const struct config_enum_entry retention_full_type_options[] = {
+	{"count", PGBK_RETENTION_COUNT, false},
+	{"time", PGBK_RETENTION_TIME, false},
+	{NULL, 0, false},
+};
+
+/* Biggest first: when several are due at once, the first one due runs. */
+const PgbkScheduleSetting pgbk_schedules[PGBK_SCHEDULE_COUNT] = {
+	{"full", "pgbk.full_schedule", &pgbk_full_schedule},
+	{"diff", "pgbk.diff_schedule", &pgbk_diff_schedule},
+	{"incr", "pgbk.incr_schedule", &pgbk_incr_schedule},
+};
 
 static const struct config_enum_entry compression_options[] = {
 	{"none", PGBK_COMPRESSION_NONE, false},
@@ -170,6 +189,18 @@ OpenConfiguredRepository()
 								 SplitKeyFileList(encryption_keyring ? encryption_keyring : ""));
 	return OpenRepository(pgbk_repository ? pgbk_repository : "", AbsoluteDataDirectory(), CurrentS3Options(),
 						  std::move(keyring));
+}
+
+ExpiryReport
+ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup)
+{
+	RetentionPolicy policy;
+	policy.full = pgbk_retention_full;
+	policy.full_type = pgbk_retention_full_type == PGBK_RETENTION_TIME ? RetentionPolicy::FullType::Time
+																	   : RetentionPolicy::FullType::Count;
+	policy.diff = pgbk_retention_diff;
+	auto repo = OpenConfiguredRepository();
+	return Expire(*repo, policy, static_cast<int64_t>(time(nullptr)), wal_segment_size, on_backup);
 }
 
 std::string
@@ -388,6 +419,24 @@ define_settings(void)
 	DefineCustomStringVariable("pgbk.full_schedule", "Cron schedule of full backups (5 fields; empty = none).",
 							   "Read in the time zone pgbk.schedule_timezone.", &pgbk_full_schedule, "", PGC_SIGHUP, 0,
 							   check_schedule, NULL, NULL);
+	DefineCustomStringVariable("pgbk.diff_schedule",
+							   "Cron schedule of differential backups (changes since the last full; empty = none).",
+							   "Read in the time zone pgbk.schedule_timezone.", &pgbk_diff_schedule, "", PGC_SIGHUP, 0,
+							   check_schedule, NULL, NULL);
+	DefineCustomStringVariable("pgbk.incr_schedule",
+							   "Cron schedule of incremental backups (changes since the last backup; empty = none).",
+							   "Read in the time zone pgbk.schedule_timezone.", &pgbk_incr_schedule, "", PGC_SIGHUP, 0,
+							   check_schedule, NULL, NULL);
+	DefineCustomIntVariable("pgbk.retention_full",
+							"Full backups to keep (pgbk.retention_full_type = count) or days to keep them (time).",
+							"0 keeps every backup. Expiry runs after each backup and on pgbk_expire().",
+							&pgbk_retention_full, 0, 0, 9999999, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pgbk.retention_full_type", "How pgbk.retention_full counts: count or time (days).", NULL,
+							 &pgbk_retention_full_type, PGBK_RETENTION_COUNT, retention_full_type_options, PGC_SIGHUP,
+							 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbk.retention_diff",
+							"Differential backups to keep (0 = as long as their full backup is kept).", NULL,
+							&pgbk_retention_diff, 0, 0, 9999999, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("pgbk.schedule_timezone", "Time zone in which backup schedules are read.",
 							   "An IANA time zone name such as UTC or Europe/Berlin.", &pgbk_schedule_timezone, "UTC",
 							   PGC_SIGHUP, 0, check_timezone, NULL, NULL);
@@ -458,4 +507,33 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pgbk_shmem_startup;
 	pgbk_register_worker();
+}
+
+/*
+ * pgbk_expiry_begin / pgbk_expiry_end
+ *
+ * Claims the one expiry slot; a slot held by a process that no longer exists is free.
+ */
+bool
+pgbk_expiry_begin(void)
+{
+	bool ok = false;
+
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	if (pgbk_shared->expiry_pid == 0 || pgbk_shared->expiry_pid == MyProcPid ||
+		(kill(pgbk_shared->expiry_pid, 0) != 0 && errno == ESRCH)) {
+		pgbk_shared->expiry_pid = MyProcPid;
+		ok = true;
+	}
+	LWLockRelease(pgbk_shared->lock);
+	return ok;
+}
+
+void
+pgbk_expiry_end(void)
+{
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	if (pgbk_shared->expiry_pid == MyProcPid)
+		pgbk_shared->expiry_pid = 0;
+	LWLockRelease(pgbk_shared->lock);
 }

@@ -1,8 +1,10 @@
 /*
  * sqlfuncs.cpp
  *
- * SQL surface: pgbk_backup_now(), and the set-returning functions behind the
- * pgbk_backups, pgbk_jobs and pgbk_schedule views.
+ * SQL surface: pgbk_backup_now(), the set-returning functions behind the views
+ * (pgbk_backups, pgbk_jobs, pgbk_schedule, pgbk_archive_status), pgbk_verify(),
+ * pgbk_expire(), and the functions that persist settings (pgbk_set_target,
+ * pgbk_set_retention).
  */
 #include "pgbk/cron.hpp"
 #include "pgbk/repository.hpp"
@@ -26,6 +28,10 @@ PG_FUNCTION_INFO_V1(pgbk_list_schedule);
 PG_FUNCTION_INFO_V1(pgbk_archive_status);
 PG_FUNCTION_INFO_V1(pgbk_set_target);
 PG_FUNCTION_INFO_V1(pgbk_verify);
+PG_FUNCTION_INFO_V1(pgbk_expire);
+PG_FUNCTION_INFO_V1(pgbk_set_retention);
+PGDLLEXPORT Datum pgbk_expire(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_set_retention(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_verify(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_target(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_status(PG_FUNCTION_ARGS);
@@ -107,6 +113,7 @@ pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out)
 	}
 	strlcpy(pgbk_shared->last_label, label, sizeof(pgbk_shared->last_label));
 	memset(slot->error, 0, sizeof(slot->error));
+	memset(slot->note, 0, sizeof(slot->note));
 	slot->id = pgbk_shared->next_job_id++;
 	slot->state = PGBK_JOB_QUEUED;
 	slot->trigger = trigger;
@@ -138,9 +145,10 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 	int64 id;
 
 	require_shared_state();
-	if (strcmp(type, "full") != 0)
+	if (strcmp(type, "full") != 0 && strcmp(type, "diff") != 0 && strcmp(type, "incr") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
-						errhint("This version takes full backups: use type => 'full'.")));
+						errhint("Use type => 'full', 'diff' (changes since the last full backup) or 'incr' (changes "
+								"since the last backup of any type).")));
 	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
@@ -157,6 +165,8 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 				if (job->id == id) {
 					state = job->state;
 					strlcpy(error, job->error, sizeof(error));
+					/* A differential or incremental without a prior became a full backup. */
+					strlcpy(label, job->label, sizeof(label));
 				}
 			}
 			LWLockRelease(pgbk_shared->lock);
@@ -227,8 +237,8 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 	{
 		for (size_t i = 0; i < list->size(); i++) {
 			const pgbk::BackupRecord &b = (*list)[i];
-			Datum values[14];
-			bool nulls[14];
+			Datum values[15];
+			bool nulls[15];
 			const char *status = pgbk::BackupStatusName(b.status);
 			const char *error = b.error.c_str();
 
@@ -260,6 +270,8 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 			values[12] = Int64GetDatum((int64)b.files);
 			nulls[12] = !complete;
 			values[13] = text_or_null(error, &nulls[13]);
+			/* Since 0.3; the row has the columns the installed SQL version declares. */
+			values[14] = text_or_null(b.prior.c_str(), &nulls[14]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
@@ -317,8 +329,8 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 		}
 	for (int i = 0; i < n; i++) {
 		PgbkJob *job = &copy[i];
-		Datum values[11];
-		bool nulls[11];
+		Datum values[12];
+		bool nulls[12];
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int64GetDatum(job->id);
@@ -332,6 +344,7 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 		values[8] = Int64GetDatum((int64)pg_atomic_read_u64(&job->bytes_read));
 		values[9] = Int64GetDatum((int64)pg_atomic_read_u64(&job->bytes_written));
 		values[10] = text_or_null(job->error, &nulls[10]);
+		values[11] = text_or_null(job->note, &nulls[11]); /* since 0.3 */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum)0;
@@ -346,28 +359,32 @@ Datum
 pgbk_list_schedule(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	const char *expr = pgbk_full_schedule ? pgbk_full_schedule : "";
 	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
-	time_t next = 0;
-	Datum values[4];
-	bool nulls[4];
-	CppResult r;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (expr[0] == '\0')
-		return (Datum)0;
-	r = RunCpp([&] {
-		auto n = pgbk::CronSchedule::Parse(expr).NextAfter(time(nullptr), tz);
-		next = n ? *n : 0;
-	});
-	if (!r.ok)
-		ereport(ERROR, (errmsg("pgbk: pgbk.full_schedule: %s", r.message)));
-	memset(nulls, 0, sizeof(nulls));
-	values[0] = CStringGetTextDatum("full");
-	values[1] = CStringGetTextDatum(expr);
-	values[2] = CStringGetTextDatum(tz);
-	values[3] = time_datum((int64)next, &nulls[3]);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++) {
+		const PgbkScheduleSetting *s = &pgbk_schedules[i];
+		const char *expr = *s->value ? *s->value : "";
+		time_t next = 0;
+		Datum values[4];
+		bool nulls[4];
+		CppResult r;
+
+		if (expr[0] == '\0')
+			continue;
+		r = RunCpp([&] {
+			auto n = pgbk::CronSchedule::Parse(expr).NextAfter(time(nullptr), tz);
+			next = n ? *n : 0;
+		});
+		if (!r.ok)
+			ereport(ERROR, (errmsg("pgbk: %s: %s", s->setting, r.message)));
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(s->kind);
+		values[1] = CStringGetTextDatum(expr);
+		values[2] = CStringGetTextDatum(tz);
+		values[3] = time_datum((int64)next, &nulls[3]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum)0;
 }
 
@@ -614,4 +631,125 @@ pgbk_verify(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	return (Datum)0;
+}
+
+typedef std::vector<pgbk::ExpiryItem> ExpiryList;
+
+static void
+delete_expiry_list(ExpiryList *list)
+{
+	RunCpp([&] { delete list; });
+}
+
+/*
+ * pgbk_expire()
+ *
+ * Applies the retention settings now: one row per backup removed (with why), and one
+ * for the range of WAL removed.
+ */
+Datum
+pgbk_expire(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	ExpiryList *volatile removed = NULL;
+	CppResult r;
+
+	require_shared_state();
+	InitMaterializedSRF(fcinfo, 0);
+	if (!pgbk_expiry_begin())
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE), errmsg("pgbk: another expiry is running"),
+						errhint("The backup worker expires after each backup; try again when it is done.")));
+	r = RunCpp([&] {
+		removed = new ExpiryList();
+		pgbk::ExpiryReport report =
+			pgbk::glue::ExpireConfigured([&](const pgbk::ExpiryItem &e) { removed->push_back(e); });
+		if (report.wal_removed > 0)
+			removed->push_back(
+				pgbk::ExpiryItem{report.wal_first + " .. " + report.wal_last, "wal",
+								 std::to_string(report.wal_removed) + " WAL file(s) older than every kept backup"});
+	});
+	pgbk_expiry_end();
+	if (!r.ok) {
+		size_t done = removed ? removed->size() : 0;
+		delete_expiry_list(removed);
+		if (r.cancelled)
+			CHECK_FOR_INTERRUPTS();
+		ereport(ERROR, (errmsg("pgbk: expiry stopped: %s", r.message),
+						errdetail("%zu backup(s) had been removed; the repository stays consistent and the next "
+								  "expiry finishes the work.",
+								  done)));
+	}
+	PG_TRY();
+	{
+		for (size_t i = 0; i < removed->size(); i++) {
+			const pgbk::ExpiryItem &e = (*removed)[i];
+			bool wal = e.type == "wal";
+			Datum values[4];
+			bool nulls[4] = {false, false, wal, false};
+
+			values[0] = CStringGetTextDatum(wal ? "wal" : "backup");
+			values[1] = CStringGetTextDatum(e.label.c_str());
+			values[2] = wal ? (Datum)0 : CStringGetTextDatum(e.type.c_str());
+			values[3] = CStringGetTextDatum(e.reason.c_str());
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		delete_expiry_list(removed);
+	}
+	PG_END_TRY();
+	return (Datum)0;
+}
+
+/*
+ * pgbk_set_retention(full integer, full_type text, diff integer) returns text
+ *
+ * Persists the retention policy like ALTER SYSTEM (diff NULL resets pgbk.retention_diff)
+ * and reloads. Expiry applies it after the next backup or on pgbk_expire().
+ */
+Datum
+pgbk_set_retention(PG_FUNCTION_ARGS)
+{
+	int32 full;
+	char *full_type;
+	char full_text[32], diff_text[32];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("pgbk: full and full_type must not be null"),
+						errhint("Use full => 0 to keep every backup.")));
+	full = PG_GETARG_INT32(0);
+	full_type = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (full < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: full must be 0 or more, not %d", full),
+						errhint("full is how many full backups to keep (full_type 'count') or for how many days "
+								"('time'); 0 keeps every backup.")));
+	if (strcmp(full_type, "count") != 0 && strcmp(full_type, "time") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("pgbk: full_type must be 'count' or 'time', not \"%s\"", full_type),
+						errhint("'count' keeps that many full backups; 'time' keeps them for that many days.")));
+	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("pgbk: diff must be 0 or more, not %d", PG_GETARG_INT32(2)),
+						errhint("diff is how many differential backups to keep; NULL or 0 keeps them as long as "
+								"their full backup.")));
+	snprintf(full_text, sizeof(full_text), "%d", full);
+	if (!PG_ARGISNULL(2))
+		snprintf(diff_text, sizeof(diff_text), "%d", PG_GETARG_INT32(2));
+	alter_system("pgbk.retention_full", full_text);
+	alter_system("pgbk.retention_full_type", full_type);
+	alter_system("pgbk.retention_diff", PG_ARGISNULL(2) ? NULL : diff_text);
+	if (kill(PostmasterPid, SIGHUP) != 0)
+		ereport(WARNING, (errmsg("pgbk: could not signal the postmaster to reload: %m")));
+	/* This session too, at once: a pgbk_expire() right after applies the new policy. */
+	ProcessConfigFile(PGC_SIGHUP);
+	{
+		const char *kept = full == 0                        ? "every backup"
+						   : strcmp(full_type, "time") == 0 ? psprintf("full backups for %d day(s)", full)
+															: psprintf("%d full backup(s)", full);
+		const char *diffs = PG_ARGISNULL(2) || PG_GETARG_INT32(2) == 0
+								? ""
+								: psprintf(", at most %d differential backup(s)", PG_GETARG_INT32(2));
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("retention saved: keep %s%s; configuration reloaded", kept, diffs)));
+	}
 }

@@ -193,12 +193,18 @@ backup_stop_compat(StringInfo labelfile, TimeLineID *stoptli)
 /*
  * run_backup
  *
- * Takes one full backup. Raises ERROR on failure (the caller records it).
+ * Takes one backup of the job's type: a differential or incremental is taken against the
+ * backup ChoosePrior picks, or becomes a full backup (relabelled, the job's note says
+ * why). Raises ERROR on failure (the caller records it).
  */
 static void
 run_backup(PgbkJob *job)
 {
 	char label[PGBK_LABEL_LEN];
+	char type[16];
+	char prior[PGBK_LABEL_LEN] = "";
+	char why_full[PGBK_ERROR_LEN] = "";
+	XLogRecPtr prior_start = InvalidXLogRecPtr;
 	char bad_pages[PGBK_ERROR_LEN] = "";
 	uint64 bad_count;
 	TimeLineID starttli, stoptli;
@@ -207,6 +213,7 @@ run_backup(PgbkJob *job)
 	CppResult r;
 
 	strlcpy(label, job->label, sizeof(label));
+	strlcpy(type, job->kind, sizeof(type));
 	if (RecoveryInProgress())
 		ereport(ERROR, (errmsg("pgbk: backups of a standby are not supported yet")));
 	if (!XLogArchivingActive() || XLogArchiveLibrary == NULL || strcmp(XLogArchiveLibrary, "pgbk") != 0)
@@ -217,6 +224,33 @@ run_backup(PgbkJob *job)
 	r = RunCpp([&] {
 		current_repo = pgbk::glue::OpenConfiguredRepository().release();
 		current_repo->CheckOrInit(pgbk::glue::CurrentClusterIdentity());
+		if (strcmp(type, "full") != 0) {
+			pgbk::PriorChoice c =
+				pgbk::ChoosePrior(current_repo->ListBackups(), type, GetWALInsertionTimeLine(), PG_VERSION_NUM);
+			strlcpy(prior, c.label.c_str(), sizeof(prior));
+			prior_start = c.start_lsn;
+			strlcpy(why_full, c.why_full.c_str(), sizeof(why_full));
+		}
+	});
+	raise_core_failure(&r, "cannot start the backup");
+	if (why_full[0] != '\0') {
+		/* No prior to take it against: a full backup, labelled as one. */
+		char requested[16];
+
+		strlcpy(requested, type, sizeof(requested));
+		strlcpy(type, "full", sizeof(type));
+		label[strlen(label) - 1] = 'F';
+		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+		strlcpy(job->kind, type, sizeof(job->kind));
+		strlcpy(job->label, label, sizeof(job->label));
+		snprintf(job->note, sizeof(job->note), "requested %s; taken as a full backup because %s",
+				 strcmp(requested, "diff") == 0 ? "a differential" : "an incremental", why_full);
+		LWLockRelease(pgbk_shared->lock);
+		ereport(LOG, (errmsg("pgbk: backup %s: %s", label, job->note)));
+	}
+	pgstat_report_activity(STATE_RUNNING, psprintf("pgbk: %s backup %s", type, label));
+
+	r = RunCpp([&] {
 		if (current_repo->ReadBackup(label))
 			throw pgbk::Error(pgbk::ErrorKind::AlreadyExists, std::string("backup ") + label + " already exists");
 	});
@@ -229,7 +263,8 @@ run_backup(PgbkJob *job)
 	r = RunCpp([&] {
 		pgbk::BackupStartInfo info;
 		info.label = label;
-		info.type = "full";
+		info.type = type;
+		info.prior = prior;
 		info.started_at = static_cast<int64_t>(time(nullptr));
 		info.start_lsn = startptr;
 		info.timeline = starttli;
@@ -242,7 +277,14 @@ run_backup(PgbkJob *job)
 		current_repo->WriteBackupStart(info);
 		pgbk::ManifestHeader h;
 		h.label = label;
-		h.type = "full";
+		h.type = type;
+		h.prior = prior;
+		h.prior_start_lsn = prior_start;
+		/*
+		 * Page deltas trust page LSNs, which only data checksums make cover every change
+		 * (hint bits included); without them changed relation files are stored whole.
+		 */
+		h.page_delta = prior[0] != '\0' && DataChecksumsEnabled();
 		h.system_identifier = info.cluster.system_identifier;
 		h.pg_version_num = PG_VERSION_NUM;
 		h.timeline = starttli;
@@ -299,8 +341,73 @@ run_backup(PgbkJob *job)
 						  errdetail("%s", bad_pages)));
 	}
 	free_current_backup();
-	ereport(LOG, (errmsg("pgbk: backup %s complete (start %X/%X, stop %X/%X)", label, LSN_FORMAT_ARGS(startptr),
-						 LSN_FORMAT_ARGS(stopptr))));
+	ereport(LOG, (errmsg("pgbk: %s backup %s complete (start %X/%X, stop %X/%X)%s%s", type, label,
+						 LSN_FORMAT_ARGS(startptr), LSN_FORMAT_ARGS(stopptr), prior[0] ? ", prior " : "", prior)));
+}
+
+/* Appends to the job's note ("; "-separated), under the lock. */
+static void
+append_job_note(PgbkJob *job, const char *text)
+{
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	if (job->note[0] != '\0')
+		strlcat(job->note, "; ", sizeof(job->note));
+	strlcat(job->note, text, sizeof(job->note));
+	LWLockRelease(pgbk_shared->lock);
+}
+
+/*
+ * run_expiry_after_backup
+ *
+ * Applies retention after a successful backup. Its failure is reported (log and the
+ * job's note), never the backup's: the backup is complete either way.
+ */
+static void
+run_expiry_after_backup(PgbkJob *job)
+{
+	std::vector<pgbk::ExpiryItem> *removed = NULL;
+	uint64 wal_removed = 0;
+	char wal_range[2 * MAXFNAMELEN + 8] = "";
+	CppResult r;
+
+	if (!pgbk_expiry_begin()) {
+		append_job_note(job, "expiry skipped: pgbk_expire() was running");
+		return;
+	}
+	pgstat_report_activity(STATE_RUNNING, "pgbk: expiry");
+	r = RunCpp([&] {
+		removed = new std::vector<pgbk::ExpiryItem>();
+		pgbk::ExpiryReport rep =
+			pgbk::glue::ExpireConfigured([&](const pgbk::ExpiryItem &e) { removed->push_back(e); });
+		wal_removed = rep.wal_removed;
+		snprintf(wal_range, sizeof(wal_range), "%s .. %s", rep.wal_first.c_str(), rep.wal_last.c_str());
+	});
+	pgbk_expiry_end();
+	/* Only plain C data below: logging may not throw, but it may longjmp. */
+	for (size_t i = 0; removed != NULL && i < removed->size(); i++) {
+		char what[PGBK_ERROR_LEN];
+
+		snprintf(what, sizeof(what), "expired %s backup %s (%s)", (*removed)[i].type.c_str(),
+				 (*removed)[i].label.c_str(), (*removed)[i].reason.c_str());
+		append_job_note(job, what);
+	}
+	RunCpp([&] { delete removed; });
+	if (wal_removed > 0) {
+		char what[PGBK_ERROR_LEN];
+
+		snprintf(what, sizeof(what), "expired %llu WAL file(s) %s", (unsigned long long)wal_removed, wal_range);
+		append_job_note(job, what);
+	}
+	if (!r.ok) {
+		char what[PGBK_ERROR_LEN];
+
+		snprintf(what, sizeof(what), "expiry failed: %s", r.message);
+		append_job_note(job, what);
+		ereport(WARNING, (errmsg("pgbk: expiry after backup %s failed: %s", job->label, r.message),
+						  errhint("The backup is complete; the next expiry (after a backup or on pgbk_expire()) "
+								  "finishes the work.")));
+	} else if (job->note[0] != '\0')
+		ereport(LOG, (errmsg("pgbk: backup %s: %s", job->label, job->note)));
 }
 
 /*
@@ -314,10 +421,12 @@ run_job(PgbkJob *job)
 	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "pgbk job", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcontext = MemoryContextSwitchTo(job_context);
 
-	pgstat_report_activity(STATE_RUNNING, "pgbk: full backup");
+	pgstat_report_activity(STATE_RUNNING, "pgbk: backup");
 	PG_TRY();
 	{
 		run_backup(job);
+		/* Before the job reports success: a caller waiting on it sees the expiry done. */
+		run_expiry_after_backup(job);
 		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
 		job->state = PGBK_JOB_SUCCEEDED;
 		job->finished_at = GetCurrentTimestamp();
@@ -382,13 +491,13 @@ claim_next_job(void)
 /*
  * next_scheduled_run
  *
- * Next run of pgbk.full_schedule after `after`, or 0 when there is none.
+ * Next run of schedule i (pgbk_schedules) after `after`, or 0 when there is none.
  */
 static time_t
-next_scheduled_run(time_t after)
+next_scheduled_run(int i, time_t after)
 {
 	time_t next = 0;
-	const char *expr = pgbk_full_schedule ? pgbk_full_schedule : "";
+	const char *expr = *pgbk_schedules[i].value ? *pgbk_schedules[i].value : "";
 	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
 	CppResult r;
 
@@ -399,8 +508,22 @@ next_scheduled_run(time_t after)
 		next = n ? *n : 0;
 	});
 	if (!r.ok)
-		ereport(WARNING, (errmsg("pgbk: pgbk.full_schedule: %s", r.message)));
+		ereport(WARNING, (errmsg("pgbk: %s: %s", pgbk_schedules[i].setting, r.message)));
 	return next;
+}
+
+/* True when a job waits in the queue (a schedule then adds none: the queue stays short). */
+static bool
+job_queued(void)
+{
+	bool queued = false;
+
+	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+	for (int i = 0; i < PGBK_MAX_JOBS; i++)
+		if (pgbk_shared->jobs[i].state == PGBK_JOB_QUEUED)
+			queued = true;
+	LWLockRelease(pgbk_shared->lock);
+	return queued;
 }
 
 extern "C" void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
@@ -408,8 +531,9 @@ extern "C" void pgbk_enqueue_job(const char *kind, int trigger, char *label_out,
 void
 pgbk_worker_main(Datum main_arg)
 {
-	time_t next_run;
-	char schedule_seen[256];
+	time_t next_run[PGBK_SCHEDULE_COUNT];
+	char schedule_seen[PGBK_SCHEDULE_COUNT][256];
+	char timezone_seen[128];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -427,33 +551,55 @@ pgbk_worker_main(Datum main_arg)
 	ereport(LOG, (errmsg("pgbk: backup worker started")));
 	cleanup_interrupted_backups();
 
-	strlcpy(schedule_seen, pgbk_full_schedule ? pgbk_full_schedule : "", sizeof(schedule_seen));
-	next_run = next_scheduled_run(time(NULL));
+	strlcpy(timezone_seen, pgbk_schedule_timezone ? pgbk_schedule_timezone : "", sizeof(timezone_seen));
+	for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++) {
+		strlcpy(schedule_seen[i], *pgbk_schedules[i].value ? *pgbk_schedules[i].value : "", sizeof(schedule_seen[i]));
+		next_run[i] = next_scheduled_run(i, time(NULL));
+	}
 
 	for (;;) {
 		PgbkJob *job;
 		long timeout_ms;
 		time_t now;
+		int due = -1;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending) {
+			bool tz_changed;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			tz_changed = strcmp(timezone_seen, pgbk_schedule_timezone ? pgbk_schedule_timezone : "") != 0;
+			strlcpy(timezone_seen, pgbk_schedule_timezone ? pgbk_schedule_timezone : "", sizeof(timezone_seen));
 			/* A changed schedule starts counting from now. */
-			if (strcmp(schedule_seen, pgbk_full_schedule ? pgbk_full_schedule : "") != 0) {
-				strlcpy(schedule_seen, pgbk_full_schedule ? pgbk_full_schedule : "", sizeof(schedule_seen));
-				next_run = next_scheduled_run(time(NULL));
+			for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++) {
+				const char *value = *pgbk_schedules[i].value ? *pgbk_schedules[i].value : "";
+				if (tz_changed || strcmp(schedule_seen[i], value) != 0) {
+					strlcpy(schedule_seen[i], value, sizeof(schedule_seen[i]));
+					next_run[i] = next_scheduled_run(i, time(NULL));
+				}
 			}
 		}
 
+		/* Several due at once (a full and an incremental at 01:00): the biggest runs. */
 		now = time(NULL);
-		if (next_run != 0 && now >= next_run) {
+		for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++)
+			if (next_run[i] != 0 && now >= next_run[i]) {
+				if (due < 0)
+					due = i;
+				next_run[i] = next_scheduled_run(i, now);
+			}
+		if (due >= 0) {
 			char label[PGBK_LABEL_LEN];
 			int64 id;
 
-			pgbk_enqueue_job("full", PGBK_TRIGGER_SCHEDULE, label, &id);
-			ereport(LOG, (errmsg("pgbk: scheduled full backup %s queued", label)));
-			next_run = next_scheduled_run(now);
+			if (job_queued())
+				ereport(LOG, (errmsg("pgbk: scheduled %s backup skipped: a backup is already queued",
+									 pgbk_schedules[due].kind)));
+			else {
+				pgbk_enqueue_job(pgbk_schedules[due].kind, PGBK_TRIGGER_SCHEDULE, label, &id);
+				ereport(LOG, (errmsg("pgbk: scheduled %s backup %s queued", pgbk_schedules[due].kind, label)));
+			}
 		}
 
 		job = claim_next_job();
@@ -463,10 +609,11 @@ pgbk_worker_main(Datum main_arg)
 		}
 
 		timeout_ms = 60000;
-		if (next_run != 0) {
-			long until = (long)(next_run - time(NULL)) * 1000L;
-			timeout_ms = Max(Min(until, timeout_ms), 10);
-		}
+		for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++)
+			if (next_run[i] != 0) {
+				long until = (long)(next_run[i] - time(NULL)) * 1000L;
+				timeout_ms = Max(Min(until, timeout_ms), 10);
+			}
 		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}

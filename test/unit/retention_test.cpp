@@ -170,3 +170,35 @@ TEST(Retention, CountKeepsChainsAndOrdersByTimeNotLabel)
 	EXPECT_EQ(plan.expire[1].label, "d1");
 	EXPECT_EQ(plan.oldest_wal_kept, WalSegmentName(WalSegment{1, 1}, kSeg)) << "the full's WAL stays";
 }
+
+TEST(Retention, PriorOfDifferentialAndIncremental)
+{
+	auto rec = [](const std::string &label, const std::string &type, BackupStatus st, int64_t t, uint32_t tli) {
+		BackupRecord b;
+		b.label = label;
+		b.type = type;
+		b.status = st;
+		b.started_at = t;
+		b.start_lsn = static_cast<Lsn>(t) << 24;
+		b.timeline = tli;
+		b.pg_version_num = 150008;
+		return b;
+	};
+	std::vector<BackupRecord> none;
+	EXPECT_NE(ChoosePrior(none, "diff", 1, 150008).why_full.find("no complete full backup"), std::string::npos);
+
+	std::vector<BackupRecord> h = {rec("A", "full", BackupStatus::Complete, 1, 1),
+								   rec("B", "incr", BackupStatus::Complete, 2, 1),
+								   rec("C", "full", BackupStatus::Failed, 3, 1)};
+	EXPECT_EQ(ChoosePrior(h, "diff", 1, 150008).label, "A"); // the failed full does not count
+	EXPECT_EQ(ChoosePrior(h, "incr", 1, 150008).label, "B");
+	EXPECT_EQ(ChoosePrior(h, "incr", 1, 150008).start_lsn, Lsn{2} << 24);
+
+	// After a promotion the newest backup is on the old timeline: a full is taken.
+	PriorChoice other = ChoosePrior(h, "incr", 2, 150008);
+	EXPECT_TRUE(other.label.empty());
+	EXPECT_NE(other.why_full.find("timeline 1"), std::string::npos) << other.why_full;
+	PriorChoice upgraded = ChoosePrior(h, "diff", 1, 160002);
+	EXPECT_TRUE(upgraded.label.empty());
+	EXPECT_NE(upgraded.why_full.find("PostgreSQL 15"), std::string::npos) << upgraded.why_full;
+}

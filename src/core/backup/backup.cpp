@@ -117,11 +117,25 @@ public:
 	PriorManifest(Repository &repo, const BackupRecord &prior) : prior_(prior)
 	{
 		reader_ = repo.OpenObject(Repository::BackupKey(prior.label, "manifest"));
+		parser_.on_header = [this](const ManifestHeader &h) {
+			header_ = h;
+			have_header_ = true;
+		};
 		parser_.on_entry = [this](const ManifestEntry &e) {
 			if (e.type == ManifestEntry::Type::File)
 				queue_.push_back(e);
 		};
 		buf_.resize(64 * 1024);
+	}
+	// The prior's manifest header (its first line).
+	const ManifestHeader &
+	Header()
+	{
+		while (!have_header_ && !eof_)
+			ReadMore();
+		if (!have_header_)
+			throw Error(ErrorKind::Corrupt, "manifest of backup " + prior_.label + " has no header");
+		return header_;
 	}
 	// The prior's entry for `path`; paths must be asked in walk order.
 	std::shared_ptr<const ManifestEntry>
@@ -171,6 +185,8 @@ private:
 	}
 
 	BackupRecord prior_;
+	ManifestHeader header_;
+	bool have_header_ = false;
 	std::unique_ptr<ObjectReader> reader_;
 	ManifestParser parser_;
 	std::deque<ManifestEntry> queue_;
@@ -613,12 +629,20 @@ BackupSession::BackupSession(Repository &repo, const ManifestHeader &header)
 		if (!prior || prior->status != BackupStatus::Complete)
 			throw Error(ErrorKind::NotFound, "prior backup " + header.prior + " is not a complete backup");
 		impl_->prior = std::make_unique<PriorManifest>(repo, *prior);
+		const ManifestHeader &ph = impl_->prior->Header();
+		if (ph.system_identifier != header.system_identifier || ph.segment_size != header.segment_size)
+			throw Error(ErrorKind::Config, "prior backup " + header.prior + " is of another cluster");
+		// Page deltas trust that every change since the prior moved the page LSN, which
+		// holds only if the prior's pages were already checksummed (pg_checksums --enable
+		// rewrites every page and keeps its LSN): otherwise compare whole files.
+		if (!ph.data_checksums)
+			impl_->header.page_delta = false;
 	}
 	std::string key = Repository::BackupKey(header.label, "manifest");
 	impl_->manifest_out = repo.storage().OpenWrite(key, WriteMode::CreateOnly);
 	impl_->manifest =
 		std::make_unique<ObjectWriter>(*impl_->manifest_out, repo.WithKey(CodecOptions{Codec::Zstd, 3}), key);
-	std::string h = EncodeManifestHeader(header);
+	std::string h = EncodeManifestHeader(impl_->header);
 	impl_->manifest->Write(h.data(), h.size());
 }
 

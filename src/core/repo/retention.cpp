@@ -132,6 +132,35 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	return plan;
 }
 
+PriorChoice
+ChoosePrior(const std::vector<BackupRecord> &backups, const std::string &type, uint32_t timeline, int pg_version_num)
+{
+	PriorChoice c;
+	const BackupRecord *newest = nullptr;
+	for (const auto &b : backups) // ordered by time: the last match is the newest
+		if (b.status == BackupStatus::Complete && (type == "incr" || b.type == "full"))
+			newest = &b;
+	std::string what = type == "incr" ? "complete backup" : "complete full backup";
+	if (newest == nullptr) {
+		c.why_full = "there is no " + what + " in the repository to take the " +
+					 (type == "incr" ? std::string("incremental") : std::string("differential")) + " backup against";
+		return c;
+	}
+	if (newest->timeline != timeline) {
+		c.why_full = "the newest " + what + ", " + newest->label + ", is on timeline " +
+					 std::to_string(newest->timeline) + " and the server is on timeline " + std::to_string(timeline);
+		return c;
+	}
+	if (newest->pg_version_num / 10000 != pg_version_num / 10000) {
+		c.why_full = "the newest " + what + ", " + newest->label + ", was taken by PostgreSQL " +
+					 std::to_string(newest->pg_version_num / 10000);
+		return c;
+	}
+	c.label = newest->label;
+	c.start_lsn = newest->start_lsn;
+	return c;
+}
+
 ExpiryReport
 Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t segment_size,
 	   const std::function<void(const ExpiryItem &)> &on_backup)

@@ -41,6 +41,18 @@ inline constexpr const char *kExpiredPrefix = "expired: ";
 RetentionPlan PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &policy, int64_t now,
 							uint64_t segment_size);
 
+// The backup a differential ("diff": the newest complete full backup) or incremental
+// ("incr": the newest complete backup of any type) is taken against. Empty label with a
+// reason when there is none that fits this server (none complete, another timeline,
+// another PostgreSQL major version): the backup is then taken as a full one.
+struct PriorChoice {
+	std::string label;
+	Lsn start_lsn = 0;
+	std::string why_full; // set when label is empty
+};
+PriorChoice ChoosePrior(const std::vector<BackupRecord> &backups, const std::string &type, uint32_t timeline,
+						int pg_version_num);
+
 struct ExpiryReport {
 	std::vector<ExpiryItem> backups; // removed, in the order removed
 	uint64_t wal_removed = 0; // WAL files removed (segments, partial segments, backup history)
