@@ -85,6 +85,26 @@ sub restore_and_start_with
 	return $restored;
 }
 
+# Restores backup $label into a new cluster and recovers only to the backup's end (the
+# point where it is consistent) on its timeline, then promotes: the data as it was when
+# the backup ended. The copy archives nothing: its new timeline must not enter the
+# source's repository, where a later restore would follow it.
+sub restore_to_backup_end
+{
+	my ($repo, $name, $label) = @_;
+	my $restored = PostgreSQL::Test::Cluster->new($name);
+	command_ok([ 'pgbk', '--repo', $repo, 'restore', '--pgdata', $restored->data_dir, '--backup', $label ],
+		"pgbk restore of $label into $name");
+	$restored->append_conf('postgresql.conf',
+		"port = " . $restored->port . "\nunix_socket_directories = '" . $restored->host . "'\n"
+		  . "recovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"
+		  . "recovery_target_timeline = 'current'\narchive_mode = off\n");
+	$restored->start;
+	$restored->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+	  or die "restored cluster $name did not finish recovery";
+	return $restored;
+}
+
 # Waits (up to the TAP timeout) until $cond returns true; dies naming $what otherwise.
 sub wait_for
 {

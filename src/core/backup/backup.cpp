@@ -522,8 +522,15 @@ struct BackupSession::Impl {
 		const ManifestEntry &prior_entry = *job.prior;
 		Sha256 whole;
 		std::string key = Repository::BackupDeltaKey(header.label, job.relpath);
-		auto out = repo.storage().OpenWrite(key, WriteMode::CreateOnly, Durability::Deferred);
-		ObjectWriter ow(*out, repo.WithKey(codec), key);
+		// Opened at the first changed page: most files of an incremental store nothing.
+		std::unique_ptr<StorageWriter> out;
+		std::unique_ptr<ObjectWriter> ow;
+		auto open = [&]() {
+			if (!ow) {
+				out = repo.storage().OpenWrite(key, WriteMode::CreateOnly, Durability::Deferred);
+				ow = std::make_unique<ObjectWriter>(*out, repo.WithKey(codec), key);
+			}
+		};
 		std::vector<uint8_t> buf(32 * kBlockSize);
 		std::vector<uint32_t> bad;
 		uint64_t offset = 0, blocks = 0;
@@ -568,8 +575,9 @@ struct BackupSession::Impl {
 				uint8_t rec[8];
 				PutU32(rec, static_cast<uint32_t>(blk));
 				PutU32(rec + 4, static_cast<uint32_t>(len));
-				ow.Write(rec, sizeof rec);
-				ow.Write(page, len);
+				open();
+				ow->Write(rec, sizeof rec);
+				ow->Write(page, len);
 				blocks++;
 			}
 			offset += static_cast<uint64_t>(n);
@@ -577,13 +585,14 @@ struct BackupSession::Impl {
 		bad_blocks += bad.size();
 		files++;
 		if (blocks == 0 && offset == prior_entry.size) {
-			// Unchanged: nothing stored (the writer is dropped, never committed).
+			// Unchanged: nothing stored.
 			ManifestEntry e = RecipeOf(prior_entry, header.prior, job);
 			e.bad_blocks = std::move(bad);
 			Emit(job.seq, std::move(e));
 			return;
 		}
-		ObjectSummary sum = ow.Finish();
+		open(); // a file that only shrank has an empty delta
+		ObjectSummary sum = ow->Finish();
 		out->Commit();
 		bytes_written += sum.stored_size;
 		ManifestEntry e = RecipeOf(prior_entry, header.prior, job);

@@ -60,10 +60,16 @@ public:
 	{
 		auto slash = final_.find_last_of('/');
 		dir_ = final_.substr(0, slash);
-		MakeDirs(dir_);
 		temp_ = dir_ + "/." + final_.substr(slash + 1) + ".tmp." + std::to_string(::getpid()) + "." +
 				std::to_string(temp_counter.fetch_add(1));
-		fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		// A removal elsewhere may drop the directory once empty, between our mkdir and
+		// open: make it again and retry.
+		for (int attempt = 0; fd_ < 0 && attempt < 5; attempt++) {
+			MakeDirs(dir_);
+			fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd_ < 0 && errno != ENOENT)
+				break;
+		}
 		if (fd_ < 0)
 			ThrowErrno("could not create \"" + temp_ + "\"", errno);
 	}
