@@ -208,13 +208,6 @@ RecipeOf(const ManifestEntry &prior, const std::string &prior_label, const FileJ
 	return e;
 }
 
-void
-PutU32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
 FileJob
 WholeFileJob(const std::string &relpath, const std::string &abspath, const struct stat &st)
 {
@@ -572,9 +565,8 @@ struct BackupSession::Impl {
 				}
 				if (!include)
 					continue;
-				uint8_t rec[8];
-				PutU32(rec, static_cast<uint32_t>(blk));
-				PutU32(rec + 4, static_cast<uint32_t>(len));
+				uint8_t rec[kDeltaRecordHeader];
+				EncodeDeltaRecordHeader(rec, static_cast<uint32_t>(blk), static_cast<uint32_t>(len));
 				open();
 				ow->Write(rec, sizeof rec);
 				ow->Write(page, len);

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <cstring>
 #include <sys/time.h>
 #include <unistd.h>
 #include <vector>
@@ -17,6 +18,22 @@ namespace pgbk {
 namespace {
 
 constexpr uint64_t kFlushAfter = 8 << 20;
+// The chunk a file rebuilt from page deltas is assembled, hashed and written in.
+constexpr size_t kRecipeChunk = 256 * 1024;
+
+// Reads until len bytes or the end of the object; returns how many were read.
+size_t
+ReadUpTo(ObjectReader &r, void *out, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		size_t n = r.Read(static_cast<char *>(out) + got, len - got);
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
+}
 
 void
 MakeDir(const std::string &path, mode_t mode)
@@ -152,57 +169,113 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			throw;
 		}
 	};
-	std::function<void(const Job &, const std::atomic<bool> &)> restore_file;
-	// Base, then each page delta in order, then the file's checksum over the result.
+	// Rebuilds a file from its base and page deltas in one sequential pass: each chunk is
+	// the base's bytes (zeros beyond the base) with every delta's pages for it laid over
+	// in order (delta objects list pages in ascending order, so each is one forward
+	// stream). Written and hashed once; the file's checksum must match the manifest's.
 	auto restore_recipe = [&](const Job &j, const std::atomic<bool> &stop) {
 		const ManifestEntry &e = *j.recipe;
 		std::string base_label = e.BaseLabel(b.label);
-		if (e.parts.empty())
-			restore_file(Job{e.path, e.mode, e.mtime, e.base_size, e.base_sha256, 0, 0, base_label, nullptr}, stop);
-		for (size_t k = 0, offset = 0; k < e.parts.size(); offset += e.parts[k].size, k++)
-			restore_file(
-				Job{e.path, e.mode, e.mtime, e.parts[k].size, e.parts[k].sha256, k, offset, base_label, nullptr}, stop);
 		std::string path = opts.pgdata + "/" + j.path;
-		UniqueFd fd = OpenOrThrow(path, O_RDWR);
-		std::vector<char> page(kBlockSize);
-		for (const auto &d : e.deltas) {
-			std::string key = Repository::BackupDeltaKey(d.label, e.path);
-			auto r = open_object(key);
-			auto read_exactly = [&](char *out, size_t len) {
-				size_t got = 0;
-				while (got < len) {
-					size_t n = r->Read(out + got, len - got);
-					if (n == 0)
-						break;
-					got += n;
-				}
-				return got;
-			};
-			for (;;) {
-				if (stop)
-					throw Error(ErrorKind::Cancelled, "restore stopped");
-				uint8_t rec[8];
-				size_t got = read_exactly(reinterpret_cast<char *>(rec), sizeof rec);
-				if (got == 0)
-					break;
-				uint32_t blk = rec[0] | rec[1] << 8 | rec[2] << 16 | static_cast<uint32_t>(rec[3]) << 24;
-				uint32_t len = rec[4] | rec[5] << 8 | rec[6] << 16 | static_cast<uint32_t>(rec[7]) << 24;
-				if (got != sizeof rec || len > kBlockSize || read_exactly(page.data(), len) != len)
-					throw Error(ErrorKind::Corrupt, "page delta " + key + " is malformed");
-				WriteFully(fd.get(), page.data(), len, path, static_cast<int64_t>(uint64_t{blk} * kBlockSize));
-				bytes += len;
-			}
-			if (r->Summary().raw_size != d.size || r->Summary().sha256 != d.sha256)
+		UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT | O_TRUNC, j.mode & 0777);
+
+		// The base, part after part.
+		struct BasePiece {
+			std::string key;
+			uint64_t size;
+			Digest sha256;
+		};
+		std::vector<BasePiece> pieces;
+		if (e.parts.empty())
+			pieces.push_back({Repository::BackupPartKey(base_label, e.path, 0), e.base_size, e.base_sha256});
+		for (size_t k = 0; k < e.parts.size(); k++)
+			pieces.push_back({Repository::BackupPartKey(base_label, e.path, k), e.parts[k].size, e.parts[k].sha256});
+		size_t piece = 0;
+		std::unique_ptr<ObjectReader> base;
+		auto check = [&](ObjectReader &r, const std::string &key, uint64_t size, const Digest &sha) {
+			if (r.Summary().raw_size != size || r.Summary().sha256 != sha)
 				throw Error(ErrorKind::Corrupt, "object " + key + " does not match the manifest of backup " + b.label +
 													" (size or checksum differs)");
+		};
+		// Reads up to len base bytes; fewer only at the base's end.
+		auto read_base = [&](char *out, size_t len) {
+			size_t got = 0;
+			while (got < len && piece < pieces.size()) {
+				if (!base)
+					base = open_object(pieces[piece].key);
+				size_t n = base->Read(out + got, len - got);
+				if (n == 0) {
+					check(*base, pieces[piece].key, pieces[piece].size, pieces[piece].sha256);
+					base.reset();
+					piece++;
+				}
+				got += n;
+			}
+			return got;
+		};
+
+		struct DeltaStream {
+			std::string key;
+			const ManifestDelta *meta;
+			std::unique_ptr<ObjectReader> r;
+			bool have = false; // a record is loaded
+			uint32_t blk = 0, len = 0;
+			std::vector<char> page = std::vector<char>(kBlockSize);
+		};
+		std::vector<DeltaStream> deltas(e.deltas.size());
+		auto next_record = [&](DeltaStream &d) {
+			uint8_t rec[kDeltaRecordHeader];
+			size_t got = ReadUpTo(*d.r, rec, sizeof rec);
+			d.have = false;
+			if (got == 0)
+				return;
+			DecodeDeltaRecordHeader(rec, &d.blk, &d.len);
+			if (got != sizeof rec || d.len > kBlockSize || ReadUpTo(*d.r, d.page.data(), d.len) != d.len)
+				throw Error(ErrorKind::Corrupt, "page delta " + d.key + " is malformed");
+			d.have = true;
+		};
+		for (size_t i = 0; i < e.deltas.size(); i++) {
+			deltas[i].key = Repository::BackupDeltaKey(e.deltas[i].label, e.path);
+			deltas[i].meta = &e.deltas[i];
+			deltas[i].r = open_object(deltas[i].key);
+			next_record(deltas[i]);
 		}
-		if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0)
-			ThrowErrno("could not truncate \"" + path + "\"", errno);
+
 		Sha256 h;
-		std::vector<char> buf(256 * 1024);
-		if (::lseek(fd.get(), 0, SEEK_SET) < 0)
-			ThrowErrno("could not seek \"" + path + "\"", errno);
-		ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) { h.Update(data, n); });
+		std::vector<char> buf(kRecipeChunk);
+		uint64_t offset = 0, flushed = 0;
+		while (offset < e.size) {
+			if (stop)
+				throw Error(ErrorKind::Cancelled, "restore stopped");
+			size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.size - offset));
+			size_t got = read_base(buf.data(), n);
+			std::memset(buf.data() + got, 0, n - got);
+			for (auto &d : deltas)
+				for (; d.have && uint64_t{d.blk} * kBlockSize < offset + n; next_record(d)) {
+					uint64_t at = uint64_t{d.blk} * kBlockSize;
+					if (at < offset)
+						throw Error(ErrorKind::Corrupt, "page delta " + d.key + " is not in block order");
+					size_t len = static_cast<size_t>(std::min<uint64_t>(d.len, offset + n - at));
+					std::memcpy(buf.data() + (at - offset), d.page.data(), len);
+				}
+			h.Update(buf.data(), n);
+			WriteFully(fd.get(), buf.data(), n, path, static_cast<int64_t>(offset));
+			bytes += n;
+			offset += n;
+			if (offset - flushed >= kFlushAfter) {
+				::sync_file_range(fd.get(), static_cast<off_t>(flushed), static_cast<off_t>(offset - flushed),
+								  SYNC_FILE_RANGE_WRITE);
+				flushed = offset;
+			}
+		}
+		// Beyond the file's end (it shrank): read the rest so every object is verified.
+		while (read_base(buf.data(), buf.size()) > 0) {
+		}
+		for (auto &d : deltas) {
+			while (d.have)
+				next_record(d);
+			check(*d.r, d.key, d.meta->size, d.meta->sha256);
+		}
 		if (h.Final() != e.sha256)
 			throw Error(ErrorKind::Corrupt, "file " + e.path + " rebuilt for backup " + b.label + " from " +
 												base_label + " and " + std::to_string(e.deltas.size()) +
@@ -210,10 +283,12 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		struct timeval tv[2] = {{static_cast<time_t>(j.mtime), 0}, {static_cast<time_t>(j.mtime), 0}};
 		::futimes(fd.get(), tv);
 		fd.Close(path);
+		files++;
 	};
+	std::function<void(const Job &, const std::atomic<bool> &)> restore_file;
 	restore_file = [&](const Job &j, const std::atomic<bool> &stop) {
 		if (j.recipe) {
-			restore_recipe(j, stop); // counts the file when its base is written
+			restore_recipe(j, stop);
 			return;
 		}
 		std::string key = Repository::BackupPartKey(j.label, j.path, j.part);

@@ -44,6 +44,26 @@ struct ManifestPart {
 // Pages of a file changed since a prior backup, stored by a differential or incremental
 // backup as one object of records (u32 block number, u32 length, that many bytes; little
 // endian) that overwrite the file's content from its base, in order.
+// A page-delta record's header: block number and length, both u32 little endian.
+constexpr size_t kDeltaRecordHeader = 8;
+inline void
+EncodeDeltaRecordHeader(uint8_t *out, uint32_t block, uint32_t len)
+{
+	for (int i = 0; i < 4; i++) {
+		out[i] = static_cast<uint8_t>(block >> (8 * i));
+		out[4 + i] = static_cast<uint8_t>(len >> (8 * i));
+	}
+}
+inline void
+DecodeDeltaRecordHeader(const uint8_t *in, uint32_t *block, uint32_t *len)
+{
+	*block = *len = 0;
+	for (int i = 0; i < 4; i++) {
+		*block |= static_cast<uint32_t>(in[i]) << (8 * i);
+		*len |= static_cast<uint32_t>(in[4 + i]) << (8 * i);
+	}
+}
+
 struct ManifestDelta {
 	std::string label; // the backup holding the delta object
 	uint64_t size = 0, stored_size = 0, blocks = 0;
