@@ -59,6 +59,7 @@ compress-level=3
 process-max=$PARALLEL
 start-fast=y
 archive-check=n
+repo1-retention-full=9999999
 [bench]
 pg1-path=$B/data
 pg1-port=$PORT
