@@ -1,6 +1,7 @@
 // pgbk command-line tool: works with nothing but the repository (the server may be gone).
 #include "pgbk/crypto.hpp"
 #include "pgbk/pgconf.hpp"
+#include "pgbk/recovery_target.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
 #include "pgbk/s3_client.hpp"
@@ -25,6 +26,9 @@ const char *kUsage = R"(pgbk - PostgreSQL backups from inside the server
 Usage:
   pgbk [--repo URL | --config FILE] list [--json]
   pgbk [--repo URL | --config FILE] restore --pgdata DIR [--backup LABEL] [--parallel N]
+       [--target-time TIMESTAMPTZ | --target-lsn LSN | --target-xid XID | --target-name NAME |
+        --target-immediate] [--target-inclusive true|false] [--target-action promote|pause|shutdown]
+       [--target-timeline latest|current|N] [--clone] [--delta]
   pgbk [--repo URL | --config FILE] wal-fetch WALNAME DEST
   pgbk [--repo URL | --config FILE] verify [LABEL] [--json] [--parallel N]
   pgbk [--repo URL | --config FILE] create-bucket
@@ -42,6 +46,18 @@ Options:
   --encryption-keyring FILE[,FILE...]
                    keys from before a rotation (else pgbk.encryption_keyring)
   --help           show this help
+
+Restore:
+  Without a target the restored server replays every archived WAL segment and promotes.
+  --target-time '2026-11-21 10:15:00+00' (a time zone is required), --target-lsn 0/16B3748,
+  --target-xid 1234, --target-name RESTORE_POINT, --target-immediate (the backup's end):
+  recovery stops there and performs --target-action (default promote). Without --backup,
+  the newest complete backup that can reach the target is restored.
+  The restored server archives into the same repository, on its new timeline, as in-place
+  recovery needs. --clone makes a copy that archives nowhere (archive_mode = off, no
+  backup schedules) until it is given its own pgbk.repository.
+  --delta updates an existing data directory (server stopped) in place: files whose size
+  and checksum match the backup are kept, others rewritten, the rest removed.
 
 Exit status: 0 success, 1 WAL file not in the repository (wal-fetch) or a problem found
 (verify), 2 usage error, 3 any other error.
@@ -125,6 +141,9 @@ CmdList(pgbk::Repository &repo, bool json)
 						   {"database_bytes", b.database_bytes},
 						   {"stored_bytes", b.stored_bytes},
 						   {"files", b.files},
+						   {"prior", b.prior},
+						   {"consistent_at", FormatTime(b.stop_time)},
+						   {"next_xid", b.next_xid},
 						   {"error", b.error}});
 		std::cout << arr.dump(2) << "\n";
 		return 0;
@@ -142,6 +161,8 @@ CmdList(pgbk::Repository &repo, bool json)
 					FormatTime(b.finished_at).c_str(), pgbk::FormatLsn(b.start_lsn).c_str(),
 					b.stop_lsn ? pgbk::FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
 					HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
+		if (!b.prior.empty())
+			std::printf("    prior: %s\n", b.prior.c_str());
 		if (!b.error.empty())
 			std::printf("    error: %s\n", b.error.c_str());
 	}
@@ -162,6 +183,14 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 {
 	pgbk::RestoreOptions opts;
 	opts.parallel = parallel;
+	pgbk::RecoveryTarget target_point;
+	bool clone = false;
+	int targets = 0;
+	auto set_target = [&](pgbk::RecoveryTarget::Kind kind, const std::string &value) {
+		target_point.kind = kind;
+		target_point.value = value;
+		targets++;
+	};
 	for (size_t i = 0; i < args.size(); i++) {
 		auto value = [&]() {
 			if (i + 1 >= args.size())
@@ -174,15 +203,73 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 			opts.label = value();
 		else if (args[i] == "--parallel")
 			opts.parallel = std::atoi(value().c_str());
+		else if (args[i] == "--target-time")
+			set_target(pgbk::RecoveryTarget::Kind::Time, value());
+		else if (args[i] == "--target-lsn")
+			set_target(pgbk::RecoveryTarget::Kind::Lsn, value());
+		else if (args[i] == "--target-xid")
+			set_target(pgbk::RecoveryTarget::Kind::Xid, value());
+		else if (args[i] == "--target-name")
+			set_target(pgbk::RecoveryTarget::Kind::Name, value());
+		else if (args[i] == "--target-immediate")
+			set_target(pgbk::RecoveryTarget::Kind::Immediate, "");
+		else if (args[i] == "--target-inclusive") {
+			std::string v = value();
+			if (v != "true" && v != "false")
+				throw UsageError("--target-inclusive takes true or false");
+			target_point.inclusive = v == "true";
+		} else if (args[i] == "--target-action")
+			target_point.action = value();
+		else if (args[i] == "--target-timeline")
+			target_point.timeline = value();
+		else if (args[i] == "--clone")
+			clone = true;
+		else if (args[i] == "--delta")
+			opts.delta = true;
 		else
 			throw UsageError("unknown restore option " + args[i]);
+	}
+	if (targets > 1)
+		throw UsageError("give one target: --target-time, --target-lsn, --target-xid, --target-name or "
+						 "--target-immediate");
+	try {
+		pgbk::ValidateRecoveryTarget(target_point);
+	} catch (const pgbk::Error &e) {
+		throw UsageError(e.what());
 	}
 	if (opts.pgdata.empty())
 		throw UsageError("restore needs --pgdata DIR");
 	if (opts.parallel < 1 || opts.parallel > 64)
 		throw UsageError("--parallel must be between 1 and 64");
+	// The backup: the one named (it must reach the target), or the newest that does.
+	auto backups = repo.ListBackups();
+	if (opts.label.empty()) {
+		opts.label = pgbk::SelectBackupForTarget(backups, target_point, repo.Describe()).label;
+		if (target_point.kind == pgbk::RecoveryTarget::Kind::Name)
+			std::printf("a restore point's position is only known by replaying WAL: restoring the oldest backup, %s, "
+						"which reaches every restore point after it (name a newer one with --backup to replay less)\n",
+						opts.label.c_str());
+	} else if (target_point.kind != pgbk::RecoveryTarget::Kind::None) {
+		std::vector<pgbk::BackupRecord> named;
+		for (const auto &b : backups)
+			if (b.label == opts.label)
+				named.push_back(b);
+		if (!named.empty())
+			pgbk::SelectBackupForTarget(named, target_point, "backup " + opts.label);
+	}
+	backups.clear();
+
 	std::string repo_url = target.url.ToString();
 	opts.settings.emplace_back("pgbk.repository", repo_url);
+	for (auto &kv : pgbk::RecoverySettings(target_point))
+		opts.settings.push_back(kv);
+	if (clone) {
+		// A copy that keeps the source's settings would archive its WAL, and take its
+		// backups, into the source's repository and history.
+		opts.settings.emplace_back("archive_mode", "off");
+		for (const char *s : {"pgbk.full_schedule", "pgbk.diff_schedule", "pgbk.incr_schedule"})
+			opts.settings.emplace_back(s, "");
+	}
 	opts.settings.insert(opts.settings.end(), target.key_settings.begin(), target.key_settings.end());
 	if (target.url.scheme == pgbk::RepositoryUrl::Scheme::S3 || !target.key_settings.empty()) {
 		// wal-fetch needs the S3 settings (credentials included) and key files: it reads
@@ -212,10 +299,27 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 	if (tty)
 		std::fprintf(stderr, "\r%80s\r", "");
 	std::printf("restored backup %s (%s, %llu files) into %s in %.1f s\n", result.backup.label.c_str(),
-				HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.files), opts.pgdata.c_str(),
-				secs);
-	std::printf("recovery is configured: start the server and it replays the archived WAL from %s\n",
-				repo.Describe().c_str());
+				HumanBytes(result.bytes + result.kept_bytes).c_str(), static_cast<unsigned long long>(result.files),
+				opts.pgdata.c_str(), secs);
+	if (opts.delta)
+		std::printf("delta: %s in %llu files already matched and were kept, %s rewritten, %llu entries the backup "
+					"does not have removed\n",
+					HumanBytes(result.kept_bytes).c_str(), static_cast<unsigned long long>(result.kept_files),
+					HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.removed));
+	if (target_point.kind == pgbk::RecoveryTarget::Kind::None)
+		std::printf("recovery is configured: start the server and it replays the archived WAL from %s, then "
+					"promotes\n",
+					repo.Describe().c_str());
+	else
+		std::printf("recovery is configured: start the server and it replays the archived WAL from %s up to the "
+					"target, then does: %s\n",
+					repo.Describe().c_str(), target_point.action.c_str());
+	if (clone)
+		std::printf("--clone: this copy archives nowhere (archive_mode = off) and takes no scheduled backups; give it "
+					"its own pgbk.repository before turning archiving on\n");
+	else
+		std::printf("after promotion it archives into %s on a new timeline (use --clone for an independent copy)\n",
+					repo.Describe().c_str());
 	return 0;
 }
 

@@ -205,6 +205,8 @@ run_backup(PgbkJob *job)
 	char prior[PGBK_LABEL_LEN] = "";
 	char why_full[PGBK_ERROR_LEN] = "";
 	XLogRecPtr prior_start = InvalidXLogRecPtr;
+	int64 stop_time;
+	uint64 next_xid;
 	char bad_pages[PGBK_ERROR_LEN] = "";
 	uint64 bad_count;
 	TimeLineID starttli, stoptli;
@@ -312,6 +314,8 @@ run_backup(PgbkJob *job)
 	raise_core_failure(&r, "could not copy the data directory");
 
 	stopptr = backup_stop_compat(labelfile, &stoptli);
+	stop_time = (int64)time(NULL);
+	next_xid = U64FromFullTransactionId(ReadNextFullTransactionId());
 
 	r = RunCpp([&] {
 		current_session->AddFile("backup_label", labelfile->data, pgbk::glue::CurrentCodec());
@@ -320,6 +324,8 @@ run_backup(PgbkJob *job)
 		pgbk::BackupStopInfo stop;
 		stop.stop_lsn = stopptr;
 		stop.timeline = stoptli;
+		stop.stop_time = stop_time;
+		stop.next_xid = next_xid;
 		current_session->WaitForWal(starttli, startptr, stopptr, wal_segment_size,
 									std::chrono::seconds(pgbk_archive_timeout), *current_callbacks, &stop.wal_stop);
 		stop.finished_at = static_cast<int64_t>(time(nullptr));

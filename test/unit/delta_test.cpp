@@ -370,3 +370,53 @@ TEST_F(DeltaTest, ExpiryKeepsTheChainOfABackupBeingTaken)
 	EXPECT_TRUE(repo_->ReadBackup(i1));
 	(void)f2;
 }
+
+TEST_F(DeltaTest, DeltaRestoreUpdatesAStaleCopyInPlace)
+{
+	const uint64_t seg = 16 << 20;
+	std::string full = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	SetPage("base/5/16385", 7, Page(3 * seg, 7, 'n'));
+	std::string incr = Backup("20260101-000100I", "incr", full, 3 * seg + 0x28, 1100);
+
+	// A stale copy: the full backup restored, then changed the ways a cluster drifts.
+	RestoreOptions ro;
+	ro.pgdata = dir_ / "stale";
+	ro.label = full;
+	RestoreBackup(*repo_, ro, {});
+	std::string stale = ro.pgdata;
+	test::WriteFile(stale + "/base/5/16384", "overwritten and shorter");
+	test::WriteFile(stale + "/base/5/77777", "a relation the backup does not have");
+	test::WriteFile(stale + "/base/9/1", "a whole database the backup does not have");
+	test::WriteFile(stale + "/pg_wal/000000010000000000000009", "stale WAL");
+	std::filesystem::remove(stale + "/pg_xact/0000");
+	std::string big = test::ReadFile(stale + "/base/5/16385");
+	test::WriteFile(stale + "/base/5/16385", big + std::string(3 * kBlockSize, 'g')); // grew
+
+	ro.delta = true;
+	ro.label = incr;
+	RestoreResult r = RestoreBackup(*repo_, ro, {});
+	EXPECT_EQ(Snapshot(stale), states_[incr]) << "the same files and content as the backup";
+	EXPECT_FALSE(std::filesystem::exists(stale + "/base/9")) << "a directory the backup does not have is removed";
+	EXPECT_FALSE(std::filesystem::exists(stale + "/pg_wal")) << "stale WAL goes (this backup has no pg_wal)";
+	EXPECT_GT(r.kept_files, 0u) << "unchanged files are kept";
+	EXPECT_GE(r.removed, 3u);
+	EXPECT_GT(r.kept_bytes, 0u);
+	EXPECT_GT(r.bytes, 0u) << "changed files are rewritten";
+
+	// A delta restore that fails half-way leaves no pg_control behind.
+	test::WriteFile(stale + "/base/5/16384", "changed again");
+	std::filesystem::remove(dir_ / ("repo/" + Repository::BackupDataKey(full, "base/5/16384")));
+	EXPECT_THROW(RestoreBackup(*repo_, ro, {}), Error);
+	EXPECT_FALSE(std::filesystem::exists(stale + "/global/pg_control"));
+
+	// Refused on a running server's directory and on a missing one.
+	test::WriteFile(stale + "/postmaster.pid", "4242\n");
+	try {
+		RestoreBackup(*repo_, ro, {});
+		ADD_FAILURE() << "delta restore over a running server";
+	} catch (const Error &e) {
+		EXPECT_NE(std::string(e.what()).find("stop the server first"), std::string::npos) << e.what();
+	}
+	ro.pgdata = dir_ / "missing";
+	EXPECT_THROW(RestoreBackup(*repo_, ro, {}), Error);
+}

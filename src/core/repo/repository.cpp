@@ -318,6 +318,8 @@ Repository::WriteBackupComplete(const std::string &label, const BackupStopInfo &
 			  {"stop_timeline", stop.timeline},
 			  {"wal_stop", stop.wal_stop},
 			  {"finished_at", stop.finished_at},
+			  {"stop_time", stop.stop_time},
+			  {"next_xid", std::to_string(stop.next_xid)},
 			  {"files", totals.files},
 			  {"database_bytes", totals.database_bytes},
 			  {"stored_bytes", totals.stored_bytes},
@@ -474,6 +476,8 @@ Repository::ReadBackup(const std::string &label)
 			b.stop_lsn = ParseLsn(c.at("stop_lsn").get<std::string>());
 			b.wal_stop = c.at("wal_stop").get<std::string>();
 			b.finished_at = c.at("finished_at").get<int64_t>();
+			b.stop_time = c.value("stop_time", int64_t{0});
+			b.next_xid = std::stoull(c.value("next_xid", std::string("0")));
 			b.files = c.at("files").get<uint64_t>();
 			b.database_bytes = c.at("database_bytes").get<uint64_t>();
 			b.stored_bytes = c.at("stored_bytes").get<uint64_t>();
@@ -483,7 +487,7 @@ Repository::ReadBackup(const std::string &label)
 		} catch (const json::exception &e) {
 			b.status = BackupStatus::Failed;
 			b.error = "completion marker is damaged: " + std::string(e.what());
-		} catch (const Error &e) {
+		} catch (const std::exception &e) { // Error, or a malformed number
 			b.status = BackupStatus::Failed;
 			b.error = std::string("completion marker is damaged: ") + e.what();
 		}

@@ -1,9 +1,14 @@
 #include "pgbk/restore.hpp"
 
+#include "pgbk/backup.hpp"
 #include "pgbk/fileio.hpp"
 #include "pgbk/page.hpp"
 #include "pgbk/parallel.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
 #include <atomic>
 #include <cerrno>
 #include <dirent.h>
@@ -70,6 +75,198 @@ AppendToFile(const std::string &path, const std::string &text)
 	fd.Close(path);
 }
 
+// Removes a file, link or whole directory tree (never following links).
+void
+RemoveTree(const std::string &path)
+{
+	struct stat st;
+	if (::lstat(path.c_str(), &st) != 0) {
+		if (errno == ENOENT)
+			return;
+		ThrowErrno("could not stat \"" + path + "\"", errno);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = ::opendir(path.c_str());
+		if (d == nullptr)
+			ThrowErrno("could not open directory \"" + path + "\"", errno);
+		std::vector<std::string> names;
+		while (struct dirent *e = ::readdir(d))
+			if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+				names.push_back(e->d_name);
+		::closedir(d);
+		for (const auto &n : names)
+			RemoveTree(path + "/" + n);
+		if (::rmdir(path.c_str()) != 0)
+			ThrowErrno("could not remove directory \"" + path + "\"", errno);
+	} else if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+		ThrowErrno("could not remove \"" + path + "\"", errno);
+}
+
+// The entries of an existing data directory in the manifest's walk order (depth first,
+// names in byte order), one directory listing in memory at a time. Links are not
+// followed, except a tablespace link (pg_tblspc/<oid>), whose target is walked as the
+// backup walked it.
+class LocalTree {
+public:
+	explicit LocalTree(std::string root) : root_(std::move(root)) { Push(""); }
+	// The current entry (relative path), or false at the end.
+	bool
+	Current(std::string *rel, struct stat *st)
+	{
+		Settle();
+		if (stack_.empty())
+			return false;
+		*rel = cur_;
+		*st = cur_st_;
+		return true;
+	}
+	// Moves past the current entry; with descend, into it when it is a directory.
+	void
+	Advance(bool descend)
+	{
+		Settle();
+		if (stack_.empty())
+			return;
+		bool dir = S_ISDIR(cur_st_.st_mode) || (S_ISLNK(cur_st_.st_mode) && IsTablespaceLink(cur_));
+		std::string rel = cur_;
+		stack_.back().next++;
+		settled_ = false;
+		if (descend && dir)
+			Push(rel);
+	}
+
+private:
+	struct Frame {
+		std::string dir;
+		std::vector<std::string> names;
+		size_t next = 0;
+	};
+	static bool
+	IsTablespaceLink(const std::string &rel)
+	{
+		return rel.rfind("pg_tblspc/", 0) == 0 && rel.find('/', 10) == std::string::npos;
+	}
+	void
+	Push(const std::string &rel)
+	{
+		std::string path = rel.empty() ? root_ : root_ + "/" + rel;
+		DIR *d = ::opendir(path.c_str());
+		if (d == nullptr)
+			ThrowErrno("could not open directory \"" + path + "\"", errno);
+		Frame f;
+		f.dir = rel;
+		while (struct dirent *e = ::readdir(d))
+			if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+				f.names.push_back(e->d_name);
+		::closedir(d);
+		std::sort(f.names.begin(), f.names.end());
+		stack_.push_back(std::move(f));
+		settled_ = false;
+	}
+	void
+	Settle()
+	{
+		while (!settled_ && !stack_.empty()) {
+			Frame &f = stack_.back();
+			if (f.next >= f.names.size()) {
+				stack_.pop_back();
+				continue;
+			}
+			cur_ = f.dir.empty() ? f.names[f.next] : f.dir + "/" + f.names[f.next];
+			if (::lstat((root_ + "/" + cur_).c_str(), &cur_st_) != 0) {
+				if (errno == ENOENT) { // gone meanwhile
+					f.next++;
+					continue;
+				}
+				ThrowErrno("could not stat \"" + root_ + "/" + cur_ + "\"", errno);
+			}
+			settled_ = true;
+		}
+	}
+
+	std::string root_;
+	std::vector<Frame> stack_;
+	std::string cur_;
+	struct stat cur_st_ {};
+	bool settled_ = false;
+};
+
+// The setting a postgresql.conf line sets ("" for comments and blank lines).
+std::string
+SettingOfLine(const std::string &line)
+{
+	size_t i = line.find_first_not_of(" \t");
+	if (i == std::string::npos || line[i] == '#')
+		return "";
+	size_t end = line.find_first_of(" \t=", i);
+	std::string name = line.substr(i, end == std::string::npos ? std::string::npos : end - i);
+	for (auto &c : name)
+		c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+	return name;
+}
+
+// Rewrites postgresql.auto.conf with this restore's settings. What an earlier restore
+// left there goes first: a cluster restored, promoted and backed up carries its old
+// recovery target in the backup, and PostgreSQL refuses two targets.
+void
+WriteRestoreSettings(const std::string &path, const std::vector<std::pair<std::string, std::string>> &settings,
+					 const std::string &label)
+{
+	std::set<std::string> replaced = {"restore_command"};
+	for (const auto &kv : settings)
+		replaced.insert(kv.first);
+	std::string kept, line;
+	{
+		std::ifstream in(path);
+		while (std::getline(in, line)) {
+			std::string name = SettingOfLine(line);
+			if (replaced.count(name) || name.rfind("recovery_target", 0) == 0 ||
+				line.rfind("# Added by pgbk restore", 0) == 0)
+				continue;
+			kept += line + "\n";
+		}
+	}
+	kept += "# Added by pgbk restore of backup " + label + "\n";
+	for (const auto &[name, value] : settings)
+		kept += name + " = " + QuoteConfValue(value) + "\n";
+	std::string tmp = path + ".pgbk.tmp";
+	{
+		UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		WriteFully(fd.get(), kept.data(), kept.size(), tmp);
+		if (::fsync(fd.get()) != 0)
+			ThrowErrno("could not fsync \"" + tmp + "\"", errno);
+		fd.Close(tmp);
+	}
+	if (::rename(tmp.c_str(), path.c_str()) != 0)
+		ThrowErrno("could not rename \"" + tmp + "\"", errno);
+}
+
+// Whether bytes [offset, offset + size) of an existing file have this SHA-256.
+bool
+ExistingRangeMatches(const std::string &path, uint64_t offset, uint64_t size, const Digest &sha256)
+{
+	UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (fd.get() < 0)
+		return false;
+	struct stat st;
+	if (::fstat(fd.get(), &st) != 0 || static_cast<uint64_t>(st.st_size) < offset + size)
+		return false;
+	Sha256 h;
+	std::vector<char> buf(256 * 1024);
+	uint64_t done = 0;
+	while (done < size) {
+		size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+		ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		h.Update(buf.data(), static_cast<size_t>(n));
+		done += static_cast<uint64_t>(n);
+	}
+	return h.Final() == sha256;
+}
+
 } // namespace
 
 std::string
@@ -131,13 +328,31 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 {
 	if (opts.pgdata.empty() || opts.pgdata[0] != '/')
 		throw Error(ErrorKind::Config, "--pgdata must be an absolute path");
-	if (!DirectoryIsEmptyOrMissing(opts.pgdata))
-		throw Error(ErrorKind::Config,
-					"directory \"" + opts.pgdata + "\" is not empty; restore needs an empty or missing directory");
+	struct stat pgdata_st;
+	if (opts.delta) {
+		if (::stat(opts.pgdata.c_str(), &pgdata_st) != 0 || !S_ISDIR(pgdata_st.st_mode))
+			throw Error(ErrorKind::Config, "--delta needs an existing data directory; \"" + opts.pgdata +
+											   "\" is not one (restore without --delta into a new directory)");
+		if (::access((opts.pgdata + "/postmaster.pid").c_str(), F_OK) == 0)
+			throw Error(ErrorKind::Config, "\"" + opts.pgdata +
+											   "/postmaster.pid\" exists: stop the server first (pg_ctl stop); if no "
+											   "server is running, remove the stale file");
+	} else if (!DirectoryIsEmptyOrMissing(opts.pgdata))
+		throw Error(ErrorKind::Config, "directory \"" + opts.pgdata +
+										   "\" is not empty; restore needs an empty or missing directory (or --delta "
+										   "to update an existing copy in place)");
 	RestoreResult result;
 	result.backup = SelectBackup(repo, opts.label);
 	const BackupRecord &b = result.backup;
 	MakeDir(opts.pgdata, 0700);
+	std::unique_ptr<LocalTree> local;
+	if (opts.delta) {
+		// First of all: a delta restore stopped half-way must not look startable.
+		if (::unlink((opts.pgdata + "/global/pg_control").c_str()) != 0 && errno != ENOENT)
+			ThrowErrno("could not remove \"" + opts.pgdata + "/global/pg_control\"", errno);
+		SyncFileSystem(opts.pgdata);
+		local = std::make_unique<LocalTree>(opts.pgdata);
+	}
 
 	// One file, or one part of a file stored in parts (written at its offset).
 	struct Job {
@@ -151,8 +366,9 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		std::string label; // the backup holding the object
 		// A file rebuilt from a base and page deltas (differential/incremental backups).
 		std::shared_ptr<const ManifestEntry> recipe;
+		bool existing = false; // --delta: a file is there; keep what already matches
 	};
-	std::atomic<uint64_t> bytes{0}, files{0};
+	std::atomic<uint64_t> bytes{0}, files{0}, kept_files{0}, kept_bytes{0};
 	RestoreProgress prog;
 	prog.total_bytes = b.database_bytes;
 	prog.total_files = b.files;
@@ -177,6 +393,12 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 		const ManifestEntry &e = *j.recipe;
 		std::string base_label = e.BaseLabel(b.label);
 		std::string path = opts.pgdata + "/" + j.path;
+		if (j.existing && ExistingRangeMatches(path, 0, e.size, e.sha256)) {
+			kept_files++;
+			kept_bytes += e.size;
+			files++;
+			return;
+		}
 		UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT | O_TRUNC, j.mode & 0777);
 
 		// The base, part after part.
@@ -292,8 +514,16 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			return;
 		}
 		std::string key = Repository::BackupPartKey(j.label, j.path, j.part);
-		auto r = open_object(key);
 		std::string path = opts.pgdata + "/" + j.path;
+		if (j.existing && ExistingRangeMatches(path, j.offset, j.size, j.sha256)) {
+			kept_bytes += j.size;
+			if (j.part == 0) {
+				files++;
+				kept_files++;
+			}
+			return;
+		}
+		auto r = open_object(key);
 		// Parts of one file share it: create, never truncate (the directory was empty).
 		UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT, j.mode & 0777);
 		std::vector<char> buf(256 * 1024);
@@ -331,15 +561,56 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			progress(prog);
 		}
 	};
+	// --delta: walk the existing directory alongside the manifest (both in walk order):
+	// what the backup does not have is removed; what it has is reported for comparison.
+	uint64_t removed = 0;
+	auto match_local = [&](const std::string &rel) -> std::optional<struct stat>
+	{
+		std::string have;
+		struct stat st;
+		while (local && local->Current(&have, &st)) {
+			if (!rel.empty() && !WalkOrderLess(have, rel)) {
+				if (have != rel)
+					return std::nullopt;
+				local->Advance(true);
+				return st;
+			}
+			RemoveTree(opts.pgdata + "/" + have);
+			removed++;
+			local->Advance(false);
+		}
+		return std::nullopt;
+	};
 	repo.ReadManifest(
 		b, [&](const ManifestHeader &h) { segment_size = h.segment_size; },
 		[&](const ManifestEntry &e) {
 			std::string path = opts.pgdata + "/" + e.path;
+			std::optional<struct stat> have = match_local(e.path);
+			bool is_dir = have && S_ISDIR(have->st_mode), is_file = have && S_ISREG(have->st_mode);
+			bool is_link = have && S_ISLNK(have->st_mode);
+			// Something else by that name goes (its children were not walked).
+			if (have && !((e.type == ManifestEntry::Type::Directory && is_dir) ||
+						  (e.type == ManifestEntry::Type::File && is_file) ||
+						  (e.type == ManifestEntry::Type::Link && is_link))) {
+				RemoveTree(path);
+				have.reset();
+			}
 			switch (e.type) {
 			case ManifestEntry::Type::Directory:
 				MakeDir(path, static_cast<mode_t>(e.mode & 07777));
 				break;
 			case ManifestEntry::Type::Link: {
+				if (have) {
+					// --delta: the same tablespace link is kept (its files are compared
+					// like the rest); a link elsewhere is replaced.
+					std::vector<char> target(4096);
+					ssize_t n = ::readlink(path.c_str(), target.data(), target.size() - 1);
+					if (n > 0 && std::string(target.data(), static_cast<size_t>(n)) == e.link_target) {
+						tablespace_targets.push_back(e.link_target);
+						break;
+					}
+					RemoveTree(path);
+				}
 				// Tablespace or other link: recreate the target directory (which must be
 				// empty) and the link, as the original cluster had them.
 				if (!DirectoryIsEmptyOrMissing(e.link_target))
@@ -357,6 +628,9 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 					control = Job{e.path, e.mode, e.mtime, e.size, e.sha256, 0, 0, holder, nullptr};
 					break;
 				}
+				if (is_file && static_cast<uint64_t>(have->st_size) > e.size &&
+					::truncate(path.c_str(), static_cast<off_t>(e.size)) != 0)
+					ThrowErrno("could not truncate \"" + path + "\"", errno);
 				std::vector<Job> jobs;
 				if (!e.deltas.empty()) {
 					Job j{e.path, e.mode, e.mtime, e.size, e.sha256, 0, 0, holder, nullptr};
@@ -367,14 +641,17 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 				for (size_t k = 0, offset = 0; e.deltas.empty() && k < e.parts.size(); offset += e.parts[k].size, k++)
 					jobs.push_back(
 						Job{e.path, e.mode, e.mtime, e.parts[k].size, e.parts[k].sha256, k, offset, holder, nullptr});
-				for (auto &j : jobs)
+				for (auto &j : jobs) {
+					j.existing = is_file;
 					runner.Submit(std::move(j), report);
+				}
 				report();
 				break;
 			}
 			}
 		});
 	runner.Finish(report);
+	match_local(""); // --delta: whatever is left after the last entry goes too
 	// The WAL from the backup's start to its stop must all be there, or recovery can
 	// never make the restored files consistent.
 	ForEachBackupWalSegment(b, segment_size, [&](const std::string &name) {
@@ -387,12 +664,10 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 
 	// Recovery settings, then pg_control last.
 	if (!opts.restore_command.empty() || !opts.settings.empty()) {
-		std::string conf = "\n# Added by pgbk restore of backup " + b.label + "\n";
-		for (const auto &[name, value] : opts.settings)
-			conf += name + " = " + QuoteConfValue(value) + "\n";
+		auto settings = opts.settings;
 		if (!opts.restore_command.empty())
-			conf += "restore_command = " + QuoteConfValue(opts.restore_command) + "\n";
-		AppendToFile(opts.pgdata + "/postgresql.auto.conf", conf);
+			settings.emplace_back("restore_command", opts.restore_command);
+		WriteRestoreSettings(opts.pgdata + "/postgresql.auto.conf", settings, b.label);
 	}
 	if (!opts.restore_command.empty())
 		AppendToFile(opts.pgdata + "/recovery.signal", "");
@@ -407,6 +682,9 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	report();
 	result.files = files;
 	result.bytes = bytes;
+	result.kept_files = kept_files;
+	result.kept_bytes = kept_bytes;
+	result.removed = removed;
 	return result;
 }
 

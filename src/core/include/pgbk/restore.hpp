@@ -5,6 +5,8 @@
 #pragma once
 #include "pgbk/repository.hpp"
 
+#include <optional>
+
 #include <functional>
 #include <string>
 #include <utility>
@@ -16,6 +18,11 @@ struct RestoreOptions {
 	std::string pgdata;
 	std::string label; // empty: newest complete backup
 	int parallel = 2;
+	// Update an existing data directory in place (the server stopped): files whose size
+	// and checksum already match the backup are kept, others rewritten, and everything
+	// the backup does not have (stale WAL included) removed. pg_control is removed first
+	// and written last, so an interrupted delta restore never looks startable.
+	bool delta = false;
 	// restore_command written into postgresql.auto.conf; empty: none.
 	std::string restore_command;
 	// Settings appended to postgresql.auto.conf (pgbk.repository and, for S3, the
@@ -31,6 +38,8 @@ struct RestoreProgress {
 struct RestoreResult {
 	BackupRecord backup;
 	uint64_t files = 0, bytes = 0;
+	// --delta: files and bytes found already matching, entries removed.
+	uint64_t kept_files = 0, kept_bytes = 0, removed = 0;
 };
 
 // Picks the backup to restore; throws Config listing the available labels if `label`
