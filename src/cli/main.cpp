@@ -6,6 +6,7 @@
 #include "pgbk/restore.hpp"
 #include "pgbk/s3_client.hpp"
 #include "pgbk/verify.hpp"
+#include "pgbk/wal_prefetch.hpp"
 
 #include <chrono>
 #include <climits>
@@ -16,6 +17,10 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -104,6 +109,17 @@ SelfPath()
 		return "pgbk";
 	buf[n] = '\0';
 	return buf;
+}
+
+// One shell word of a restore_command: quoted for the shell, and '%' doubled, which
+// PostgreSQL would otherwise read as an escape (%f, %p).
+std::string
+RestoreCommandWord(const std::string &word)
+{
+	std::string out;
+	for (char c : pgbk::ShellQuote(word))
+		out += c == '%' ? std::string("%%") : std::string(1, c);
+	return out;
 }
 
 std::string
@@ -277,11 +293,11 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 		// read.
 		if (target.url.scheme == pgbk::RepositoryUrl::Scheme::S3)
 			opts.settings.insert(opts.settings.end(), target.s3_settings.begin(), target.s3_settings.end());
-		opts.restore_command = pgbk::ShellQuote(SelfPath()) + " --config " +
-							   pgbk::ShellQuote(opts.pgdata + "/postgresql.auto.conf") + " wal-fetch %f %p";
-	} else
 		opts.restore_command =
-			pgbk::ShellQuote(SelfPath()) + " --repo " + pgbk::ShellQuote(repo_url) + " wal-fetch %f %p";
+			RestoreCommandWord(SelfPath()) + " --config " + RestoreCommandWord(opts.pgdata + "/postgresql.auto.conf");
+	} else
+		opts.restore_command = RestoreCommandWord(SelfPath()) + " --repo " + RestoreCommandWord(repo_url);
+	opts.restore_command += std::string(" wal-fetch --segment-size ") + pgbk::kSegmentSizeToken + " %f %p";
 	bool tty = ::isatty(2);
 	auto start = std::chrono::steady_clock::now();
 	auto last = start;
@@ -370,15 +386,157 @@ CmdVerify(pgbk::Repository &repo, const std::vector<std::string> &args, int para
 	return problems == 0 ? 0 : 1;
 }
 
-int
-CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args)
+constexpr const char *kSpoolDir = "pg_wal/pgbk_prefetch";
+
+// True when a prefetcher holds the spool's lock (it is running).
+bool
+PrefetcherRunning(const std::string &spool)
 {
-	if (args.size() != 2)
+	int fd = ::open((spool + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return true; // cannot tell: do not start another
+	bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+	::close(fd); // releases our lock, if we got it
+	return held;
+}
+
+// Starts `pgbk <global> wal-prefetch ...` detached from recovery: PostgreSQL waits for
+// restore_command to exit, and this must not keep it waiting.
+void
+SpawnPrefetcher(const std::vector<std::string> &global, const std::vector<std::string> &prefetch_args)
+{
+	std::vector<std::string> argv_s = {"pgbk"};
+	argv_s.insert(argv_s.end(), global.begin(), global.end());
+	argv_s.push_back("wal-prefetch");
+	argv_s.insert(argv_s.end(), prefetch_args.begin(), prefetch_args.end());
+	std::vector<char *> argv;
+	for (auto &a : argv_s)
+		argv.push_back(a.data());
+	argv.push_back(nullptr);
+	std::string self = SelfPath();
+	pid_t pid = ::fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		::setsid();
+		if (::fork() != 0)
+			::_exit(0);
+		int null = ::open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			::dup2(null, 0);
+			::dup2(null, 1);
+			::dup2(null, 2);
+		}
+		::execv(self.c_str(), argv.data());
+		::_exit(127);
+	}
+	::waitpid(pid, nullptr, 0);
+}
+
+// restore_command: the segment from the prefetch spool when it is there, else from the
+// repository; then makes sure a prefetcher is fetching the next ones.
+int
+CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args, const std::vector<std::string> &global,
+			int parallel)
+{
+	size_t depth = 8;
+	uint64_t segment_size = 16 << 20;
+	std::vector<std::string> pos;
+	for (size_t i = 0; i < args.size(); i++) {
+		if (args[i] == "--prefetch" && i + 1 < args.size())
+			depth = static_cast<size_t>(std::strtoul(args[++i].c_str(), nullptr, 10));
+		else if (args[i] == "--segment-size" && i + 1 < args.size())
+			segment_size = std::strtoull(args[++i].c_str(), nullptr, 10);
+		else if (args[i].rfind("--", 0) == 0)
+			throw UsageError("unknown wal-fetch option " + args[i]);
+		else
+			pos.push_back(args[i]);
+	}
+	if (pos.size() != 2)
 		throw UsageError("wal-fetch needs WALNAME DEST");
-	if (!repo.FetchWalFile(args[0], args[1])) {
-		std::fprintf(stderr, "pgbk: WAL file %s is not in the repository\n", args[0].c_str());
+	if (!pgbk::IsValidWalSegmentSize(segment_size))
+		throw UsageError("--segment-size must be a power of two from 1 MB to 1 GB");
+	const std::string &name = pos[0], &dest = pos[1];
+	// Only segments are prefetched, and only when run by recovery in a data directory.
+	bool prefetch = depth > 0 && name.size() == 24 && pgbk::ParseWalSegmentName(name, segment_size) &&
+					::access("PG_VERSION", F_OK) == 0 && ::access("pg_wal", F_OK) == 0;
+	std::unique_ptr<pgbk::WalSpool> spool;
+	if (prefetch) {
+		try {
+			spool = std::make_unique<pgbk::WalSpool>(kSpoolDir);
+			spool->SetWanted(name);
+			if (spool->Take(name, dest)) {
+				if (!PrefetcherRunning(spool->dir()))
+					SpawnPrefetcher(global, {"--depth", std::to_string(depth), "--segment-size",
+											 std::to_string(segment_size), "--parallel", std::to_string(parallel)});
+				return 0;
+			}
+		} catch (const pgbk::Error &) {
+			spool.reset(); // prefetching is an optimisation: fetch directly
+		}
+	}
+	if (!repo.FetchWalFile(name, dest)) {
+		std::fprintf(stderr, "pgbk: WAL file %s is not in the repository\n", name.c_str());
 		return 1;
 	}
+	if (spool && !PrefetcherRunning(spool->dir()))
+		SpawnPrefetcher(global, {"--depth", std::to_string(depth), "--segment-size", std::to_string(segment_size),
+								 "--parallel", std::to_string(parallel)});
+	return 0;
+}
+
+// The prefetcher started by wal-fetch: keeps the spool filled with the segments after
+// the one recovery asked for last; exits after 30 s without a new request, removing
+// what it spooled.
+int
+CmdWalPrefetch(pgbk::Repository &repo, const std::vector<std::string> &args)
+{
+	size_t depth = 8;
+	uint64_t segment_size = 16 << 20;
+	int parallel = 2;
+	for (size_t i = 0; i + 1 < args.size(); i += 2) {
+		if (args[i] == "--depth")
+			depth = static_cast<size_t>(std::strtoul(args[i + 1].c_str(), nullptr, 10));
+		else if (args[i] == "--segment-size")
+			segment_size = std::strtoull(args[i + 1].c_str(), nullptr, 10);
+		else if (args[i] == "--parallel")
+			parallel = std::atoi(args[i + 1].c_str());
+		else
+			throw UsageError("unknown wal-prefetch option " + args[i]);
+	}
+	if (depth < 1 || depth > 256 || parallel < 1 || parallel > 64 || !pgbk::IsValidWalSegmentSize(segment_size))
+		throw UsageError("wal-prefetch: bad --depth, --parallel or --segment-size");
+	pgbk::WalSpool spool(kSpoolDir);
+	int lock = ::open((spool.dir() + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0)
+		return 0; // another prefetcher is running
+	auto idle_since = std::chrono::steady_clock::now();
+	std::string last_wanted;
+	// Only while this data directory's server is recovering: it removes recovery.signal
+	// when recovery ends, and postmaster.pid when it stops.
+	auto recovering = [] {
+		return ::access("postmaster.pid", F_OK) == 0 &&
+			   (::access("recovery.signal", F_OK) == 0 || ::access("standby.signal", F_OK) == 0);
+	};
+	while (recovering()) {
+		std::string wanted = spool.Wanted();
+		if (wanted != last_wanted) {
+			last_wanted = wanted;
+			idle_since = std::chrono::steady_clock::now();
+		}
+		pgbk::PrefetchRound r = pgbk::PrefetchOnce(repo, spool, depth, parallel, segment_size);
+		if (r.fetched > 0)
+			continue;
+		if (std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(30))
+			break;
+		// Nothing to fetch now: the window is full, or the archive ends (a standby's
+		// archive grows) -- look again shortly.
+		std::this_thread::sleep_for(std::chrono::milliseconds(r.reached_end || r.failed ? 1000 : 20));
+	}
+	spool.Clear();
+	::unlink((spool.dir() + "/.lock").c_str());
+	::rmdir(spool.dir().c_str());
+	::close(lock);
 	return 0;
 }
 
@@ -476,6 +634,7 @@ main(int argc, char **argv)
 			throw UsageError("no command given");
 		std::string cmd = args[i++];
 		std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+		std::vector<std::string> global(args.begin(), args.begin() + static_cast<long>(i - 1));
 		if (cmd == "generate-key") {
 			if (rest.size() != 1)
 				throw UsageError("generate-key needs FILE");
@@ -519,7 +678,7 @@ main(int argc, char **argv)
 			target.key_settings.emplace_back("pgbk.encryption_keyring", keyring);
 		pgbk::Repository repo(pgbk::OpenStorage(target.url, target.s3),
 							  pgbk::Keyring::Load(key_file, pgbk::SplitKeyFileList(keyring)));
-		if (cmd != "wal-fetch" && cmd != "create-bucket")
+		if (cmd != "wal-fetch" && cmd != "wal-prefetch" && cmd != "create-bucket")
 			repo.CheckKeys(false); // a wrong or missing key is named before anything is read
 		if (cmd == "list") {
 			bool json = false;
@@ -541,7 +700,9 @@ main(int argc, char **argv)
 			return 0;
 		}
 		if (cmd == "wal-fetch")
-			return CmdWalFetch(repo, rest);
+			return CmdWalFetch(repo, rest, global, parallel);
+		if (cmd == "wal-prefetch")
+			return CmdWalPrefetch(repo, rest);
 		if (cmd == "verify")
 			return CmdVerify(repo, rest, parallel);
 		throw UsageError("unknown command \"" + cmd + "\"");

@@ -66,7 +66,13 @@ ok(exists $got->{pgbench_accounts} && exists $got->{after_backup}, 'tables writt
 is($restored->safe_psql('postgres', 'SELECT count(*) FROM scratch'), '0', 'unlogged table restored empty');
 is($restored->safe_psql('postgres', 'SELECT count(*) FROM in_tablespace'), '6000', 'tablespace data restored');
 like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),
-	qr/restore_command = '''.*pgbk'' --repo ''\Q$repo\E'' wal-fetch %f %p'/, 'restore_command calls pgbk wal-fetch');
+	qr/restore_command = '''.*pgbk'' --repo ''\Q$repo\E'' wal-fetch --segment-size 16777216 %f %p'/,
+	'restore_command calls pgbk wal-fetch');
+# wal-fetch prefetched into pg_wal/pgbk_prefetch during recovery; once recovery is over
+# the prefetcher removes its spool and exits.
+PgbkTest::wait_for(sub { !-e $restored->data_dir . '/pg_wal/pgbk_prefetch' },
+	'the prefetch spool is gone once recovery has ended');
+unlike(PostgreSQL::Test::Utils::slurp_file($restored->logfile), qr/pgbk: error/, 'no wal-fetch error during recovery');
 is($restored->safe_psql('postgres', 'SHOW pgbk.repository'), $repo, 'the restored cluster archives into the same repository');
 is($restored->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE label = '$label'"), '1',
 	'and sees the earlier backup');

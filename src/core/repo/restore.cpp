@@ -665,8 +665,13 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	// Recovery settings, then pg_control last.
 	if (!opts.restore_command.empty() || !opts.settings.empty()) {
 		auto settings = opts.settings;
-		if (!opts.restore_command.empty())
-			settings.emplace_back("restore_command", opts.restore_command);
+		if (!opts.restore_command.empty()) {
+			std::string cmd = opts.restore_command;
+			const std::string token = kSegmentSizeToken;
+			for (auto at = cmd.find(token); at != std::string::npos; at = cmd.find(token))
+				cmd.replace(at, token.size(), std::to_string(segment_size));
+			settings.emplace_back("restore_command", cmd);
+		}
 		WriteRestoreSettings(opts.pgdata + "/postgresql.auto.conf", settings, b.label);
 	}
 	if (!opts.restore_command.empty())

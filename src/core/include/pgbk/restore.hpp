@@ -14,6 +14,8 @@
 
 namespace pgbk {
 
+inline constexpr const char *kSegmentSizeToken = "@SEGMENT_SIZE@";
+
 struct RestoreOptions {
 	std::string pgdata;
 	std::string label; // empty: newest complete backup
@@ -23,7 +25,8 @@ struct RestoreOptions {
 	// the backup does not have (stale WAL included) removed. pg_control is removed first
 	// and written last, so an interrupted delta restore never looks startable.
 	bool delta = false;
-	// restore_command written into postgresql.auto.conf; empty: none.
+	// restore_command written into postgresql.auto.conf; empty: none. kSegmentSizeToken
+	// in it becomes the backup's WAL segment size in bytes (known once its manifest is read).
 	std::string restore_command;
 	// Settings appended to postgresql.auto.conf (pgbk.repository and, for S3, the
 	// pgbk.s3_* settings): the restored cluster archives into the repository it came
