@@ -165,6 +165,12 @@ CmdList(pgbk::Repository &repo, bool json)
 		return 0;
 	}
 	std::printf("repository: %s\n", repo.Describe().c_str());
+	if (auto timelines = repo.ListTimelines(); !timelines.empty()) {
+		std::printf("timelines: 1");
+		for (const auto &t : timelines)
+			std::printf(", %u (from %u at %s)", t.timeline, t.parent, pgbk::FormatLsn(t.switch_lsn).c_str());
+		std::printf("\n");
+	}
 	if (backups.empty()) {
 		std::printf("no backups\n");
 		return 0;

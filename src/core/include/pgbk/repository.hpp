@@ -128,6 +128,13 @@ public:
 	bool FetchWalFile(const std::string &name, const std::string &dest);
 	bool HasWalFile(const std::string &name);
 
+	// Timelines with a history file in the archive (timeline 1 has none), in order.
+	struct TimelineInfo {
+		uint32_t timeline = 0, parent = 0;
+		Lsn switch_lsn = 0; // where it branched off its parent
+	};
+	std::vector<TimelineInfo> ListTimelines();
+
 	// Backups.
 	static std::string BackupKey(const std::string &label, const std::string &leaf);
 	static std::string BackupDataKey(const std::string &label, const std::string &path);
