@@ -25,49 +25,11 @@ psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1
 stop_server() { stop_cluster "$B/data"; }
 trap stop_server EXIT
 
-stop_server
-rm -rf "$B"
-mkdir -p "$B"
-chown postgres "$B"
-echo "== cluster: pgbench scale $SCALE, data checksums, WAL archived by pgbk"
-new_pgbk_cluster "$B/data" "$B" "$PORT"
-cat >>"$B/data/postgresql.conf" <<CONF
-pgbk.parallel = $PARALLEL
-pgbk.compression_level = 3
-max_wal_size = 16GB
-min_wal_size = 80MB
-checkpoint_timeout = 30min
-shared_buffers = 1GB
-CONF
-as_pg pg_ctl -D "$B/data" -l "$B/server.log" -w start >/dev/null
-psql_b -c "CREATE EXTENSION pgbk" >/dev/null
-as_pg pgbench -h "$B" -p "$PORT" -i -s "$SCALE" -q postgres 2>&1 | tail -1
-psql_b -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+start_pgbench_cluster "$B" "$PORT" "$SCALE" "$PARALLEL"
 data_mb=$(du -sm --exclude=pg_wal "$B/data" | cut -f1)
 echo "data directory without pg_wal: ${data_mb} MB"
 
-cat >"$B/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$B/pgbr_repo
-log-path=$B/pgbr_log
-lock-path=$B/pgbr_lock
-spool-path=$B/pgbr_spool
-log-level-console=warn
-log-level-file=off
-compress-type=zst
-compress-level=3
-process-max=$PARALLEL
-start-fast=y
-archive-check=n
-repo1-retention-full=9999999
-[bench]
-pg1-path=$B/data
-pg1-port=$PORT
-pg1-socket-path=$B
-CONF
-chown postgres "$B/pgbackrest.conf"
-PBR=(pgbackrest --config="$B/pgbackrest.conf" --stanza=bench)
-as_pg "${PBR[@]}" stanza-create >/dev/null
+local_pgbackrest_conf "$B" "$PORT" "$PARALLEL"
 
 results="$B/results.tsv"
 : >"$results"

@@ -38,29 +38,7 @@ CONF
 as_pg pg_ctl -D "$B/data" -l "$B/server.log" -w start >/dev/null
 psql_at "$PORT" "CREATE EXTENSION pgbk" >/dev/null
 
-cat >"$B/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$B/pgbr_repo
-repo1-retention-full=9999999
-log-path=$B/pgbr_log
-lock-path=$B/pgbr_lock
-spool-path=$B/pgbr_spool
-log-level-console=warn
-log-level-file=off
-compress-type=zst
-compress-level=3
-process-max=$PARALLEL
-start-fast=y
-archive-check=n
-archive-async=y
-[bench]
-pg1-path=$B/data
-pg1-port=$PORT
-pg1-socket-path=$B
-CONF
-chown postgres "$B/pgbackrest.conf"
-PBR=(pgbackrest --config="$B/pgbackrest.conf" --stanza=bench)
-as_pg "${PBR[@]}" stanza-create >/dev/null
+local_pgbackrest_conf "$B" "$PORT" "$PARALLEL" "archive-async=y"
 
 echo "== backups of the empty cluster"
 label=$(psql_at "$PORT" "SELECT pgbk_backup_now(wait => true)")

@@ -57,3 +57,59 @@ wal_drain() {
 	t1=$(now)
 	echo "$left $(echo "$t1 - $t0" | bc)"
 }
+
+# local_pgbackrest_conf BENCHDIR PORT PARALLEL [EXTRA_GLOBAL_LINES]: writes
+# BENCHDIR/pgbackrest.conf for stanza "bench" (repository BENCHDIR/pgbr_repo, zst 3,
+# process-max PARALLEL, cluster BENCHDIR/data) and creates the stanza. Sets PBR to the
+# pgbackrest command line.
+local_pgbackrest_conf() {
+	local b=$1 port=$2 parallel=$3 extra=${4:-}
+	cat >"$b/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$b/pgbr_repo
+repo1-retention-full=9999999
+log-path=$b/pgbr_log
+lock-path=$b/pgbr_lock
+spool-path=$b/pgbr_spool
+log-level-console=warn
+log-level-file=off
+compress-type=zst
+compress-level=3
+process-max=$parallel
+start-fast=y
+archive-check=n
+$extra
+[bench]
+pg1-path=$b/data
+pg1-port=$port
+pg1-socket-path=$b
+CONF
+	chown postgres "$b/pgbackrest.conf"
+	PBR=(pgbackrest --config="$b/pgbackrest.conf" --stanza=bench)
+	as_pg "${PBR[@]}" stanza-create >/dev/null
+}
+
+# start_pgbench_cluster BENCHDIR PORT SCALE PARALLEL: a fresh cluster in BENCHDIR/data
+# (data checksums, WAL archived by pgbk, settings for a bulk benchmark), started, with
+# the extension and pgbench data at SCALE, checkpointed.
+start_pgbench_cluster() {
+	local b=$1 port=$2 scale=$3 parallel=$4
+	stop_cluster "$b/data"
+	rm -rf "$b"
+	mkdir -p "$b"
+	chown postgres "$b"
+	echo "== cluster: pgbench scale $scale, data checksums, WAL archived by pgbk"
+	new_pgbk_cluster "$b/data" "$b" "$port"
+	cat >>"$b/data/postgresql.conf" <<CONF
+pgbk.parallel = $parallel
+pgbk.compression_level = 3
+max_wal_size = 16GB
+min_wal_size = 80MB
+checkpoint_timeout = 30min
+shared_buffers = 1GB
+CONF
+	as_pg pg_ctl -D "$b/data" -l "$b/server.log" -w start >/dev/null
+	as_pg psql -h "$b" -p "$port" -d postgres -X -q -c "CREATE EXTENSION pgbk" >/dev/null
+	as_pg pgbench -h "$b" -p "$port" -i -s "$scale" -q postgres 2>&1 | tail -1
+	as_pg psql -h "$b" -p "$port" -d postgres -X -q -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+}
