@@ -58,7 +58,7 @@ my $restored;
 	$restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 's3restored');
 }
 like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),
-	qr/restore_command = .*--config .*postgresql.auto.conf.* wal-fetch %f %p/, 'wal-fetch reads the carried settings');
+	qr/restore_command = .*--config .*postgresql.auto.conf.* wal-fetch --segment-size 16777216 %f %p/, 'wal-fetch reads the carried settings');
 is_deeply(PgbkTest::table_digests($restored), $expected, 'data restored from S3 is identical');
 is($restored->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE label = '$label'"), '1',
 	'the restored cluster sees the backup in the bucket');
