@@ -29,7 +29,7 @@ start_pgbench_cluster "$B" "$PORT" "$SCALE" "$PARALLEL"
 data_mb=$(du -sm --exclude=pg_wal "$B/data" | cut -f1)
 echo "data directory without pg_wal: ${data_mb} MB"
 
-local_pgbackrest_conf "$B" "$PORT" "$PARALLEL"
+pgbackrest_conf "$B" "$PORT" "$PARALLEL"
 
 results="$B/results.tsv"
 : >"$results"

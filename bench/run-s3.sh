@@ -28,24 +28,13 @@ mkdir -p "$B"
 chown postgres "$B"
 
 echo "== radosgw with TLS on localhost:7443 (test CA)"
-test/s3/radosgw.sh install
-test/s3/make-test-ca.sh "$B/tls"
-chmod 644 "$B/tls/ca.pem"
-export RGW_TLS_PEM=$B/tls/server.pem RGW_TLS_CA=$B/tls/ca.pem
-test/s3/radosgw.sh start
-eval "$(test/s3/radosgw.sh env)"
-endpoint=https://localhost:7443
+start_bench_radosgw "$B"
 
 echo "== cluster: pgbench scale $SCALE"
 new_pgbk_cluster "$B/data" "$B" "$PORT"
 cat >>"$B/data/postgresql.conf" <<CONF
 pgbk.parallel = $PARALLEL
-pgbk.repository = 's3://pgbk-bench/pgbk'
-pgbk.s3_endpoint = '$endpoint'
-pgbk.s3_uri_style = 'path'
-pgbk.s3_ca_file = '$RGW_TLS_CA'
-pgbk.s3_access_key_id = '$PGBK_TEST_S3_ACCESS_KEY'
-pgbk.s3_secret_access_key = '$PGBK_TEST_S3_SECRET_KEY'
+$(bench_s3_settings s3://pgbk-bench/pgbk)
 max_wal_size = 16GB
 checkpoint_timeout = 30min
 shared_buffers = 1GB
@@ -57,36 +46,7 @@ as_pg pgbench -h "$B" -p "$PORT" -i -s "$SCALE" -q postgres 2>&1 | tail -1
 psql_b -c "CHECKPOINT" >/dev/null
 data_mb=$(du -sm --exclude=pg_wal "$B/data" | cut -f1)
 
-cat >"$B/pgbackrest.conf" <<CONF
-[global]
-repo1-type=s3
-repo1-path=/pgbackrest
-repo1-s3-bucket=pgbk-bench
-repo1-s3-endpoint=localhost
-repo1-storage-port=7443
-repo1-storage-ca-file=$RGW_TLS_CA
-repo1-s3-region=us-east-1
-repo1-s3-uri-style=path
-repo1-s3-key=$PGBK_TEST_S3_ACCESS_KEY
-repo1-s3-key-secret=$PGBK_TEST_S3_SECRET_KEY
-log-path=$B/pgbr_log
-lock-path=$B/pgbr_lock
-spool-path=$B/pgbr_spool
-log-level-console=warn
-log-level-file=off
-compress-type=zst
-compress-level=3
-process-max=$PARALLEL
-start-fast=y
-archive-check=n
-[bench]
-pg1-path=$B/data
-pg1-port=$PORT
-pg1-socket-path=$B
-CONF
-chown postgres "$B/pgbackrest.conf"
-PBR=(pgbackrest --config="$B/pgbackrest.conf" --stanza=bench)
-as_pg "${PBR[@]}" stanza-create >/dev/null
+pgbackrest_conf "$B" "$PORT" "$PARALLEL" "$(bench_pgbackrest_s3_repo pgbk-bench)"
 
 results=$B/results.tsv
 : >"$results"

@@ -5,12 +5,14 @@
 # pgbench -i -s 130 writes ~2 GB of WAL; each restores its backup and the time from
 # server start to the end of recovery (promotion) is measured. With pgbk's prefetch off
 # (--prefetch 0) too, to show what prefetching buys.
-# Not a test: run by hand, as root, on Debian 12.   WAL_SCALE=130 bench/run-wal-replay.sh
+# MODE=s3 puts both repositories on a local radosgw over TLS (as bench/run-s3.sh).
+# Not a test: run by hand, as root, on Debian 12.   WAL_SCALE=160 [MODE=s3] bench/run-wal-replay.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
 
-WAL_SCALE=${WAL_SCALE:-130}
+WAL_SCALE=${WAL_SCALE:-160}
+MODE=${MODE:-local}
 PARALLEL=${PARALLEL:-2}
 B=${BENCH_DIR:-/tmp/pgbk-bench-replay}
 PORT=${BENCH_PORT:-55460}
@@ -19,31 +21,47 @@ PORT=${BENCH_PORT:-55460}
 ./scripts/build.sh >/dev/null
 . scripts/lib.sh
 psql_at() { as_pg psql -h "$B" -p "$1" -d postgres -X -A -t -v ON_ERROR_STOP=1 -c "$2"; }
-cleanup() { for d in data r_pgbk r_pgbk_noprefetch r_pgbr; do stop_cluster "$B/$d"; done; }
+export RGW_DIR=$B/radosgw
+cleanup() {
+	for d in data r_pgbk r_pgbk_noprefetch r_pgbr; do stop_cluster "$B/$d"; done
+	[ "$MODE" = s3 ] && test/s3/radosgw.sh stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 cleanup
 rm -rf "$B"
 mkdir -p "$B"
 chown postgres "$B"
 
-echo "== cluster (WAL archived by pgbk, kept in pg_wal for pgBackRest's archive too)"
+pgbk_repo=(--repo "$B/pgbk_repo")
+pgbr_repo="repo1-path=$B/pgbr_repo"
+s3_conf=""
+if [ "$MODE" = s3 ]; then
+	echo "== radosgw with TLS on localhost:7443 (test CA)"
+	start_bench_radosgw "$B"
+	s3_conf=$(bench_s3_settings s3://pgbk-replay/pgbk)
+	pgbk_repo=(--config "$B/data/postgresql.conf")
+	pgbr_repo=$(bench_pgbackrest_s3_repo pgbk-replay)
+fi
+echo "== cluster (WAL archived by pgbk, kept in pg_wal for pgBackRest's archive too; $MODE repositories)"
 new_pgbk_cluster "$B/data" "$B" "$PORT"
 cat >>"$B/data/postgresql.conf" <<CONF
+$s3_conf
 pgbk.parallel = $PARALLEL
 max_wal_size = 16GB
 wal_keep_size = 8GB
 checkpoint_timeout = 30min
 shared_buffers = 512MB
 CONF
+[ "$MODE" = s3 ] && as_pg pgbk "${pgbk_repo[@]}" create-bucket >/dev/null
 as_pg pg_ctl -D "$B/data" -l "$B/server.log" -w start >/dev/null
 psql_at "$PORT" "CREATE EXTENSION pgbk" >/dev/null
 
-local_pgbackrest_conf "$B" "$PORT" "$PARALLEL" "archive-async=y"
+pgbackrest_conf "$B" "$PORT" "$PARALLEL" "$pgbr_repo" "archive-async=y"
 
 echo "== backups of the empty cluster"
 label=$(psql_at "$PORT" "SELECT pgbk_backup_now(wait => true)")
 as_pg "${PBR[@]}" --type=full backup
-pbr_label=$(ls "$B/pgbr_repo/backup/bench" | grep -E '^[0-9]{8}-[0-9]{6}F$' | sort | tail -1)
+pbr_label=$(as_pg "${PBR[@]}" info --output=json | grep -oE '"label":"[0-9]{8}-[0-9]{6}F"' | tail -1 | cut -d'"' -f4)
 start_lsn=$(psql_at "$PORT" "SELECT start_lsn FROM pgbk_backups WHERE label = '$label'")
 
 echo "== pgbench -i -s $WAL_SCALE: the WAL to replay"
@@ -80,10 +98,10 @@ CONF
 }
 
 echo "== restore and replay: pgbk (prefetch 8, $PARALLEL at a time)"
-as_pg pgbk --repo "$B/pgbk_repo" restore --pgdata "$B/r_pgbk" --backup "$label" --clone >/dev/null
+as_pg pgbk "${pgbk_repo[@]}" restore --pgdata "$B/r_pgbk" --backup "$label" --clone >/dev/null
 printf 'pgbk\t%s\n' "$(replay r_pgbk $((PORT + 1)))" >>"$results"
 echo "== restore and replay: pgbk without prefetch"
-as_pg pgbk --repo "$B/pgbk_repo" restore --pgdata "$B/r_pgbk_noprefetch" --backup "$label" --clone >/dev/null
+as_pg pgbk "${pgbk_repo[@]}" restore --pgdata "$B/r_pgbk_noprefetch" --backup "$label" --clone >/dev/null
 sed -i 's/ wal-fetch / wal-fetch --prefetch 0 /' "$B/r_pgbk_noprefetch/postgresql.auto.conf"
 printf 'pgbk-no-prefetch\t%s\n' "$(replay r_pgbk_noprefetch $((PORT + 2)))" >>"$results"
 echo "== restore and replay: pgBackRest archive-get --archive-async"
@@ -91,7 +109,7 @@ as_pg "${PBR[@]}" --pg1-path="$B/r_pgbr" --set="$pbr_label" --archive-mode=off r
 printf 'pgbackrest\t%s\n' "$(replay r_pgbr $((PORT + 3)))" >>"$results"
 
 echo
-echo "== results: replay of ${wal_mb} MB of WAL (zstd 3 in both repositories)"
+echo "== results: replay of ${wal_mb} MB of WAL (zstd 3 in both repositories, $MODE)"
 get() { awk -F'\t' -v t="$1" '$1 == t {print $2}' "$results"; }
 for tool in pgbk pgbk-no-prefetch pgbackrest; do
 	printf '%-18s %7.2f s  %6.0f MB/s of WAL\n' "$tool" "$(get $tool)" "$(echo "$wal_mb / $(get $tool)" | bc -l)"

@@ -58,15 +58,15 @@ wal_drain() {
 	echo "$left $(echo "$t1 - $t0" | bc)"
 }
 
-# local_pgbackrest_conf BENCHDIR PORT PARALLEL [EXTRA_GLOBAL_LINES]: writes
-# BENCHDIR/pgbackrest.conf for stanza "bench" (repository BENCHDIR/pgbr_repo, zst 3,
-# process-max PARALLEL, cluster BENCHDIR/data) and creates the stanza. Sets PBR to the
-# pgbackrest command line.
-local_pgbackrest_conf() {
-	local b=$1 port=$2 parallel=$3 extra=${4:-}
+# pgbackrest_conf BENCHDIR PORT PARALLEL [REPO_LINES [EXTRA_GLOBAL_LINES]]: writes
+# BENCHDIR/pgbackrest.conf for stanza "bench" (zst 3, process-max PARALLEL, cluster
+# BENCHDIR/data; repository BENCHDIR/pgbr_repo unless REPO_LINES say otherwise) and
+# creates the stanza. Sets PBR to the pgbackrest command line.
+pgbackrest_conf() {
+	local b=$1 port=$2 parallel=$3 repo=${4:-repo1-path=$1/pgbr_repo} extra=${5:-}
 	cat >"$b/pgbackrest.conf" <<CONF
 [global]
-repo1-path=$b/pgbr_repo
+$repo
 repo1-retention-full=9999999
 log-path=$b/pgbr_log
 lock-path=$b/pgbr_lock
@@ -87,6 +87,47 @@ CONF
 	chown postgres "$b/pgbackrest.conf"
 	PBR=(pgbackrest --config="$b/pgbackrest.conf" --stanza=bench)
 	as_pg "${PBR[@]}" stanza-create >/dev/null
+}
+
+# start_bench_radosgw BENCHDIR: radosgw with TLS on localhost:7443 (a throwaway CA:
+# pgBackRest refuses plain HTTP); sets S3_ENDPOINT, RGW_TLS_CA and the test keys.
+start_bench_radosgw() {
+	export RGW_DIR=$1/radosgw
+	test/s3/radosgw.sh install
+	test/s3/make-test-ca.sh "$1/tls"
+	chmod 644 "$1/tls/ca.pem"
+	export RGW_TLS_PEM=$1/tls/server.pem RGW_TLS_CA=$1/tls/ca.pem
+	test/s3/radosgw.sh start
+	eval "$(test/s3/radosgw.sh env)"
+	S3_ENDPOINT=https://localhost:7443
+}
+
+# bench_s3_settings URL: pgbk's settings for the bench radosgw.
+bench_s3_settings() {
+	cat <<CONF
+pgbk.repository = '$1'
+pgbk.s3_endpoint = '$S3_ENDPOINT'
+pgbk.s3_uri_style = 'path'
+pgbk.s3_ca_file = '$RGW_TLS_CA'
+pgbk.s3_access_key_id = '$PGBK_TEST_S3_ACCESS_KEY'
+pgbk.s3_secret_access_key = '$PGBK_TEST_S3_SECRET_KEY'
+CONF
+}
+
+# bench_pgbackrest_s3_repo BUCKET: pgBackRest's repository lines for the bench radosgw.
+bench_pgbackrest_s3_repo() {
+	cat <<CONF
+repo1-type=s3
+repo1-path=/pgbackrest
+repo1-s3-bucket=$1
+repo1-s3-endpoint=localhost
+repo1-storage-port=7443
+repo1-storage-ca-file=$RGW_TLS_CA
+repo1-s3-region=us-east-1
+repo1-s3-uri-style=path
+repo1-s3-key=$PGBK_TEST_S3_ACCESS_KEY
+repo1-s3-key-secret=$PGBK_TEST_S3_SECRET_KEY
+CONF
 }
 
 # start_pgbench_cluster BENCHDIR PORT SCALE PARALLEL: a fresh cluster in BENCHDIR/data

@@ -420,3 +420,23 @@ TEST_F(DeltaTest, DeltaRestoreUpdatesAStaleCopyInPlace)
 	ro.pgdata = dir_ / "missing";
 	EXPECT_THROW(RestoreBackup(*repo_, ro, {}), Error);
 }
+
+TEST_F(DeltaTest, RestoreReplacesRecoverySettingsAnEarlierRestoreLeft)
+{
+	// A cluster restored, promoted and backed up carries its old recovery settings.
+	test::WriteFile(pg_ + "/postgresql.auto.conf",
+					"work_mem = '8MB'\n# Added by pgbk restore of backup 20250101-000000F\n"
+					"pgbk.repository = '/old'\nrecovery_target_name = 'before_b'\nRestore_Command = 'old %f %p'\n"
+					"recovery_target_action = 'pause'\n");
+	std::string full = Backup("20260101-000000F", "full", "", 1 * (16 << 20) + 0x28, 1000);
+	RestoreOptions ro;
+	ro.pgdata = dir_ / "restored";
+	ro.label = full;
+	ro.restore_command = std::string("pgbk wal-fetch --segment-size ") + kSegmentSizeToken + " %f %p";
+	ro.settings = {{"pgbk.repository", "/new"}, {"recovery_target_lsn", "0/3000000"}};
+	RestoreBackup(*repo_, ro, {});
+	std::string conf = test::ReadFile(ro.pgdata + "/postgresql.auto.conf");
+	EXPECT_EQ(conf, "work_mem = '8MB'\n# Added by pgbk restore of backup " + full +
+						"\npgbk.repository = '/new'\nrecovery_target_lsn = '0/3000000'\n"
+						"restore_command = 'pgbk wal-fetch --segment-size 16777216 %f %p'\n");
+}
