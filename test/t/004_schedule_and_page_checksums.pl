@@ -10,22 +10,37 @@ use PgbkTest;
 
 my $node = PgbkTest::new_node('scheduled');
 
-# Every minute, read in a zone with an offset.
+# Every minute, read in a zone with an offset; an incremental schedule at the same
+# times: when both are due, only the full backup runs.
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.full_schedule = '* * * * *'");
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.incr_schedule = '* * * * *'");
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.schedule_timezone = 'Asia/Kolkata'");
 $node->reload;
-$node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pgbk_schedule WHERE schedule = '* * * * *'")
-  or die 'schedule not visible';
+$node->poll_query_until('postgres', "SELECT count(*) = 2 FROM pgbk_schedule WHERE schedule = '* * * * *'")
+  or die 'schedules not visible';
 is($node->safe_psql('postgres',
-	"SELECT timezone, next_run > now(), next_run <= now() + interval '61 seconds', extract(second FROM next_run)::int FROM pgbk_schedule"),
+	"SELECT timezone, next_run > now(), next_run <= now() + interval '61 seconds', extract(second FROM next_run)::int FROM pgbk_schedule WHERE kind = 'full'"),
 	'Asia/Kolkata|t|t|0', 'pgbk_schedule shows the next run at the next minute');
+is($node->safe_psql('postgres', "SELECT string_agg(kind, ',' ORDER BY kind) FROM pgbk_schedule"), 'full,incr',
+	'both schedules are listed');
 $node->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pgbk_jobs WHERE trigger = 'schedule' AND state = 'succeeded'")
   or die 'no scheduled backup ran';
 my $label = $node->safe_psql('postgres', "SELECT label FROM pgbk_jobs WHERE trigger = 'schedule' ORDER BY id LIMIT 1");
-is($node->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$label'"), 'complete',
-	'the scheduled backup is complete');
+is($node->safe_psql('postgres', "SELECT type || ' ' || status FROM pgbk_backups WHERE label = '$label'"), 'full complete',
+	'the scheduled backup is a complete full backup (the incremental due at the same minute did not run)');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pgbk_jobs WHERE trigger = 'schedule' AND kind = 'incr'"), '0',
+	'no incremental was queued beside it');
+# Without the full schedule, the next minute brings an incremental against it.
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbk.full_schedule');
+$node->reload;
+$node->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM pgbk_jobs WHERE trigger = 'schedule' AND kind = 'incr' AND state = 'succeeded'")
+  or die 'no scheduled incremental ran';
+my $incr = $node->safe_psql('postgres', "SELECT label FROM pgbk_jobs WHERE trigger = 'schedule' AND kind = 'incr' ORDER BY id LIMIT 1");
+is($node->safe_psql('postgres', "SELECT type || ' ' || status || ' ' || prior FROM pgbk_backups WHERE label = '$incr'"),
+	"incr complete $label", 'the scheduled incremental is against the scheduled full backup');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgbk.incr_schedule');
 $node->reload;
 $node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pgbk_schedule') or die 'schedule not removed';
 
