@@ -440,3 +440,26 @@ TEST_F(DeltaTest, RestoreReplacesRecoverySettingsAnEarlierRestoreLeft)
 						"\npgbk.repository = '/new'\nrecovery_target_lsn = '0/3000000'\n"
 						"restore_command = 'pgbk wal-fetch --segment-size 16777216 %f %p'\n");
 }
+
+TEST_F(DeltaTest, DeltaRestoreKeepsPgWalOnItsOtherDiskAndCleansIt)
+{
+	std::filesystem::create_directories(pg_ + "/pg_wal/archive_status");
+	std::string full = Backup("20260101-000000F", "full", "", 1 * (16 << 20) + 0x28, 1000);
+	RestoreOptions ro;
+	ro.pgdata = dir_ / "stale";
+	ro.label = full;
+	RestoreBackup(*repo_, ro, {});
+	// The copy keeps its WAL on another disk, where stale segments lie.
+	std::string other = dir_ / "waldisk";
+	std::filesystem::create_directories(other + "/archive_status");
+	test::WriteFile(other + "/000000010000000000000007", "stale WAL");
+	std::filesystem::remove_all(ro.pgdata + "/pg_wal");
+	std::filesystem::create_directory_symlink(other, ro.pgdata + "/pg_wal");
+
+	ro.delta = true;
+	RestoreBackup(*repo_, ro, {});
+	EXPECT_TRUE(std::filesystem::is_symlink(ro.pgdata + "/pg_wal")) << "the link to the WAL disk is kept";
+	EXPECT_FALSE(std::filesystem::exists(other + "/000000010000000000000007")) << "its stale WAL is removed";
+	EXPECT_TRUE(std::filesystem::is_directory(other + "/archive_status"));
+	EXPECT_EQ(Snapshot(ro.pgdata), states_[full]);
+}

@@ -104,8 +104,8 @@ RemoveTree(const std::string &path)
 
 // The entries of an existing data directory in the manifest's walk order (depth first,
 // names in byte order), one directory listing in memory at a time. Links are not
-// followed, except a tablespace link (pg_tblspc/<oid>), whose target is walked as the
-// backup walked it.
+// followed, except a tablespace link (pg_tblspc/<oid>) and a pg_wal link (WAL on another
+// disk), whose targets are walked as the backup walked them.
 class LocalTree {
 public:
 	explicit LocalTree(std::string root) : root_(std::move(root)) { Push(""); }
@@ -127,7 +127,7 @@ public:
 		Settle();
 		if (stack_.empty())
 			return;
-		bool dir = S_ISDIR(cur_st_.st_mode) || (S_ISLNK(cur_st_.st_mode) && IsTablespaceLink(cur_));
+		bool dir = S_ISDIR(cur_st_.st_mode) || (S_ISLNK(cur_st_.st_mode) && IsFollowedLink(cur_));
 		std::string rel = cur_;
 		stack_.back().next++;
 		settled_ = false;
@@ -142,9 +142,9 @@ private:
 		size_t next = 0;
 	};
 	static bool
-	IsTablespaceLink(const std::string &rel)
+	IsFollowedLink(const std::string &rel)
 	{
-		return rel.rfind("pg_tblspc/", 0) == 0 && rel.find('/', 10) == std::string::npos;
+		return rel == "pg_wal" || (rel.rfind("pg_tblspc/", 0) == 0 && rel.find('/', 10) == std::string::npos);
 	}
 	void
 	Push(const std::string &rel)
@@ -587,6 +587,10 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 			std::string path = opts.pgdata + "/" + e.path;
 			std::optional<struct stat> have = match_local(e.path);
 			bool is_dir = have && S_ISDIR(have->st_mode), is_file = have && S_ISREG(have->st_mode);
+			struct stat target;
+			if (have && S_ISLNK(have->st_mode) && e.path == "pg_wal" && ::stat(path.c_str(), &target) == 0 &&
+				S_ISDIR(target.st_mode))
+				is_dir = true; // --delta keeps WAL on its other disk (its content is still cleaned)
 			bool is_link = have && S_ISLNK(have->st_mode);
 			// Something else by that name goes (its children were not walked).
 			if (have && !((e.type == ManifestEntry::Type::Directory && is_dir) ||
