@@ -433,6 +433,8 @@ SpawnPrefetcher(const std::vector<std::string> &global, const std::vector<std::s
 			::dup2(null, 1);
 			::dup2(null, 2);
 		}
+		// Nothing of the server's (log pipes, sockets) stays open in the prefetcher.
+		::close_range(3, ~0U, 0);
 		::execv(self.c_str(), argv.data());
 		::_exit(127);
 	}
