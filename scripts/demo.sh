@@ -59,8 +59,8 @@ echo "WAL up to $walfile archived"
 echo "== pgbk list (from nothing but the repository)"
 as_pg pgbk --repo "$demo/pgbk_repo" list
 
-echo "== pgbk restore into a new directory"
-as_pg pgbk --repo "$demo/pgbk_repo" restore --pgdata "$demo/restored"
+echo "== pgbk restore into a new directory (--clone: a copy beside the running source archives nowhere)"
+as_pg pgbk --repo "$demo/pgbk_repo" restore --pgdata "$demo/restored" --clone
 cat >>"$demo/restored/postgresql.conf" <<CONF
 port = $((port + 1))
 CONF
