@@ -124,3 +124,18 @@ TEST(RepositoryUrl, Usability)
 		EXPECT_NE(CheckLocalRepositoryUsable(dir / "ro/sub"), "");
 	}
 }
+
+TEST(LocalStorage, RemovePrefixTakesWhatADeadWriterLeftToo)
+{
+	pgbk::test::TempDir dir;
+	auto s = OpenLocalStorage(dir / "root");
+	PutBytes(*s, "backup/L/data/base/5/1", "a", WriteMode::Replace);
+	PutBytes(*s, "backup/L/data/global/2", "b", WriteMode::Replace);
+	PutBytes(*s, "backup/L/backup.info", "c", WriteMode::Replace);
+	// A writer killed mid-write leaves a temporary file no listing shows.
+	test::WriteFile(dir / "root/backup/L/data/base/5/.3.tmp.99999.1", "partial");
+	s->RemovePrefix("backup/L/data/");
+	EXPECT_FALSE(std::filesystem::exists(dir / "root/backup/L/data"));
+	EXPECT_TRUE(s->Size("backup/L/backup.info")) << "nothing outside the prefix";
+	EXPECT_THROW(s->RemovePrefix("backup/L"), Error) << "a prefix must end in '/'";
+}

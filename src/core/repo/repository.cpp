@@ -400,9 +400,7 @@ private:
 void
 Repository::RemoveBackupData(const std::string &label)
 {
-	BatchRemover rm(*storage_);
-	storage_->List(BackupKey(label, "data/"), true, [&](const ListEntry &e) { rm.Add(e.key); });
-	rm.Flush();
+	storage_->RemovePrefix(BackupKey(label, "data/"));
 	storage_->Remove(BackupKey(label, "manifest"));
 }
 

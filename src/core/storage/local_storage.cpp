@@ -196,17 +196,21 @@ public:
 		ListDir(dir, filter, recursive, fn);
 	}
 	void
+	RemovePrefix(const std::string &prefix) override
+	{
+		if (prefix.empty() || prefix.back() != '/')
+			throw Error(ErrorKind::Config, "RemovePrefix needs a prefix ending in '/'");
+		std::string key = prefix.substr(0, prefix.size() - 1);
+		RemoveTreeAt(PathOf(key));
+		PruneParents(key);
+	}
+	void
 	Remove(const std::string &key) override
 	{
 		std::string path = PathOf(key);
 		if (::unlink(path.c_str()) != 0 && errno != ENOENT)
 			ThrowErrno("could not remove \"" + path + "\"", errno);
-		// Drop now-empty parent directories below the root, best effort.
-		for (auto pos = key.find_last_of('/'); pos != std::string::npos && pos > 0;
-			 pos = key.find_last_of('/', pos - 1)) {
-			if (::rmdir(PathOf(key.substr(0, pos)).c_str()) != 0)
-				break;
-		}
+		PruneParents(key);
 	}
 	std::string
 	Describe() const override
@@ -215,6 +219,52 @@ public:
 	}
 
 private:
+	// Drops now-empty parent directories of key below the root, best effort.
+	void
+	PruneParents(const std::string &key)
+	{
+		for (auto pos = key.find_last_of('/'); pos != std::string::npos && pos > 0;
+			 pos = key.find_last_of('/', pos - 1)) {
+			if (::rmdir(PathOf(key.substr(0, pos)).c_str()) != 0)
+				break;
+		}
+	}
+	static void
+	RemoveTreeAt(const std::string &path)
+	{
+		DIR *d = ::opendir(path.c_str());
+		if (d == nullptr) {
+			if (errno == ENOENT)
+				return;
+			if (errno == ENOTDIR) {
+				if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+					ThrowErrno("could not remove \"" + path + "\"", errno);
+				return;
+			}
+			ThrowErrno("could not open directory \"" + path + "\"", errno);
+		}
+		std::vector<std::string> subdirs;
+		while (struct dirent *e = ::readdir(d)) {
+			std::string name = e->d_name;
+			if (name == "." || name == "..")
+				continue;
+			std::string p = path + "/" + name;
+			struct stat st;
+			if (::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+				subdirs.push_back(p);
+			else if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+				int err = errno;
+				::closedir(d);
+				ThrowErrno("could not remove \"" + p + "\"", err);
+			}
+		}
+		::closedir(d);
+		for (const auto &s : subdirs)
+			RemoveTreeAt(s);
+		if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
+			ThrowErrno("could not remove directory \"" + path + "\"", errno);
+	}
+
 	std::string
 	PathOf(const std::string &key) const
 	{
@@ -291,6 +341,21 @@ OpenStorage(const RepositoryUrl &url, const s3::S3Options &s3)
 		return OpenS3Storage(s3, url.bucket, url.prefix);
 	}
 	throw Error(ErrorKind::Config, "unsupported repository");
+}
+
+void
+Storage::RemovePrefix(const std::string &prefix)
+{
+	// Delete as the listing streams, in batches: memory stays bounded.
+	std::vector<std::string> batch;
+	List(prefix, true, [&](const ListEntry &e) {
+		batch.push_back(e.key);
+		if (batch.size() >= 1000) {
+			RemoveMany(batch);
+			batch.clear();
+		}
+	});
+	RemoveMany(batch);
 }
 
 void

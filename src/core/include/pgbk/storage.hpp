@@ -71,6 +71,10 @@ public:
 		for (const auto &k : keys)
 			Remove(k);
 	}
+	// Removes every object under a prefix ending in '/', streaming the listing. Only for
+	// prefixes nobody writes to any more: the local driver also removes what writers that
+	// died left behind (temporary files a listing never shows).
+	virtual void RemovePrefix(const std::string &prefix);
 	// Human-readable location for messages.
 	virtual std::string Describe() const = 0;
 };
