@@ -158,7 +158,7 @@ CmdList(pgbk::Repository &repo, bool json)
 						   {"stored_bytes", b.stored_bytes},
 						   {"files", b.files},
 						   {"prior", b.prior},
-						   {"consistent_at", FormatTime(b.stop_time)},
+						   {"consistent_at", FormatTime(b.stop_time_us / 1000000)},
 						   {"next_xid", b.next_xid},
 						   {"error", b.error}});
 		std::cout << arr.dump(2) << "\n";

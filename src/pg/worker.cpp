@@ -205,7 +205,7 @@ run_backup(PgbkJob *job)
 	char prior[PGBK_LABEL_LEN] = "";
 	char why_full[PGBK_ERROR_LEN] = "";
 	XLogRecPtr prior_start = InvalidXLogRecPtr;
-	int64 stop_time;
+	int64 stop_time_us;
 	uint64 next_xid;
 	char bad_pages[PGBK_ERROR_LEN] = "";
 	uint64 bad_count;
@@ -314,7 +314,9 @@ run_backup(PgbkJob *job)
 	raise_core_failure(&r, "could not copy the data directory");
 
 	stopptr = backup_stop_compat(labelfile, &stoptli);
-	stop_time = (int64)time(NULL);
+	stop_time_us =
+		std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+			.count();
 	next_xid = U64FromFullTransactionId(ReadNextFullTransactionId());
 
 	r = RunCpp([&] {
@@ -324,7 +326,7 @@ run_backup(PgbkJob *job)
 		pgbk::BackupStopInfo stop;
 		stop.stop_lsn = stopptr;
 		stop.timeline = stoptli;
-		stop.stop_time = stop_time;
+		stop.stop_time_us = stop_time_us;
 		stop.next_xid = next_xid;
 		current_session->WaitForWal(starttli, startptr, stopptr, wal_segment_size,
 									std::chrono::seconds(pgbk_archive_timeout), *current_callbacks, &stop.wal_stop);

@@ -28,7 +28,7 @@ Backup(const std::string &label, int64_t stop_time, Lsn stop_lsn, uint64_t next_
 	b.label = label;
 	b.status = BackupStatus::Complete;
 	b.started_at = stop_time - 10;
-	b.stop_time = stop_time;
+	b.stop_time_us = stop_time * 1000000;
 	b.finished_at = stop_time + 5;
 	b.stop_lsn = stop_lsn;
 	b.next_xid = next_xid;
@@ -127,12 +127,21 @@ TEST(RecoveryTarget, PicksTheNewestBackupThatReachesTheTarget)
 	t.value = "1970-01-01 00:41:40+00"; // 2500 s
 	ValidateRecoveryTarget(t);
 	EXPECT_EQ(SelectBackupForTarget(backups, t, "repo").label, "B");
-	t.value = "1970-01-01 00:33:21+00"; // 2001 s: the second after B's stop (recorded in seconds)
+	t.value = "1970-01-01 00:33:20+00"; // 2000 s: B's stop itself
 	ValidateRecoveryTarget(t);
 	EXPECT_EQ(SelectBackupForTarget(backups, t, "repo").label, "B");
-	t.value = "1970-01-01 00:33:20.5+00"; // within B's stop second: maybe before it
+	t.value = "1970-01-01 00:33:19.999999+00"; // a microsecond before it
 	ValidateRecoveryTarget(t);
 	EXPECT_EQ(SelectBackupForTarget(backups, t, "repo").label, "A");
+	// A backup that recorded no stop time counts from the second after it finished.
+	std::vector<BackupRecord> legacy = {Backup("L", 1000, 0x1000000, 700)};
+	legacy[0].stop_time_us = 0; // finished_at = 1005
+	t.value = "1970-01-01 00:16:45.5+00";
+	ValidateRecoveryTarget(t);
+	EXPECT_THROW(SelectBackupForTarget(legacy, t, "repo"), Error);
+	t.value = "1970-01-01 00:16:46+00";
+	ValidateRecoveryTarget(t);
+	EXPECT_EQ(SelectBackupForTarget(legacy, t, "repo").label, "L");
 
 	RecoveryTarget lsn;
 	lsn.kind = K::Lsn;
@@ -164,8 +173,9 @@ TEST(RecoveryTarget, PicksTheNewestBackupThatReachesTheTarget)
 		ADD_FAILURE() << "an unreachable target was accepted";
 	} catch (const Error &e) {
 		EXPECT_EQ(e.kind(), ErrorKind::NotFound);
-		EXPECT_NE(std::string(e.what()).find("earliest restorable time is 1970-01-01 00:16:41+00 (end of backup A)"),
-				  std::string::npos)
+		EXPECT_NE(
+			std::string(e.what()).find("earliest restorable time is 1970-01-01 00:16:40.000000+00 (end of backup A)"),
+			std::string::npos)
 			<< e.what();
 	}
 }

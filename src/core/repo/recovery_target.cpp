@@ -31,24 +31,14 @@ BadTime(const std::string &text, const std::string &why)
 									   "; write it like '2026-11-21 10:15:00+00' (a time zone is required)");
 }
 
-std::string
-TimeText(int64_t unix_seconds)
-{
-	time_t t = static_cast<time_t>(unix_seconds);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char buf[40];
-	std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S+00", &tm);
-	return buf;
-}
-
-// When a backup is surely consistent: its stop (or, for older backups, when it
-// finished), rounded up to the next second: the times are recorded in whole seconds.
+// When a backup is surely consistent, in microseconds: its stop, or for a backup that
+// did not record it, the second after it finished.
 int64_t
-ConsistentAt(const BackupRecord &b)
+ConsistentAtUs(const BackupRecord &b)
 {
-	int64_t t = b.stop_time ? b.stop_time : b.finished_at;
-	return t ? t + 1 : 0;
+	if (b.stop_time_us)
+		return b.stop_time_us;
+	return b.finished_at ? (b.finished_at + 1) * 1000000 : 0;
 }
 
 } // namespace
@@ -257,7 +247,7 @@ SelectBackupForTarget(const std::vector<BackupRecord> &backups, const RecoveryTa
 			reaches = &b == oldest;
 			break;
 		case K::Time:
-			reaches = ConsistentAt(b) > 0 && ConsistentAt(b) * 1000000 <= t.time_usec;
+			reaches = ConsistentAtUs(b) > 0 && ConsistentAtUs(b) <= t.time_usec;
 			break;
 		case K::Lsn:
 			reaches = b.stop_lsn <= t.lsn;
@@ -280,7 +270,7 @@ SelectBackupForTarget(const std::vector<BackupRecord> &backups, const RecoveryTa
 	std::string range;
 	switch (t.kind) {
 	case K::Time:
-		range = "the earliest restorable time is " + TimeText(ConsistentAt(*oldest)) + " (end of backup " +
+		range = "the earliest restorable time is " + FormatTargetTimeUtc(ConsistentAtUs(*oldest)) + " (end of backup " +
 				oldest->label + ")";
 		break;
 	case K::Lsn:

@@ -352,7 +352,7 @@ Repository::WriteBackupComplete(const std::string &label, const BackupStopInfo &
 			  {"stop_timeline", stop.timeline},
 			  {"wal_stop", stop.wal_stop},
 			  {"finished_at", stop.finished_at},
-			  {"stop_time", stop.stop_time},
+			  {"stop_time_us", stop.stop_time_us},
 			  {"next_xid", std::to_string(stop.next_xid)},
 			  {"files", totals.files},
 			  {"database_bytes", totals.database_bytes},
@@ -508,7 +508,7 @@ Repository::ReadBackup(const std::string &label)
 			b.stop_lsn = ParseLsn(c.at("stop_lsn").get<std::string>());
 			b.wal_stop = c.at("wal_stop").get<std::string>();
 			b.finished_at = c.at("finished_at").get<int64_t>();
-			b.stop_time = c.value("stop_time", int64_t{0});
+			b.stop_time_us = c.value("stop_time_us", int64_t{0});
 			b.next_xid = std::stoull(c.value("next_xid", std::string("0")));
 			b.files = c.at("files").get<uint64_t>();
 			b.database_bytes = c.at("database_bytes").get<uint64_t>();

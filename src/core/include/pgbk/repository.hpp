@@ -44,7 +44,7 @@ struct BackupRecord {
 	std::string prior; // differential/incremental: the backup it is relative to
 	BackupStatus status = BackupStatus::Incomplete;
 	int64_t started_at = 0, finished_at = 0; // unix seconds; 0 = unknown
-	int64_t stop_time = 0; // consistency point (unix seconds); 0 = unknown (older backups)
+	int64_t stop_time_us = 0; // consistency point (unix microseconds); 0 = unknown (older backups)
 	uint64_t next_xid = 0; // next full transaction id at the stop; 0 = unknown
 	Lsn start_lsn = 0, stop_lsn = 0;
 	uint32_t timeline = 0;
@@ -74,10 +74,11 @@ struct BackupStopInfo {
 	uint32_t timeline = 0;
 	std::string wal_stop;
 	int64_t finished_at = 0;
-	// When the backup stopped (its consistency point; finished_at comes after the WAL
-	// wait) and the next transaction id then: what a point-in-time target is checked
-	// against. 0 = unknown.
-	int64_t stop_time = 0;
+	// When the backup stopped (read after the backup API returned, so after its end
+	// record and every commit before it; finished_at comes after the WAL wait), in unix
+	// microseconds, and the next transaction id then: what a point-in-time target is
+	// checked against. 0 = unknown.
+	int64_t stop_time_us = 0;
 	uint64_t next_xid = 0;
 };
 
