@@ -264,22 +264,21 @@ CmdRestore(pgbk::Repository &repo, const Target &target, const std::vector<std::
 	if (opts.parallel < 1 || opts.parallel > 64)
 		throw UsageError("--parallel must be between 1 and 64");
 	// The backup: the one named (it must reach the target), or the newest that does.
-	auto backups = repo.ListBackups();
-	if (opts.label.empty()) {
-		opts.label = pgbk::SelectBackupForTarget(backups, target_point, repo.Describe()).label;
-		if (target_point.kind == pgbk::RecoveryTarget::Kind::Name)
-			std::printf("a restore point's position is only known by replaying WAL: restoring the oldest backup, %s, "
-						"which reaches every restore point after it (name a newer one with --backup to replay less)\n",
-						opts.label.c_str());
-	} else if (target_point.kind != pgbk::RecoveryTarget::Kind::None) {
-		std::vector<pgbk::BackupRecord> named;
-		for (const auto &b : backups)
-			if (b.label == opts.label)
-				named.push_back(b);
-		if (!named.empty())
-			pgbk::SelectBackupForTarget(named, target_point, "backup " + opts.label);
+	{
+		auto backups = repo.ListBackups();
+		if (opts.label.empty()) {
+			opts.backup = pgbk::SelectBackupForTarget(backups, target_point, repo.Describe());
+			if (target_point.kind == pgbk::RecoveryTarget::Kind::Name)
+				std::printf("a restore point's position is only known by replaying WAL: restoring the oldest backup, "
+							"%s, which reaches every restore point after it (name a newer one with --backup to "
+							"replay less)\n",
+							opts.backup->label.c_str());
+		} else {
+			opts.backup = pgbk::SelectBackup(backups, opts.label, repo.Describe());
+			if (target_point.kind != pgbk::RecoveryTarget::Kind::None)
+				pgbk::SelectBackupForTarget({*opts.backup}, target_point, "backup " + opts.label);
+		}
 	}
-	backups.clear();
 
 	std::string repo_url = target.url.ToString();
 	opts.settings.emplace_back("pgbk.repository", repo_url);
@@ -469,14 +468,17 @@ CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args, const 
 	bool prefetch = depth > 0 && name.size() == 24 && pgbk::ParseWalSegmentName(name, segment_size) &&
 					::access("PG_VERSION", F_OK) == 0 && ::access("pg_wal", F_OK) == 0;
 	std::unique_ptr<pgbk::WalSpool> spool;
+	auto ensure_prefetcher = [&] {
+		if (!PrefetcherRunning(spool->dir()))
+			SpawnPrefetcher(global, {"--depth", std::to_string(depth), "--segment-size", std::to_string(segment_size),
+									 "--parallel", std::to_string(parallel)});
+	};
 	if (prefetch) {
 		try {
 			spool = std::make_unique<pgbk::WalSpool>(kSpoolDir);
 			spool->SetWanted(name);
 			if (spool->Take(name, dest)) {
-				if (!PrefetcherRunning(spool->dir()))
-					SpawnPrefetcher(global, {"--depth", std::to_string(depth), "--segment-size",
-											 std::to_string(segment_size), "--parallel", std::to_string(parallel)});
+				ensure_prefetcher();
 				return 0;
 			}
 		} catch (const pgbk::Error &) {
@@ -487,9 +489,8 @@ CmdWalFetch(pgbk::Repository &repo, const std::vector<std::string> &args, const 
 		std::fprintf(stderr, "pgbk: WAL file %s is not in the repository\n", name.c_str());
 		return 1;
 	}
-	if (spool && !PrefetcherRunning(spool->dir()))
-		SpawnPrefetcher(global, {"--depth", std::to_string(depth), "--segment-size", std::to_string(segment_size),
-								 "--parallel", std::to_string(parallel)});
+	if (spool)
+		ensure_prefetcher();
 	return 0;
 }
 

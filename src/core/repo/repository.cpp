@@ -370,33 +370,6 @@ Repository::MarkBackupFailed(const std::string &label, const std::string &error,
 	PutObject(*storage_, BackupKey(label, "failed"), j.dump(2) + "\n", WithKey(kMetaCodec), WriteMode::Replace);
 }
 
-namespace {
-
-// Removes keys in batches while a listing streams them: memory stays bounded.
-class BatchRemover {
-public:
-	explicit BatchRemover(Storage &s) : s_(s) {}
-	void
-	Add(std::string key)
-	{
-		batch_.push_back(std::move(key));
-		if (batch_.size() >= 1000)
-			Flush();
-	}
-	void
-	Flush()
-	{
-		s_.RemoveMany(batch_);
-		batch_.clear();
-	}
-
-private:
-	Storage &s_;
-	std::vector<std::string> batch_;
-};
-
-} // namespace
-
 void
 Repository::RemoveBackupData(const std::string &label)
 {
@@ -420,24 +393,6 @@ Repository::RemoveBackup(const std::string &label, const std::string &reason, in
 	});
 	rm.Flush();
 	storage_->Remove(failed);
-}
-
-void
-Repository::RemoveOrphanBackups()
-{
-	std::vector<std::string> orphans; // one page of prefixes at most, in practice none
-	storage_->List("backup/", false, [&](const ListEntry &e) {
-		if (e.is_prefix && !storage_->Size(e.key + "backup.info"))
-			orphans.push_back(e.key);
-	});
-	for (const auto &prefix : orphans) {
-		BatchRemover rm(*storage_);
-		storage_->List(prefix, true, [&](const ListEntry &e) {
-			if (e.key != prefix + "backup.info")
-				rm.Add(e.key);
-		});
-		rm.Flush();
-	}
 }
 
 uint64_t
@@ -537,7 +492,7 @@ Repository::ReadBackup(const std::string &label)
 }
 
 std::vector<BackupRecord>
-Repository::ListBackups()
+Repository::ListBackups(std::vector<std::string> *orphans)
 {
 	std::vector<BackupRecord> out;
 	storage_->List("backup/", false, [&](const ListEntry &e) {
@@ -546,6 +501,8 @@ Repository::ListBackups()
 		std::string label = e.key.substr(7, e.key.size() - 8);
 		if (auto b = ReadBackup(label))
 			out.push_back(std::move(*b));
+		else if (orphans)
+			orphans->push_back(label);
 	});
 	std::sort(out.begin(), out.end(), [](const BackupRecord &a, const BackupRecord &b) {
 		return a.started_at != b.started_at ? a.started_at < b.started_at : a.start_lsn < b.start_lsn;

@@ -75,33 +75,6 @@ AppendToFile(const std::string &path, const std::string &text)
 	fd.Close(path);
 }
 
-// Removes a file, link or whole directory tree (never following links).
-void
-RemoveTree(const std::string &path)
-{
-	struct stat st;
-	if (::lstat(path.c_str(), &st) != 0) {
-		if (errno == ENOENT)
-			return;
-		ThrowErrno("could not stat \"" + path + "\"", errno);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = ::opendir(path.c_str());
-		if (d == nullptr)
-			ThrowErrno("could not open directory \"" + path + "\"", errno);
-		std::vector<std::string> names;
-		while (struct dirent *e = ::readdir(d))
-			if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-				names.push_back(e->d_name);
-		::closedir(d);
-		for (const auto &n : names)
-			RemoveTree(path + "/" + n);
-		if (::rmdir(path.c_str()) != 0)
-			ThrowErrno("could not remove directory \"" + path + "\"", errno);
-	} else if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-		ThrowErrno("could not remove \"" + path + "\"", errno);
-}
-
 // The entries of an existing data directory in the manifest's walk order (depth first,
 // names in byte order), one directory listing in memory at a time. Links are not
 // followed, except a tablespace link (pg_tblspc/<oid>) and a pg_wal link (WAL on another
@@ -149,16 +122,11 @@ private:
 	void
 	Push(const std::string &rel)
 	{
-		std::string path = rel.empty() ? root_ : root_ + "/" + rel;
-		DIR *d = ::opendir(path.c_str());
-		if (d == nullptr)
-			ThrowErrno("could not open directory \"" + path + "\"", errno);
 		Frame f;
 		f.dir = rel;
-		while (struct dirent *e = ::readdir(d))
-			if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-				f.names.push_back(e->d_name);
-		::closedir(d);
+		std::string path = rel.empty() ? root_ : root_ + "/" + rel;
+		if (!ListDirectory(path, &f.names))
+			ThrowErrno("could not open directory \"" + path + "\"", ENOENT);
 		std::sort(f.names.begin(), f.names.end());
 		stack_.push_back(std::move(f));
 		settled_ = false;
@@ -229,16 +197,7 @@ WriteRestoreSettings(const std::string &path, const std::vector<std::pair<std::s
 	kept += "# Added by pgbk restore of backup " + label + "\n";
 	for (const auto &[name, value] : settings)
 		kept += name + " = " + QuoteConfValue(value) + "\n";
-	std::string tmp = path + ".pgbk.tmp";
-	{
-		UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		WriteFully(fd.get(), kept.data(), kept.size(), tmp);
-		if (::fsync(fd.get()) != 0)
-			ThrowErrno("could not fsync \"" + tmp + "\"", errno);
-		fd.Close(tmp);
-	}
-	if (::rename(tmp.c_str(), path.c_str()) != 0)
-		ThrowErrno("could not rename \"" + tmp + "\"", errno);
+	ReplaceFile(path, kept, true);
 }
 
 // Whether bytes [offset, offset + size) of an existing file have this SHA-256.
@@ -298,7 +257,12 @@ ShellQuote(const std::string &v)
 BackupRecord
 SelectBackup(Repository &repo, const std::string &label)
 {
-	auto all = repo.ListBackups();
+	return SelectBackup(repo.ListBackups(), label, repo.Describe());
+}
+
+BackupRecord
+SelectBackup(const std::vector<BackupRecord> &all, const std::string &label, const std::string &where)
+{
 	std::string available;
 	const BackupRecord *pick = nullptr;
 	for (auto &b : all) {
@@ -315,9 +279,9 @@ SelectBackup(Repository &repo, const std::string &label)
 	}
 	if (pick == nullptr) {
 		if (available.empty())
-			throw Error(ErrorKind::NotFound, "repository " + repo.Describe() + " holds no complete backup");
+			throw Error(ErrorKind::NotFound, "repository " + where + " holds no complete backup");
 		throw Error(ErrorKind::NotFound,
-					"no complete backup \"" + label + "\" in " + repo.Describe() + "; available: " + available);
+					"no complete backup \"" + label + "\" in " + where + "; available: " + available);
 	}
 	return *pick;
 }
@@ -342,7 +306,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 										   "\" is not empty; restore needs an empty or missing directory (or --delta "
 										   "to update an existing copy in place)");
 	RestoreResult result;
-	result.backup = SelectBackup(repo, opts.label);
+	result.backup = opts.backup ? *opts.backup : SelectBackup(repo, opts.label);
 	const BackupRecord &b = result.backup;
 	MakeDir(opts.pgdata, 0700);
 	std::unique_ptr<LocalTree> local;

@@ -6,6 +6,19 @@
 
 namespace pgbk {
 
+namespace {
+
+constexpr const char *kInterruptedExpiry = "an earlier expiry of it was interrupted";
+
+// A backup an expiry began to remove (re-marked failed) and did not finish.
+bool
+ExpiryInterrupted(const BackupRecord &b)
+{
+	return b.status == BackupStatus::Failed && b.error.rfind(kExpiredPrefix, 0) == 0;
+}
+
+} // namespace
+
 RetentionPlan
 PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &policy, int64_t now,
 			  uint64_t segment_size)
@@ -22,9 +35,8 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 		// No policy, or nothing restorable yet: keep everything but what an interrupted
 		// expiry already began to remove.
 		for (size_t i = backups.size(); i-- > 0;)
-			if (backups[i].status == BackupStatus::Failed && backups[i].error.rfind(kExpiredPrefix, 0) == 0)
-				plan.expire.push_back(
-					ExpiryItem{backups[i].label, backups[i].type, "an earlier expiry of it was interrupted"});
+			if (ExpiryInterrupted(backups[i]))
+				plan.expire.push_back(ExpiryItem{backups[i].label, backups[i].type, kInterruptedExpiry});
 		return plan;
 	}
 
@@ -101,8 +113,8 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 		if (kept.count(b.label) || b.status == BackupStatus::Incomplete)
 			continue;
 		std::string why;
-		if (b.status == BackupStatus::Failed && b.error.rfind(kExpiredPrefix, 0) == 0)
-			why = "an earlier expiry of it was interrupted";
+		if (ExpiryInterrupted(b))
+			why = kInterruptedExpiry;
 		else if (b.status == BackupStatus::Failed) {
 			if (oldest_kept == nullptr || i >= static_cast<size_t>(oldest_kept - backups.data()))
 				continue; // failed after the oldest kept backup: kept for its error until older
@@ -166,8 +178,11 @@ Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t se
 	   const std::function<void(const ExpiryItem &)> &on_backup)
 {
 	ExpiryReport report;
-	repo.RemoveOrphanBackups();
-	RetentionPlan plan = PlanRetention(repo.ListBackups(), policy, now, segment_size);
+	std::vector<std::string> orphans;
+	std::vector<BackupRecord> backups = repo.ListBackups(&orphans);
+	for (const auto &label : orphans)
+		repo.storage().RemovePrefix(Repository::BackupKey(label, ""));
+	RetentionPlan plan = PlanRetention(backups, policy, now, segment_size);
 	for (const auto &item : plan.expire) {
 		repo.RemoveBackup(item.label, kExpiredPrefix + item.reason, now);
 		report.backups.push_back(item);

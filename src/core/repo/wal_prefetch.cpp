@@ -43,16 +43,7 @@ WalSpool::Take(const std::string &name, const std::string &dest)
 void
 WalSpool::SetWanted(const std::string &name)
 {
-	std::string tmp = dir_ + "/.want.tmp." + std::to_string(::getpid());
-	{
-		UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		WriteFully(fd.get(), name.data(), name.size(), tmp);
-		fd.Close(tmp);
-	}
-	if (::rename(tmp.c_str(), (dir_ + "/.want").c_str()) != 0) {
-		::unlink(tmp.c_str());
-		ThrowErrno("could not write \"" + dir_ + "/.want\"", errno);
-	}
+	ReplaceFile(dir_ + "/.want", name, false); // a hint: a crash may lose it
 }
 
 std::string
@@ -67,14 +58,11 @@ WalSpool::Wanted() const
 std::vector<std::string>
 WalSpool::Segments() const
 {
-	std::vector<std::string> out;
-	DIR *d = ::opendir(dir_.c_str());
-	if (d == nullptr)
-		return out;
-	while (struct dirent *e = ::readdir(d))
-		if (IsSegmentName(e->d_name))
-			out.push_back(e->d_name);
-	::closedir(d);
+	std::vector<std::string> names, out;
+	ListDirectory(dir_, &names);
+	for (auto &n : names)
+		if (IsSegmentName(n))
+			out.push_back(std::move(n));
 	std::sort(out.begin(), out.end());
 	return out;
 }
@@ -95,14 +83,9 @@ WalSpool::Prune(const std::string &wanted, size_t depth, uint64_t segment_size)
 void
 WalSpool::Clear()
 {
-	DIR *d = ::opendir(dir_.c_str());
-	if (d == nullptr)
-		return;
 	std::vector<std::string> names;
-	while (struct dirent *e = ::readdir(d))
-		if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-			names.push_back(e->d_name);
-	::closedir(d);
+	if (!ListDirectory(dir_, &names))
+		return;
 	for (const auto &n : names)
 		if (IsSegmentName(n) || n.find(".pgbk.tmp") != std::string::npos || n == ".want")
 			::unlink((dir_ + "/" + n).c_str());

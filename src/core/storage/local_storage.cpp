@@ -201,7 +201,7 @@ public:
 		if (prefix.empty() || prefix.back() != '/')
 			throw Error(ErrorKind::Config, "RemovePrefix needs a prefix ending in '/'");
 		std::string key = prefix.substr(0, prefix.size() - 1);
-		RemoveTreeAt(PathOf(key));
+		RemoveTree(PathOf(key));
 		PruneParents(key);
 	}
 	void
@@ -229,42 +229,6 @@ private:
 				break;
 		}
 	}
-	static void
-	RemoveTreeAt(const std::string &path)
-	{
-		DIR *d = ::opendir(path.c_str());
-		if (d == nullptr) {
-			if (errno == ENOENT)
-				return;
-			if (errno == ENOTDIR) {
-				if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-					ThrowErrno("could not remove \"" + path + "\"", errno);
-				return;
-			}
-			ThrowErrno("could not open directory \"" + path + "\"", errno);
-		}
-		std::vector<std::string> subdirs;
-		while (struct dirent *e = ::readdir(d)) {
-			std::string name = e->d_name;
-			if (name == "." || name == "..")
-				continue;
-			std::string p = path + "/" + name;
-			struct stat st;
-			if (::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-				subdirs.push_back(p);
-			else if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
-				int err = errno;
-				::closedir(d);
-				ThrowErrno("could not remove \"" + p + "\"", err);
-			}
-		}
-		::closedir(d);
-		for (const auto &s : subdirs)
-			RemoveTreeAt(s);
-		if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
-			ThrowErrno("could not remove directory \"" + path + "\"", errno);
-	}
-
 	std::string
 	PathOf(const std::string &key) const
 	{
@@ -346,16 +310,9 @@ OpenStorage(const RepositoryUrl &url, const s3::S3Options &s3)
 void
 Storage::RemovePrefix(const std::string &prefix)
 {
-	// Delete as the listing streams, in batches: memory stays bounded.
-	std::vector<std::string> batch;
-	List(prefix, true, [&](const ListEntry &e) {
-		batch.push_back(e.key);
-		if (batch.size() >= 1000) {
-			RemoveMany(batch);
-			batch.clear();
-		}
-	});
-	RemoveMany(batch);
+	BatchRemover rm(*this);
+	List(prefix, true, [&](const ListEntry &e) { rm.Add(e.key); });
+	rm.Flush();
 }
 
 void

@@ -1,7 +1,9 @@
 #include "pgbk/fileio.hpp"
 
 #include <cerrno>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace pgbk {
@@ -70,6 +72,65 @@ SyncFileSystem(const std::string &path)
 	UniqueFd fd = OpenOrThrow(path, O_RDONLY);
 	if (::syncfs(fd.get()) != 0)
 		ThrowErrno("could not sync the file system of \"" + path + "\"", errno);
+}
+
+bool
+ListDirectory(const std::string &path, std::vector<std::string> *names)
+{
+	names->clear();
+	DIR *d = ::opendir(path.c_str());
+	if (d == nullptr) {
+		if (errno == ENOENT)
+			return false;
+		ThrowErrno("could not open directory \"" + path + "\"", errno);
+	}
+	while (struct dirent *e = ::readdir(d)) {
+		std::string name = e->d_name;
+		if (name != "." && name != "..")
+			names->push_back(std::move(name));
+	}
+	::closedir(d);
+	return true;
+}
+
+void
+RemoveTree(const std::string &path)
+{
+	struct stat st;
+	if (::lstat(path.c_str(), &st) != 0) {
+		if (errno == ENOENT)
+			return;
+		ThrowErrno("could not stat \"" + path + "\"", errno);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+			ThrowErrno("could not remove \"" + path + "\"", errno);
+		return;
+	}
+	std::vector<std::string> names;
+	ListDirectory(path, &names);
+	for (const auto &n : names)
+		RemoveTree(path + "/" + n);
+	if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
+		ThrowErrno("could not remove directory \"" + path + "\"", errno);
+}
+
+void
+ReplaceFile(const std::string &path, const std::string &content, bool durable, unsigned mode)
+{
+	std::string tmp = path + ".tmp." + std::to_string(::getpid());
+	try {
+		UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+		WriteFully(fd.get(), content.data(), content.size(), tmp);
+		if (durable && ::fsync(fd.get()) != 0)
+			ThrowErrno("could not fsync \"" + tmp + "\"", errno);
+		fd.Close(tmp);
+		if (::rename(tmp.c_str(), path.c_str()) != 0)
+			ThrowErrno("could not rename \"" + tmp + "\" to \"" + path + "\"", errno);
+	} catch (...) {
+		::unlink(tmp.c_str());
+		throw;
+	}
 }
 
 } // namespace pgbk

@@ -39,5 +39,13 @@ void ReadChunks(int fd, const std::string &path, std::vector<char> &buf,
 				const std::function<void(const char *, size_t)> &fn);
 // syncfs(2) of the file system holding path: every dirty file and directory entry.
 void SyncFileSystem(const std::string &path);
+// The names in a directory, without "." and "..", in no particular order; false (and
+// nothing) if it does not exist. Other errors throw.
+bool ListDirectory(const std::string &path, std::vector<std::string> *names);
+// Removes a file, link or whole directory tree, never following links; absent is fine.
+void RemoveTree(const std::string &path);
+// Replaces path's content atomically (a temporary file beside it, then a rename), made
+// durable first when `durable`.
+void ReplaceFile(const std::string &path, const std::string &content, bool durable, unsigned mode = 0600);
 
 } // namespace pgbk

@@ -153,19 +153,18 @@ public:
 	// Removes a backup entirely (expiry): a failure record carrying `reason` first, so
 	// that it is never listed as complete again, then its completion marker, data and
 	// manifest, then backup.info, and the failure record last. A prefix left without
-	// backup.info by an interruption is invisible and removed by RemoveOrphanBackups.
+	// backup.info by an interruption is invisible (ListBackups reports it as an orphan).
 	void RemoveBackup(const std::string &label, const std::string &reason, int64_t when);
-	// Removes what is under backup/ prefixes that have no backup.info (every backup
-	// writes backup.info first, so such a prefix is what an interrupted removal left).
-	void RemoveOrphanBackups();
 	// Removes archived WAL segments (and their partial and backup-history files) numbered
 	// below `segno` on every timeline; timeline history files stay. Lists only the WAL
 	// directories that can hold such segments. Returns how many files went and reports
 	// the lowest and highest names.
 	uint64_t RemoveWalBefore(uint64_t segno, uint64_t segment_size, std::string *first, std::string *last);
 	std::optional<BackupRecord> ReadBackup(const std::string &label);
-	// Every backup, ordered by start time then start LSN (never by label).
-	std::vector<BackupRecord> ListBackups();
+	// Every backup, ordered by start time then start LSN (never by label). With orphans,
+	// also the labels of backup/ prefixes without backup.info: every backup writes it
+	// first, so such a prefix is what an interrupted removal left.
+	std::vector<BackupRecord> ListBackups(std::vector<std::string> *orphans = nullptr);
 	// Streams the manifest of a complete backup, checking it against the marker.
 	ManifestTotals ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,
 								const std::function<void(const ManifestEntry &)> &on_entry);

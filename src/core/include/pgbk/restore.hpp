@@ -19,6 +19,9 @@ inline constexpr const char *kSegmentSizeToken = "@SEGMENT_SIZE@";
 struct RestoreOptions {
 	std::string pgdata;
 	std::string label; // empty: newest complete backup
+	// The backup, when the caller already chose it from a listing (label is then not
+	// looked up again: on S3 a listing costs requests per backup).
+	std::optional<BackupRecord> backup;
 	int parallel = 2;
 	// Update an existing data directory in place (the server stopped): files whose size
 	// and checksum already match the backup are kept, others rewritten, and everything
@@ -48,6 +51,8 @@ struct RestoreResult {
 // Picks the backup to restore; throws Config listing the available labels if `label`
 // is unknown or not complete.
 BackupRecord SelectBackup(Repository &repo, const std::string &label);
+// The same over a listing already read (ListBackups); `where` names the repository.
+BackupRecord SelectBackup(const std::vector<BackupRecord> &backups, const std::string &label, const std::string &where);
 
 RestoreResult RestoreBackup(Repository &repo, const RestoreOptions &opts,
 							const std::function<void(const RestoreProgress &)> &progress);

@@ -79,6 +79,30 @@ public:
 	virtual std::string Describe() const = 0;
 };
 
+// Removes keys in batches of up to 1000 (RemoveMany) while a listing streams them:
+// memory stays bounded. Flush() sends the last batch.
+class BatchRemover {
+public:
+	explicit BatchRemover(Storage &s) : s_(s) {}
+	void
+	Add(std::string key)
+	{
+		batch_.push_back(std::move(key));
+		if (batch_.size() >= 1000)
+			Flush();
+	}
+	void
+	Flush()
+	{
+		s_.RemoveMany(batch_);
+		batch_.clear();
+	}
+
+private:
+	Storage &s_;
+	std::vector<std::string> batch_;
+};
+
 // Convenience helpers on top of the interface.
 void PutBytes(Storage &s, const std::string &key, const std::string &data, WriteMode mode);
 std::string GetBytes(Storage &s, const std::string &key, size_t limit = 64 << 20);
