@@ -4,9 +4,13 @@
 # The core unit tests build with CMake: see scripts/test.sh.
 
 MODULE_big = pgbk
-CORE_SRCS = $(sort $(wildcard src/core/*/*.cpp))
-GLUE_SRCS = $(sort $(wildcard src/pg/*.cpp))
+# The one source list (CMake reads it too; scripts/check-sources.sh keeps it complete).
+sources = $(shell awk '$$1 == "$(1)" { print $$2 }' src/sources.list)
+CORE_SRCS = $(call sources,core)
+GLUE_SRCS = $(call sources,pg)
+CLI_SRCS = $(call sources,cli)
 CORE_OBJS = $(CORE_SRCS:.cpp=.o)
+CLI_OBJS = $(CLI_SRCS:.cpp=.o)
 OBJS = $(CORE_OBJS) $(GLUE_SRCS:.cpp=.o)
 
 MODULEDIR = extension
@@ -24,7 +28,7 @@ PG_CXXFLAGS = -MMD -MP -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -W
 	-Wno-cast-function-type -Wno-volatile $(PGBK_WERROR)
 PGBK_WERROR ?= -Werror
 SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs libzstd libcrypto libsodium libcurl libxml-2.0)
-EXTRA_CLEAN = src/cli/pgbk src/cli/main.o $(OBJS:.o=.d) src/cli/main.d
+EXTRA_CLEAN = src/cli/pgbk $(CLI_OBJS) $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -34,11 +38,11 @@ include $(PGXS)
 # After the include: Makefile.global resets PROVE_FLAGS.
 PROVE_FLAGS += -I ./test/perl
 
--include $(OBJS:.o=.d) src/cli/main.d
+-include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
 all: src/cli/pgbk
 
-src/cli/pgbk: src/cli/main.o $(CORE_OBJS)
+src/cli/pgbk: $(CLI_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LDFLAGS) -lpthread $(shell pkg-config --libs libzstd libcrypto libsodium libcurl libxml-2.0)
 
 install: install-cli

@@ -22,7 +22,7 @@ pgbk::WalArchiver *archiver = nullptr;
  * repository is reopened when its settings or keys change: RepositoryConfigSignature). */
 pgbk::CodecOptions archiver_codec;
 int archiver_threads = 0;
-std::string *archive_repo_url = nullptr;
+std::string *archive_repo_signature = nullptr;
 bool archive_repo_checked = false;
 
 /*
@@ -32,35 +32,38 @@ pgbk::glue::CppResult
 ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *already)
 {
 	return pgbk::glue::RunCpp([&] {
-		std::string url = pgbk::glue::RepositoryConfigSignature();
-		if (archive_repo == nullptr || archive_repo_url == nullptr || *archive_repo_url != url) {
+		// Any change to what opening the repository reads (a reload with a new secret,
+		// endpoint or key file) reopens it for this segment.
+		std::string signature = pgbk::glue::RepositoryConfigSignature();
+		if (archive_repo == nullptr || archive_repo_signature == nullptr || *archive_repo_signature != signature) {
 			delete archiver; // waits for its background work on the old repository
 			archiver = nullptr;
 			delete archive_repo;
 			archive_repo = nullptr;
 			archive_repo_checked = false;
 			archive_repo = pgbk::glue::OpenConfiguredRepository().release();
-			if (archive_repo_url == nullptr)
-				archive_repo_url = new std::string();
-			*archive_repo_url = url;
+			if (archive_repo_signature == nullptr)
+				archive_repo_signature = new std::string();
+			*archive_repo_signature = signature;
 		}
 		if (!archive_repo_checked) {
 			archive_repo->CheckOrInit(id);
 			archive_repo_checked = true;
 		}
 		pgbk::CodecOptions codec = pgbk::glue::CurrentCodec();
+		int threads = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel"));
 		if (archiver != nullptr && (archiver_codec.codec != codec.codec || archiver_codec.level != codec.level ||
-									archiver_threads != pgbk_parallel)) {
+									archiver_threads != threads)) {
 			delete archiver;
 			archiver = nullptr;
 		}
 		if (archiver == nullptr) {
-			archiver = new pgbk::WalArchiver(*archive_repo, codec, pgbk_parallel);
+			archiver = new pgbk::WalArchiver(*archive_repo, codec, threads);
 			archiver_codec = codec;
-			archiver_threads = pgbk_parallel;
+			archiver_threads = threads;
 		}
 		// Segments waiting after this one are stored in the background meanwhile.
-		auto ahead = pgbk::WalArchiver::ListReady("pg_wal", file, static_cast<size_t>(pgbk_parallel) * 2);
+		auto ahead = pgbk::WalArchiver::ListReady("pg_wal", file, static_cast<size_t>(threads) * 2);
 		auto outcome = archiver->Archive(file, path, ahead);
 		*already = outcome == pgbk::Repository::ArchiveOutcome::AlreadyPresent;
 	});
@@ -126,11 +129,14 @@ pgbk_archive_file_internal(const char *file, const char *path)
 	pgbk::glue::CppResult r = ArchiveOne(file, path, id, &already);
 
 	if (!r.ok) {
+		char what[MAXFNAMELEN + 32];
+
 		/* A different-content conflict or a foreign repository must be re-checked. */
 		if (r.kind == pgbk::ErrorKind::Conflict)
 			archive_repo_checked = false;
-		ereport(WARNING, (errmsg("pgbk: could not archive \"%s\": %s", file, r.message),
-						  errhint("The archiver retries; WAL stays in pg_wal until the repository accepts it.")));
+		snprintf(what, sizeof(what), "could not archive \"%s\"", file);
+		pgbk::glue::ReportFailure(r, WARNING, what,
+								  "The archiver retries; WAL stays in pg_wal until the repository accepts it.");
 		RecordArchiveResult(file, false, r.message);
 		return false;
 	}

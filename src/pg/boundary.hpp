@@ -15,6 +15,7 @@ struct CppResult {
 	bool cancelled = false;
 	ErrorKind kind = ErrorKind::Io;
 	char message[1024] = "";
+	char hint[512] = ""; // what to do, when the core said
 };
 
 template <typename F>
@@ -29,6 +30,7 @@ RunCpp(F &&fn) noexcept
 		r.kind = e.kind();
 		r.cancelled = e.kind() == ErrorKind::Cancelled;
 		std::strncpy(r.message, e.what(), sizeof r.message - 1);
+		std::strncpy(r.hint, e.hint().c_str(), sizeof r.hint - 1);
 	} catch (const std::exception &e) {
 		r.ok = false;
 		std::strncpy(r.message, e.what(), sizeof r.message - 1);
@@ -38,5 +40,22 @@ RunCpp(F &&fn) noexcept
 	}
 	return r;
 }
+
+// The SQLSTATE a failure of this kind is raised with: configuration -> invalid
+// parameter value, corrupt data -> data corrupted, I/O and timeouts -> I/O error,
+// missing object -> undefined object, conflict -> object not in prerequisite state,
+// already exists -> duplicate object, cancelled -> query canceled.
+int SqlStateOf(ErrorKind kind);
+
+// Reports a failed core call at elevel, the one way core failures reach PostgreSQL:
+// "pgbk: <what>: <message>" (or "pgbk: <message>" without what), the SQLSTATE of its
+// kind, the core's hint or else `hint`, and `detail`. A cancellation first lets
+// CHECK_FOR_INTERRUPTS act on the pending interrupt. Call it only from frames that own
+// no C++ objects: at ERROR it does not return.
+void ReportFailure(const CppResult &r, int elevel, const char *what, const char *hint = nullptr,
+				   const char *detail = nullptr);
+
+// Raises a failed core call as an ERROR; does nothing when it succeeded.
+void RaiseIfFailed(const CppResult &r, const char *what, const char *hint = nullptr);
 
 } // namespace pgbk::glue

@@ -1,8 +1,10 @@
 // Declarations shared by the glue files: settings, shared memory, helpers.
 #pragma once
+#include "pgbk/backup_type.hpp"
 #include "pgbk/object.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/retention.hpp"
+#include "pgbk/settings.hpp"
 
 #include <memory>
 #include <string>
@@ -54,35 +56,22 @@ typedef struct PgbkShared {
 
 extern PgbkShared *pgbk_shared;
 
-/* settings */
-extern char *pgbk_repository;
-extern int pgbk_compression;
-extern int pgbk_compression_level;
-extern char *pgbk_full_schedule;
-extern char *pgbk_diff_schedule;
-extern char *pgbk_incr_schedule;
-extern int pgbk_retention_full;
-extern int pgbk_retention_full_type;
-extern int pgbk_retention_diff;
-enum { PGBK_RETENTION_COUNT = 0, PGBK_RETENTION_TIME = 1 };
-
-/* The backup schedules: kind, setting name, value. */
-typedef struct PgbkScheduleSetting {
-	const char *kind;
-	const char *setting;
-	char **value;
-} PgbkScheduleSetting;
-#define PGBK_SCHEDULE_COUNT 3
-extern const PgbkScheduleSetting pgbk_schedules[PGBK_SCHEDULE_COUNT];
-extern char *pgbk_schedule_timezone;
-extern char *pgbk_database;
-extern int pgbk_parallel;
-extern int pgbk_archive_timeout;
-extern int pgbk_test_file_delay;
-
-enum { PGBK_COMPRESSION_NONE = 0, PGBK_COMPRESSION_ZSTD = 1 };
+/* Registers the pgbk.* GUCs from the core's table of settings (settings.cpp). */
+void pgbk_define_settings(void);
 
 namespace pgbk::glue {
+
+// The value of a setting, by its index (settings::Id("pgbk.parallel")): strings (a
+// secret's real value), integers in their base unit, enums as the index of their choice.
+const char *StringSetting(size_t id);
+int IntSetting(size_t id);
+bool BoolSetting(size_t id);
+// Every setting's current value, for the core (builds C++ objects: call inside RunCpp).
+settings::Values CurrentSettings();
+
+// A backup type's schedule (pgbk.full_schedule, ...) and that setting's name.
+const char *ScheduleOf(BackupType type);
+const char *ScheduleSettingName(BackupType type);
 
 CodecOptions CurrentCodec();
 std::string DataDirectory();
@@ -92,14 +81,13 @@ std::string HostName();
 ClusterIdentity CurrentClusterIdentity();
 // True once PostgreSQL asked this process to stop or cancel (reads signal flags only).
 bool StopRequested();
-s3::S3Options CurrentS3Options();
 // Opens the configured repository with the configured keys (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();
 // Applies the configured retention to the configured repository (throws pgbk::Error);
 // on_backup is told of each backup once it is removed. Callers hold the expiry slot.
 ExpiryReport ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup);
-// Changes whenever what OpenConfiguredRepository() opens would change: the repository
-// setting, the key settings or a key file's modification time (a key replaced in place).
+// Changes whenever what OpenConfiguredRepository() opens would change: any setting it
+// reads, or a key file replaced in place (settings::RepositorySignature).
 std::string RepositoryConfigSignature();
 
 } // namespace pgbk::glue

@@ -6,11 +6,13 @@
  * pgbk_expire(), and the functions that persist settings (pgbk_set_target,
  * pgbk_set_retention).
  */
+#include "pgbk/backup_type.hpp"
 #include "pgbk/cron.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/target.hpp"
 #include "pgbk/verify.hpp"
 
+#include <optional>
 #include <sys/stat.h>
 #include <vector>
 
@@ -104,11 +106,15 @@ pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out)
 	}
 	/* Labels are unique and increasing (the worker seeds last_label from the repository). */
 	{
-		CppResult r = RunCpp(
-			[&] { strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, kind).c_str(), sizeof(label)); });
+		CppResult r = RunCpp([&] {
+			auto type = pgbk::ParseBackupType(kind);
+			if (!type)
+				throw pgbk::Error(pgbk::ErrorKind::Config, std::string("unknown backup type \"") + kind + "\"");
+			strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, *type).c_str(), sizeof(label));
+		});
 		if (!r.ok) {
 			LWLockRelease(pgbk_shared->lock);
-			ereport(ERROR, (errmsg("pgbk: %s", r.message)));
+			pgbk::glue::RaiseIfFailed(r, NULL);
 		}
 	}
 	strlcpy(pgbk_shared->last_label, label, sizeof(pgbk_shared->last_label));
@@ -145,10 +151,24 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 	int64 id;
 
 	require_shared_state();
-	if (strcmp(type, "full") != 0 && strcmp(type, "diff") != 0 && strcmp(type, "incr") != 0)
+	if (!pgbk::ParseBackupType(type)) {
+		char hint[512] = "Use type =>";
+
+		/* 'full', 'diff' (changes since the last full backup) or 'incr' (...). */
+		for (size_t i = 0; i < std::size(pgbk::kBackupTypes); i++) {
+			const pgbk::BackupTypeRules &t = pgbk::kBackupTypes[i];
+			const char *sep = i == 0 ? " " : i + 1 == std::size(pgbk::kBackupTypes) ? " or " : ", ";
+			size_t used = strlen(hint);
+			if (t.explanation.empty())
+				snprintf(hint + used, sizeof(hint) - used, "%s'%.*s'", sep, (int)t.name.size(), t.name.data());
+			else
+				snprintf(hint + used, sizeof(hint) - used, "%s'%.*s' (%.*s)", sep, (int)t.name.size(), t.name.data(),
+						 (int)t.explanation.size(), t.explanation.data());
+		}
+		strlcat(hint, ".", sizeof(hint));
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
-						errhint("Use type => 'full', 'diff' (changes since the last full backup) or 'incr' (changes "
-								"since the last backup of any type).")));
+						errhint("%s", hint)));
+	}
 	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
@@ -230,8 +250,7 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 		auto repo = pgbk::glue::OpenConfiguredRepository();
 		list = new std::vector<pgbk::BackupRecord>(repo->ListBackups());
 	});
-	if (!r.ok)
-		ereport(ERROR, (errmsg("pgbk: could not read the repository: %s", r.message)));
+	pgbk::glue::RaiseIfFailed(r, "could not read the repository");
 
 	PG_TRY();
 	{
@@ -359,12 +378,12 @@ Datum
 pgbk_list_schedule(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
+	const char *tz = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone"));
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++) {
-		const PgbkScheduleSetting *s = &pgbk_schedules[i];
-		const char *expr = *s->value ? *s->value : "";
+	for (size_t i = 0; i < std::size(pgbk::kBackupTypes); i++) {
+		const pgbk::BackupTypeRules *t = &pgbk::kBackupTypes[i];
+		const char *expr = pgbk::glue::ScheduleOf(t->type);
 		time_t next = 0;
 		Datum values[4];
 		bool nulls[4];
@@ -376,10 +395,9 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 			auto n = pgbk::CronSchedule::Parse(expr).NextAfter(time(nullptr), tz);
 			next = n ? *n : 0;
 		});
-		if (!r.ok)
-			ereport(ERROR, (errmsg("pgbk: %s: %s", s->setting, r.message)));
+		pgbk::glue::RaiseIfFailed(r, pgbk::glue::ScheduleSettingName(t->type));
 		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(s->kind);
+		values[0] = PointerGetDatum(cstring_to_text_with_len(t->name.data(), (int)t->name.size()));
 		values[1] = CStringGetTextDatum(expr);
 		values[2] = CStringGetTextDatum(tz);
 		values[3] = time_datum((int64)next, &nulls[3]);
@@ -487,7 +505,8 @@ alter_system(const char *name, const char *value)
 	AlterSystemSetConfigFile(stmt);
 }
 
-typedef std::vector<std::pair<std::string, std::string>> SettingList;
+/* The settings pgbk_set_target persists: name, and value (NULL: reset). */
+typedef std::vector<std::pair<std::string, std::optional<std::string>>> SettingList;
 
 static void
 delete_settings(SettingList *list)
@@ -498,9 +517,9 @@ delete_settings(SettingList *list)
 /*
  * pgbk_set_target(url text, options jsonb) returns text
  *
- * Proves a repository target with a probe round trip, then persists it (and its S3
- * options; unmentioned ones are reset) like ALTER SYSTEM and reloads. A failed probe
- * changes nothing and says why.
+ * Proves a repository target with a probe round trip, then persists it (and the
+ * settings of its driver: those in options are set, the others reset) like ALTER
+ * SYSTEM and reloads. A failed probe changes nothing and says why.
  */
 Datum
 pgbk_set_target(PG_FUNCTION_ARGS)
@@ -509,45 +528,42 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 	Jsonb *jb = PG_GETARG_JSONB_P(1);
 	char *json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 	char described[1024] = "";
+	char what[1200];
 	SettingList *volatile settings = NULL;
 	CppResult r;
 
 	r = RunCpp([&] {
-		auto opts = pgbk::ParseTargetOptions(json);
-		auto parsed = pgbk::ParseRepositoryUrl(url, pgbk::glue::AbsoluteDataDirectory());
-		if (parsed.scheme == pgbk::RepositoryUrl::Scheme::Local) {
-			if (!opts.empty())
-				throw pgbk::Error(pgbk::ErrorKind::Config, "options apply to s3:// targets only");
-			std::string why = pgbk::CheckLocalRepositoryUsable(parsed.path);
-			if (!why.empty())
-				throw pgbk::Error(pgbk::ErrorKind::Config, why);
-		}
-		pgbk::s3::S3Options s3 = pgbk::S3OptionsFromSettings(opts);
-		s3.should_cancel = pgbk::glue::StopRequested;
-		auto storage = pgbk::OpenStorage(parsed, s3);
+		pgbk::settings::CheckContext context;
+		context.data_directory = pgbk::glue::AbsoluteDataDirectory();
+		pgbk::RepositoryLocation location = pgbk::ParseRepositoryLocation(url, context.data_directory);
+		pgbk::settings::Values values = pgbk::ParseTargetOptions(location, json, context);
+		location.driver->CheckUsable(location);
+		pgbk::StorageOpenOptions options;
+		options.should_cancel = pgbk::glue::StopRequested;
+		auto storage = pgbk::OpenStorage(location, values, options);
 		pgbk::ProbeStorage(*storage);
 		strlcpy(described, storage->Describe().c_str(), sizeof(described));
-		settings = new SettingList(opts);
+		settings = new SettingList();
+		for (const pgbk::settings::Definition *d : pgbk::TargetSettings(location)) {
+			size_t id = pgbk::settings::IndexOf(d->name);
+			settings->emplace_back(std::string(d->name),
+								   values.IsSet(id) ? std::optional<std::string>(values.Text(id)) : std::nullopt);
+		}
+		settings->emplace_back("pgbk.repository", location.url);
 	});
+	/* errhidestmt: the statement's arguments may hold a secret */
+	snprintf(what, sizeof(what), "target \"%s\" was not set", url);
 	if (!r.ok) {
 		if (r.cancelled)
 			CHECK_FOR_INTERRUPTS();
-		/* errhidestmt: the statement's arguments may hold a secret */
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("pgbk: target \"%s\" was not set: %s", url, r.message), errhint("Nothing was changed."),
-						errhidestmt(true)));
+		ereport(ERROR, (errcode(pgbk::glue::SqlStateOf(r.kind)), errmsg("pgbk: %s: %s", what, r.message),
+						errhint("Nothing was changed."), errhidestmt(true)));
 	}
 
 	PG_TRY();
 	{
-		for (const std::string &name : pgbk::TargetSettingNames()) {
-			const char *value = NULL;
-			for (const auto &kv : *settings)
-				if (kv.first == name)
-					value = kv.second.c_str();
-			alter_system(name.c_str(), value);
-		}
-		alter_system("pgbk.repository", url);
+		for (const auto &[name, value] : *settings)
+			alter_system(name.c_str(), value ? value->c_str() : NULL);
 	}
 	PG_FINALLY();
 	{
@@ -592,7 +608,7 @@ pgbk_verify(PG_FUNCTION_ARGS)
 		problems = new ProblemList();
 		notes = new ProblemList();
 		pgbk::VerifyOptions opts;
-		opts.parallel = pgbk_parallel;
+		opts.parallel = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel"));
 		for (const auto &b : backups) {
 			pgbk::VerifyResult v =
 				pgbk::VerifyBackup(*repo, b, opts, [&](const pgbk::VerifyProblem &p) { problems->push_back(p); });
@@ -609,9 +625,7 @@ pgbk_verify(PG_FUNCTION_ARGS)
 	delete_problems(notes);
 	if (!r.ok) {
 		delete_problems(problems);
-		if (r.cancelled)
-			CHECK_FOR_INTERRUPTS();
-		ereport(ERROR, (errmsg("pgbk: could not verify: %s", r.message)));
+		pgbk::glue::RaiseIfFailed(r, "could not verify");
 	}
 	PG_TRY();
 	{
@@ -670,14 +684,14 @@ pgbk_expire(PG_FUNCTION_ARGS)
 	});
 	pgbk_expiry_end();
 	if (!r.ok) {
-		size_t done = removed ? removed->size() : 0;
+		char detail[256];
+
+		snprintf(detail, sizeof(detail),
+				 "%zu backup(s) had been removed; the repository stays consistent and the next expiry finishes the "
+				 "work.",
+				 removed ? removed->size() : 0);
 		delete_expiry_list(removed);
-		if (r.cancelled)
-			CHECK_FOR_INTERRUPTS();
-		ereport(ERROR, (errmsg("pgbk: expiry stopped: %s", r.message),
-						errdetail("%zu backup(s) had been removed; the repository stays consistent and the next "
-								  "expiry finishes the work.",
-								  done)));
+		pgbk::glue::ReportFailure(r, ERROR, "expiry stopped", NULL, detail);
 	}
 	PG_TRY();
 	{

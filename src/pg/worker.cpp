@@ -89,22 +89,6 @@ set_job_failed(PgbkJob *job, const char *message)
 }
 
 /*
- * raise_core_failure
- *
- * Turns a failed core call into a PostgreSQL error. Cancellation means an interrupt is
- * pending: let CHECK_FOR_INTERRUPTS act on it (FATAL on shutdown).
- */
-static void
-raise_core_failure(const CppResult *r, const char *what)
-{
-	if (r->ok)
-		return;
-	if (r->cancelled)
-		CHECK_FOR_INTERRUPTS();
-	ereport(ERROR, (errmsg("pgbk: %s: %s", what, r->message)));
-}
-
-/*
  * cleanup_interrupted_backups
  *
  * A backup with neither a completion marker nor a failure record was interrupted (crash,
@@ -143,7 +127,7 @@ cleanup_interrupted_backups(void)
 		strlcpy(pgbk_shared->last_label, newest, sizeof(pgbk_shared->last_label));
 	LWLockRelease(pgbk_shared->lock);
 	if (!r.ok)
-		ereport(WARNING, (errmsg("pgbk: could not check the repository for interrupted backups: %s", r.message)));
+		pgbk::glue::ReportFailure(r, WARNING, "could not check the repository for interrupted backups");
 	else if (cleaned > 0)
 		ereport(LOG, (errmsg("pgbk: marked %d interrupted backup(s) as failed", cleaned)));
 }
@@ -191,114 +175,146 @@ backup_stop_compat(StringInfo labelfile, TimeLineID *stoptli)
 }
 
 /*
- * run_backup
- *
- * Takes one backup of the job's type: a differential or incremental is taken against the
- * backup ChoosePrior picks, or becomes a full backup (relabelled, the job's note says
- * why). Raises ERROR on failure (the caller records it).
+ * The state of the backup being taken, passed from phase to phase (plain data: every
+ * phase may ereport).
  */
-static void
-run_backup(PgbkJob *job)
-{
+typedef struct BackupRun {
+	PgbkJob *job;
 	char label[PGBK_LABEL_LEN];
-	char type[16];
-	char prior[PGBK_LABEL_LEN] = "";
-	char why_full[PGBK_ERROR_LEN] = "";
-	XLogRecPtr prior_start = InvalidXLogRecPtr;
-	int64 stop_time_us;
-	uint64 next_xid;
-	char bad_pages[PGBK_ERROR_LEN] = "";
-	uint64 bad_count;
+	pgbk::BackupType type;
+	char prior[PGBK_LABEL_LEN];
+	XLogRecPtr prior_start;
 	TimeLineID starttli, stoptli;
 	XLogRecPtr startptr, stopptr;
+	int64 stop_time_us;
+	uint64 next_xid;
 	StringInfo labelfile, tblspcmap;
-	CppResult r;
+	char bad_pages[PGBK_ERROR_LEN];
+} BackupRun;
 
-	strlcpy(label, job->label, sizeof(label));
-	strlcpy(type, job->kind, sizeof(type));
+/*
+ * check_backup_possible
+ *
+ * A backup needs a primary whose WAL goes to the repository.
+ */
+static void
+check_backup_possible(void)
+{
 	if (RecoveryInProgress())
 		ereport(ERROR, (errmsg("pgbk: backups of a standby are not supported yet")));
 	if (!XLogArchivingActive() || XLogArchiveLibrary == NULL || strcmp(XLogArchiveLibrary, "pgbk") != 0)
 		ereport(ERROR, (errmsg("pgbk: WAL archiving to the repository is not enabled"),
 						errhint("Set archive_mode = on and archive_library = 'pgbk' in postgresql.conf; a backup "
 								"cannot be restored without its WAL.")));
+}
 
-	r = RunCpp([&] {
+/*
+ * choose_prior
+ *
+ * Opens the repository and picks the backup a differential or incremental is taken
+ * against; without one, the backup becomes a full one (relabelled, the job's note says
+ * why).
+ */
+static void
+choose_prior(BackupRun *run)
+{
+	char why_full[PGBK_ERROR_LEN] = "";
+	CppResult r = RunCpp([&] {
 		current_repo = pgbk::glue::OpenConfiguredRepository().release();
 		current_repo->CheckOrInit(pgbk::glue::CurrentClusterIdentity());
-		if (strcmp(type, "full") != 0) {
-			pgbk::PriorChoice c =
-				pgbk::ChoosePrior(current_repo->ListBackups(), type, GetWALInsertionTimeLine(), PG_VERSION_NUM);
-			strlcpy(prior, c.label.c_str(), sizeof(prior));
-			prior_start = c.start_lsn;
-			strlcpy(why_full, c.why_full.c_str(), sizeof(why_full));
-		}
+		if (pgbk::RulesOf(run->type).prior == pgbk::PriorRule::None)
+			return;
+		pgbk::PriorChoice c =
+			pgbk::ChoosePrior(current_repo->ListBackups(), run->type, GetWALInsertionTimeLine(), PG_VERSION_NUM);
+		strlcpy(run->prior, c.label.c_str(), sizeof(run->prior));
+		run->prior_start = c.start_lsn;
+		strlcpy(why_full, c.why_full.c_str(), sizeof(why_full));
 	});
-	raise_core_failure(&r, "cannot start the backup");
+	pgbk::glue::RaiseIfFailed(r, "cannot start the backup");
 	if (why_full[0] != '\0') {
-		/* No prior to take it against: a full backup, labelled as one. */
-		char requested[16];
+		const pgbk::BackupTypeRules &requested = pgbk::RulesOf(run->type);
+		const pgbk::BackupTypeRules &full = pgbk::RulesOf(pgbk::BackupType::Full);
 
-		strlcpy(requested, type, sizeof(requested));
-		strlcpy(type, "full", sizeof(type));
-		label[strlen(label) - 1] = 'F';
+		run->type = pgbk::BackupType::Full;
+		run->label[strlen(run->label) - 1] = full.label_suffix;
 		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-		strlcpy(job->kind, type, sizeof(job->kind));
-		strlcpy(job->label, label, sizeof(job->label));
-		snprintf(job->note, sizeof(job->note), "requested %s; taken as a full backup because %s",
-				 strcmp(requested, "diff") == 0 ? "a differential" : "an incremental", why_full);
+		strlcpy(run->job->kind, full.name.data(), sizeof(run->job->kind));
+		strlcpy(run->job->label, run->label, sizeof(run->job->label));
+		snprintf(run->job->note, sizeof(run->job->note), "requested %.*s %.*s; taken as a full backup because %s",
+				 (int)requested.article.size(), requested.article.data(), (int)requested.adjective.size(),
+				 requested.adjective.data(), why_full);
 		LWLockRelease(pgbk_shared->lock);
-		ereport(LOG, (errmsg("pgbk: backup %s: %s", label, job->note)));
+		ereport(LOG, (errmsg("pgbk: backup %s: %s", run->label, run->job->note)));
 	}
-	pgstat_report_activity(STATE_RUNNING, psprintf("pgbk: %s backup %s", type, label));
+}
 
-	r = RunCpp([&] {
-		if (current_repo->ReadBackup(label))
-			throw pgbk::Error(pgbk::ErrorKind::AlreadyExists, std::string("backup ") + label + " already exists");
+/*
+ * start_backup
+ *
+ * Starts the backup in PostgreSQL, records its start in the repository and opens the
+ * core session that stores its files.
+ */
+static void
+start_backup(BackupRun *run)
+{
+	CppResult r = RunCpp([&] {
+		if (current_repo->ReadBackup(run->label))
+			throw pgbk::Error(pgbk::ErrorKind::AlreadyExists, std::string("backup ") + run->label + " already exists");
 	});
-	raise_core_failure(&r, "cannot start the backup");
+	pgbk::glue::RaiseIfFailed(r, "cannot start the backup");
 
-	labelfile = makeStringInfo();
-	tblspcmap = makeStringInfo();
-	startptr = backup_start_compat(label, &starttli, labelfile, tblspcmap);
+	run->labelfile = makeStringInfo();
+	run->tblspcmap = makeStringInfo();
+	run->startptr = backup_start_compat(run->label, &run->starttli, run->labelfile, run->tblspcmap);
 
 	r = RunCpp([&] {
 		pgbk::BackupStartInfo info;
-		info.label = label;
-		info.type = type;
-		info.prior = prior;
+		info.label = run->label;
+		info.type = pgbk::RulesOf(run->type).name;
+		info.prior = run->prior;
 		info.started_at = static_cast<int64_t>(time(nullptr));
-		info.start_lsn = startptr;
-		info.timeline = starttli;
-		info.wal_start =
-			pgbk::WalSegmentName(pgbk::SegmentOfLsn(starttli, startptr, wal_segment_size), wal_segment_size);
+		info.start_lsn = run->startptr;
+		info.timeline = run->starttli;
+		info.wal_start = pgbk::WalSegmentName(pgbk::SegmentOfLsn(run->starttli, run->startptr, wal_segment_size),
+											  wal_segment_size);
 		info.cluster = pgbk::glue::CurrentClusterIdentity();
 		info.pg_version_num = PG_VERSION_NUM;
 		info.host = pgbk::glue::HostName();
 		info.pgdata = pgbk::glue::AbsoluteDataDirectory();
 		current_repo->WriteBackupStart(info);
 		pgbk::ManifestHeader h;
-		h.label = label;
-		h.type = type;
-		h.prior = prior;
-		h.prior_start_lsn = prior_start;
+		h.label = run->label;
+		h.type = info.type;
+		h.prior = run->prior;
+		h.prior_start_lsn = run->prior_start;
 		/*
 		 * Page deltas trust page LSNs, which only data checksums make cover every change
 		 * (hint bits included); without them changed relation files are stored whole.
 		 */
-		h.page_delta = prior[0] != '\0' && DataChecksumsEnabled();
+		h.page_delta = run->prior[0] != '\0' && DataChecksumsEnabled();
 		h.system_identifier = info.cluster.system_identifier;
 		h.pg_version_num = PG_VERSION_NUM;
-		h.timeline = starttli;
-		h.start_lsn = startptr;
+		h.timeline = run->starttli;
+		h.start_lsn = run->startptr;
 		h.segment_size = wal_segment_size;
 		h.data_checksums = DataChecksumsEnabled();
 		h.started_at = info.started_at;
 		current_session = new pgbk::BackupSession(*current_repo, h);
 	});
-	raise_core_failure(&r, "cannot start the backup");
+	pgbk::glue::RaiseIfFailed(r, "cannot start the backup");
+}
 
-	r = RunCpp([&] {
+/*
+ * copy_files
+ *
+ * Copies the data directory on the core's threads; this thread feeds them and polls
+ * for interrupts.
+ */
+static void
+copy_files(BackupRun *run)
+{
+	PgbkJob *job = run->job;
+	CppResult r = RunCpp([&] {
 		/* Callbacks run on this thread, inside core code: they must not ereport. */
 		current_callbacks = new pgbk::BackupCallbacks();
 		current_callbacks->should_cancel = interrupt_requested;
@@ -306,51 +322,104 @@ run_backup(PgbkJob *job)
 		pgbk::BackupOptions opts;
 		opts.pgdata = pgbk::glue::AbsoluteDataDirectory();
 		opts.codec = pgbk::glue::CurrentCodec();
-		opts.parallel = pgbk_parallel;
+		opts.parallel = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel"));
 		opts.verify_checksums = DataChecksumsEnabled();
-		opts.file_delay = std::chrono::milliseconds(pgbk_test_file_delay);
+		opts.file_delay = std::chrono::milliseconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.test_file_delay")));
 		current_session->CopyDataDirectory(opts, *current_callbacks);
 	});
-	raise_core_failure(&r, "could not copy the data directory");
+	pgbk::glue::RaiseIfFailed(r, "could not copy the data directory");
+}
 
-	stopptr = backup_stop_compat(labelfile, &stoptli);
-	stop_time_us =
+/*
+ * stop_and_complete
+ *
+ * Stops the backup in PostgreSQL, stores backup_label and tablespace_map, waits for the
+ * WAL up to the stop point to be archived, and writes the completion marker.
+ */
+static void
+stop_and_complete(BackupRun *run)
+{
+	CppResult r;
+
+	run->stopptr = backup_stop_compat(run->labelfile, &run->stoptli);
+	run->stop_time_us =
 		std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
 			.count();
-	next_xid = U64FromFullTransactionId(ReadNextFullTransactionId());
+	run->next_xid = U64FromFullTransactionId(ReadNextFullTransactionId());
 
 	r = RunCpp([&] {
-		current_session->AddFile("backup_label", labelfile->data, pgbk::glue::CurrentCodec());
-		if (tblspcmap->len > 0)
-			current_session->AddFile("tablespace_map", tblspcmap->data, pgbk::glue::CurrentCodec());
+		current_session->AddFile("backup_label", run->labelfile->data, pgbk::glue::CurrentCodec());
+		if (run->tblspcmap->len > 0)
+			current_session->AddFile("tablespace_map", run->tblspcmap->data, pgbk::glue::CurrentCodec());
 		pgbk::BackupStopInfo stop;
-		stop.stop_lsn = stopptr;
-		stop.timeline = stoptli;
-		stop.stop_time_us = stop_time_us;
-		stop.next_xid = next_xid;
-		current_session->WaitForWal(starttli, startptr, stopptr, wal_segment_size,
-									std::chrono::seconds(pgbk_archive_timeout), *current_callbacks, &stop.wal_stop);
+		stop.stop_lsn = run->stopptr;
+		stop.timeline = run->stoptli;
+		stop.stop_time_us = run->stop_time_us;
+		stop.next_xid = run->next_xid;
+		current_session->WaitForWal(
+			run->starttli, run->startptr, run->stopptr, wal_segment_size,
+			std::chrono::seconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.archive_timeout"))),
+			*current_callbacks, &stop.wal_stop);
 		stop.finished_at = static_cast<int64_t>(time(nullptr));
-		progress_to_job(job, current_session->Progress());
+		progress_to_job(run->job, current_session->Progress());
 		current_session->Complete(stop);
-		strlcpy(bad_pages, current_session->BadPagesSummary().c_str(), sizeof(bad_pages));
+		strlcpy(run->bad_pages, current_session->BadPagesSummary().c_str(), sizeof(run->bad_pages));
 	});
-	raise_core_failure(&r, "could not complete the backup");
-	bad_count = pg_atomic_read_u64(&job->bad_blocks);
-	if (bad_count > 0) {
-		/* Reported, not fatal: the backup holds the pages as they are on disk. */
-		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-		snprintf(job->error, sizeof(job->error), "backup complete, but %llu page(s) failed checksum verification: %s",
-				 (unsigned long long)bad_count, bad_pages);
-		LWLockRelease(pgbk_shared->lock);
-		ereport(WARNING, (errcode(ERRCODE_DATA_CORRUPTED),
-						  errmsg("pgbk: backup %s: %llu page(s) failed checksum verification", label,
-								 (unsigned long long)bad_count),
-						  errdetail("%s", bad_pages)));
-	}
+	pgbk::glue::RaiseIfFailed(r, "could not complete the backup");
+}
+
+/*
+ * report_bad_pages
+ *
+ * Pages that failed checksum verification are reported, not fatal: the backup holds
+ * them as they are on disk.
+ */
+static void
+report_bad_pages(BackupRun *run)
+{
+	uint64 bad_count = pg_atomic_read_u64(&run->job->bad_blocks);
+
+	if (bad_count == 0)
+		return;
+	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
+	snprintf(run->job->error, sizeof(run->job->error),
+			 "backup complete, but %llu page(s) failed checksum verification: %s", (unsigned long long)bad_count,
+			 run->bad_pages);
+	LWLockRelease(pgbk_shared->lock);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("pgbk: backup %s: %llu page(s) failed checksum verification", run->label,
+					(unsigned long long)bad_count),
+			 errdetail("%s", run->bad_pages)));
+}
+
+/*
+ * run_backup
+ *
+ * Takes one backup of the job's type. Raises ERROR on failure (the caller records it).
+ */
+static void
+run_backup(PgbkJob *job)
+{
+	BackupRun run;
+
+	memset(&run, 0, sizeof(run));
+	run.job = job;
+	strlcpy(run.label, job->label, sizeof(run.label));
+	run.type = pgbk::ParseBackupType(job->kind).value_or(pgbk::BackupType::Full);
+
+	check_backup_possible();
+	choose_prior(&run);
+	pgstat_report_activity(STATE_RUNNING, psprintf("pgbk: %s backup %s", pgbk::RulesOf(run.type).name.data(),
+												   run.label));
+	start_backup(&run);
+	copy_files(&run);
+	stop_and_complete(&run);
+	report_bad_pages(&run);
 	free_current_backup();
-	ereport(LOG, (errmsg("pgbk: %s backup %s complete (start %X/%X, stop %X/%X)%s%s", type, label,
-						 LSN_FORMAT_ARGS(startptr), LSN_FORMAT_ARGS(stopptr), prior[0] ? ", prior " : "", prior)));
+	ereport(LOG, (errmsg("pgbk: %s backup %s complete (start %X/%X, stop %X/%X)%s%s",
+						 pgbk::RulesOf(run.type).name.data(), run.label, LSN_FORMAT_ARGS(run.startptr),
+						 LSN_FORMAT_ARGS(run.stopptr), run.prior[0] ? ", prior " : "", run.prior)));
 }
 
 /* Appends to the job's note ("; "-separated), under the lock. */
@@ -411,9 +480,10 @@ run_expiry_after_backup(PgbkJob *job)
 
 		snprintf(what, sizeof(what), "expiry failed: %s", r.message);
 		append_job_note(job, what);
-		ereport(WARNING, (errmsg("pgbk: expiry after backup %s failed: %s", job->label, r.message),
-						  errhint("The backup is complete; the next expiry (after a backup or on pgbk_expire()) "
-								  "finishes the work.")));
+		snprintf(what, sizeof(what), "expiry after backup %s failed", job->label);
+		pgbk::glue::ReportFailure(r, WARNING, what,
+								  "The backup is complete; the next expiry (after a backup or on pgbk_expire()) "
+								  "finishes the work.");
 	} else if (job->note[0] != '\0')
 		ereport(LOG, (errmsg("pgbk: backup %s: %s", job->label, job->note)));
 }
@@ -463,8 +533,10 @@ run_job(PgbkJob *job)
 					repo->RemoveBackupData(label);
 				}
 			});
-			if (!r.ok)
-				ereport(WARNING, (errmsg("pgbk: could not record the failure of backup %s: %s", label, r.message)));
+			char what[PGBK_LABEL_LEN + 64];
+
+			snprintf(what, sizeof(what), "could not record the failure of backup %s", label);
+			pgbk::glue::ReportFailure(r, WARNING, what);
 		}
 		set_job_failed(job, message);
 		ereport(WARNING, (errmsg("pgbk: backup %s failed: %s", label, message)));
@@ -499,14 +571,15 @@ claim_next_job(void)
 /*
  * next_scheduled_run
  *
- * Next run of schedule i (pgbk_schedules) after `after`, or 0 when there is none.
+ * Next run of the schedule of kBackupTypes[i] after `after`, or 0 when there is none.
  */
 static time_t
 next_scheduled_run(int i, time_t after)
 {
 	time_t next = 0;
-	const char *expr = *pgbk_schedules[i].value ? *pgbk_schedules[i].value : "";
-	const char *tz = pgbk_schedule_timezone ? pgbk_schedule_timezone : "UTC";
+	pgbk::BackupType type = pgbk::kBackupTypes[i].type;
+	const char *expr = pgbk::glue::ScheduleOf(type);
+	const char *tz = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone"));
 	CppResult r;
 
 	if (expr[0] == '\0')
@@ -515,8 +588,7 @@ next_scheduled_run(int i, time_t after)
 		auto n = pgbk::CronSchedule::Parse(expr).NextAfter(after, tz);
 		next = n ? *n : 0;
 	});
-	if (!r.ok)
-		ereport(WARNING, (errmsg("pgbk: %s: %s", pgbk_schedules[i].setting, r.message)));
+	pgbk::glue::ReportFailure(r, WARNING, pgbk::glue::ScheduleSettingName(type));
 	return next;
 }
 
@@ -539,14 +611,15 @@ extern "C" void pgbk_enqueue_job(const char *kind, int trigger, char *label_out,
 void
 pgbk_worker_main(Datum main_arg)
 {
-	time_t next_run[PGBK_SCHEDULE_COUNT];
-	char schedule_seen[PGBK_SCHEDULE_COUNT][256];
+	const int schedules = (int)std::size(pgbk::kBackupTypes);
+	time_t next_run[std::size(pgbk::kBackupTypes)];
+	char schedule_seen[std::size(pgbk::kBackupTypes)][256];
 	char timezone_seen[128];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(pgbk_database, NULL, 0);
+	BackgroundWorkerInitializeConnection(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.database")), NULL, 0);
 
 	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
 	pgbk_shared->worker_pid = MyProcPid;
@@ -559,9 +632,10 @@ pgbk_worker_main(Datum main_arg)
 	ereport(LOG, (errmsg("pgbk: backup worker started")));
 	cleanup_interrupted_backups();
 
-	strlcpy(timezone_seen, pgbk_schedule_timezone ? pgbk_schedule_timezone : "", sizeof(timezone_seen));
-	for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++) {
-		strlcpy(schedule_seen[i], *pgbk_schedules[i].value ? *pgbk_schedules[i].value : "", sizeof(schedule_seen[i]));
+	strlcpy(timezone_seen, pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone")),
+			sizeof(timezone_seen));
+	for (int i = 0; i < schedules; i++) {
+		strlcpy(schedule_seen[i], pgbk::glue::ScheduleOf(pgbk::kBackupTypes[i].type), sizeof(schedule_seen[i]));
 		next_run[i] = next_scheduled_run(i, time(NULL));
 	}
 
@@ -574,14 +648,16 @@ pgbk_worker_main(Datum main_arg)
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending) {
 			bool tz_changed;
+			const char *tz;
 
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			tz_changed = strcmp(timezone_seen, pgbk_schedule_timezone ? pgbk_schedule_timezone : "") != 0;
-			strlcpy(timezone_seen, pgbk_schedule_timezone ? pgbk_schedule_timezone : "", sizeof(timezone_seen));
+			tz = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone"));
+			tz_changed = strcmp(timezone_seen, tz) != 0;
+			strlcpy(timezone_seen, tz, sizeof(timezone_seen));
 			/* A changed schedule starts counting from now. */
-			for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++) {
-				const char *value = *pgbk_schedules[i].value ? *pgbk_schedules[i].value : "";
+			for (int i = 0; i < schedules; i++) {
+				const char *value = pgbk::glue::ScheduleOf(pgbk::kBackupTypes[i].type);
 				if (tz_changed || strcmp(schedule_seen[i], value) != 0) {
 					strlcpy(schedule_seen[i], value, sizeof(schedule_seen[i]));
 					next_run[i] = next_scheduled_run(i, time(NULL));
@@ -591,7 +667,7 @@ pgbk_worker_main(Datum main_arg)
 
 		/* Several due at once (a full and an incremental at 01:00): the biggest runs. */
 		now = time(NULL);
-		for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++)
+		for (int i = 0; i < schedules; i++)
 			if (next_run[i] != 0 && now >= next_run[i]) {
 				if (due < 0)
 					due = i;
@@ -601,12 +677,13 @@ pgbk_worker_main(Datum main_arg)
 			char label[PGBK_LABEL_LEN];
 			int64 id;
 
+			const char *kind = pgbk::kBackupTypes[due].name.data();
+
 			if (job_queued())
-				ereport(LOG, (errmsg("pgbk: scheduled %s backup skipped: a backup is already queued",
-									 pgbk_schedules[due].kind)));
+				ereport(LOG, (errmsg("pgbk: scheduled %s backup skipped: a backup is already queued", kind)));
 			else {
-				pgbk_enqueue_job(pgbk_schedules[due].kind, PGBK_TRIGGER_SCHEDULE, label, &id);
-				ereport(LOG, (errmsg("pgbk: scheduled %s backup %s queued", pgbk_schedules[due].kind, label)));
+				pgbk_enqueue_job(kind, PGBK_TRIGGER_SCHEDULE, label, &id);
+				ereport(LOG, (errmsg("pgbk: scheduled %s backup %s queued", kind, label)));
 			}
 		}
 
@@ -617,7 +694,7 @@ pgbk_worker_main(Datum main_arg)
 		}
 
 		timeout_ms = 60000;
-		for (int i = 0; i < PGBK_SCHEDULE_COUNT; i++)
+		for (int i = 0; i < schedules; i++)
 			if (next_run[i] != 0) {
 				long until = (long)(next_run[i] - time(NULL)) * 1000L;
 				timeout_ms = Max(Min(until, timeout_ms), 10);

@@ -112,7 +112,7 @@ TEST(BackupRestore, RoundTripOfSyntheticDataDirectory)
 	repo.CheckOrInit(ClusterIdentity{42, 15});
 
 	BackupStartInfo start;
-	start.label = MakeBackupLabel(1790000000, "full");
+	start.label = MakeBackupLabel(1790000000, BackupType::Full);
 	start.started_at = 1790000000;
 	start.start_lsn = 0x3000028;
 	start.timeline = 1;
@@ -262,12 +262,12 @@ TEST(BackupRestore, UnknownLabelListsAvailable)
 
 TEST(Labels, UniqueAndIncreasing)
 {
-	EXPECT_EQ(MakeBackupLabel(1790000000, "full"), "20260921-141320F"); // 2026-09-21 14:13:20 UTC
-	EXPECT_EQ(NextBackupLabel(1790000000, "", "full"), "20260921-141320F");
-	EXPECT_EQ(NextBackupLabel(1790000000, "20260921-141320F", "full"), "20260921-141321F");
+	EXPECT_EQ(MakeBackupLabel(1790000000, BackupType::Full), "20260921-141320F"); // 2026-09-21 14:13:20 UTC
+	EXPECT_EQ(NextBackupLabel(1790000000, "", BackupType::Full), "20260921-141320F");
+	EXPECT_EQ(NextBackupLabel(1790000000, "20260921-141320F", BackupType::Full), "20260921-141321F");
 	// The clock went back: still after the newest label.
-	EXPECT_EQ(NextBackupLabel(1790000000, "20270101-000000F", "full"), "20270101-000001F");
-	EXPECT_EQ(NextBackupLabel(1790000005, "20260921-141320F", "full"), "20260921-141325F");
+	EXPECT_EQ(NextBackupLabel(1790000000, "20270101-000000F", BackupType::Full), "20270101-000001F");
+	EXPECT_EQ(NextBackupLabel(1790000005, "20260921-141320F", BackupType::Full), "20260921-141325F");
 }
 
 TEST(Repository, BackupWalRangeUsesTheClusterSegmentSize)

@@ -28,7 +28,7 @@ RandomHistory(std::mt19937 &rng, int n)
 		segno += 1 + rng() % 5;
 		b.started_at = t;
 		b.start_lsn = segno * kSeg + 40;
-		b.label = MakeBackupLabel(t, "full") + std::to_string(i);
+		b.label = MakeBackupLabel(t, BackupType::Full) + std::to_string(i);
 		b.wal_start = WalSegmentName(WalSegment{1, segno}, kSeg);
 		int kind = static_cast<int>(rng() % 3);
 		b.type = kind == 0 ? "full" : kind == 1 ? "diff" : "incr";
@@ -185,20 +185,20 @@ TEST(Retention, PriorOfDifferentialAndIncremental)
 		return b;
 	};
 	std::vector<BackupRecord> none;
-	EXPECT_NE(ChoosePrior(none, "diff", 1, 150008).why_full.find("no complete full backup"), std::string::npos);
+	EXPECT_NE(ChoosePrior(none, BackupType::Diff, 1, 150008).why_full.find("no complete full backup"), std::string::npos);
 
 	std::vector<BackupRecord> h = {rec("A", "full", BackupStatus::Complete, 1, 1),
 								   rec("B", "incr", BackupStatus::Complete, 2, 1),
 								   rec("C", "full", BackupStatus::Failed, 3, 1)};
-	EXPECT_EQ(ChoosePrior(h, "diff", 1, 150008).label, "A"); // the failed full does not count
-	EXPECT_EQ(ChoosePrior(h, "incr", 1, 150008).label, "B");
-	EXPECT_EQ(ChoosePrior(h, "incr", 1, 150008).start_lsn, Lsn{2} << 24);
+	EXPECT_EQ(ChoosePrior(h, BackupType::Diff, 1, 150008).label, "A"); // the failed full does not count
+	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, 1, 150008).label, "B");
+	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, 1, 150008).start_lsn, Lsn{2} << 24);
 
 	// After a promotion the newest backup is on the old timeline: a full is taken.
-	PriorChoice other = ChoosePrior(h, "incr", 2, 150008);
+	PriorChoice other = ChoosePrior(h, BackupType::Incr, 2, 150008);
 	EXPECT_TRUE(other.label.empty());
 	EXPECT_NE(other.why_full.find("timeline 1"), std::string::npos) << other.why_full;
-	PriorChoice upgraded = ChoosePrior(h, "diff", 1, 160002);
+	PriorChoice upgraded = ChoosePrior(h, BackupType::Diff, 1, 160002);
 	EXPECT_TRUE(upgraded.label.empty());
 	EXPECT_NE(upgraded.why_full.find("PostgreSQL 15"), std::string::npos) << upgraded.why_full;
 }

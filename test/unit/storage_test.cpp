@@ -1,4 +1,5 @@
 #include "pgbk/storage.hpp"
+#include "pgbk/storage_driver.hpp"
 
 #include "test_util.hpp"
 
@@ -90,15 +91,18 @@ TEST(LocalStorage, RangedRead)
 	EXPECT_EQ(std::string(buf, n), "789");
 }
 
-TEST(RepositoryUrl, Parsing)
+TEST(RepositoryLocation, Parsing)
 {
-	EXPECT_EQ(ParseRepositoryUrl("", "/var/lib/postgresql/15/main").path, "/var/lib/postgresql/15/pgbk_repo");
-	EXPECT_EQ(ParseRepositoryUrl("", "/data/").path, "/pgbk_repo");
-	EXPECT_EQ(ParseRepositoryUrl("/backups/pg/", "/data").path, "/backups/pg");
-	EXPECT_EQ(ParseRepositoryUrl("file:///backups/pg", "/data").path, "/backups/pg");
+	EXPECT_EQ(ParseRepositoryLocation("", "/var/lib/postgresql/15/main").root, "/var/lib/postgresql/15/pgbk_repo");
+	EXPECT_EQ(ParseRepositoryLocation("", "/data/").root, "/pgbk_repo");
+	EXPECT_EQ(ParseRepositoryLocation("/backups/pg/", "/data").root, "/backups/pg");
+	EXPECT_EQ(ParseRepositoryLocation("file:///backups/pg", "/data").root, "/backups/pg");
+	EXPECT_EQ(ParseRepositoryLocation("file:///backups/pg", "/data").url, "/backups/pg");
+	EXPECT_EQ(ParseRepositoryLocation("s3://bucket/a/b/", "/data").url, "s3://bucket/a/b");
+	EXPECT_EQ(ParseRepositoryLocation("s3://bucket/a/b/", "/data").driver->Scheme(), "s3");
 	auto config_error = [](const std::string &url) {
 		try {
-			ParseRepositoryUrl(url, "/data");
+			ParseRepositoryLocation(url, "/data");
 		} catch (const Error &e) {
 			EXPECT_EQ(e.kind(), ErrorKind::Config);
 			return std::string(e.what());
@@ -106,12 +110,14 @@ TEST(RepositoryUrl, Parsing)
 		return std::string();
 	};
 	EXPECT_NE(config_error("ftp://host/x").find("unknown repository scheme"), std::string::npos);
+	// Every registered driver's syntax is offered.
+	EXPECT_NE(config_error("ftp://host/x").find("file:///absolute/path or s3://bucket/prefix"), std::string::npos);
 	EXPECT_NE(config_error("relative/dir").find("not absolute"), std::string::npos);
 	EXPECT_NE(config_error("/data/repo").find("inside the data directory"), std::string::npos);
 	EXPECT_NE(config_error("/").find("root directory"), std::string::npos);
 }
 
-TEST(RepositoryUrl, Usability)
+TEST(RepositoryLocation, Usability)
 {
 	TempDir dir;
 	EXPECT_EQ(CheckLocalRepositoryUsable(dir / "new/deeper"), "");

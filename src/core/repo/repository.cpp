@@ -1,5 +1,6 @@
 #include "pgbk/repository.hpp"
 
+#include "pgbk/crypto.hpp"
 #include "pgbk/fileio.hpp"
 
 #include <algorithm>
@@ -97,6 +98,16 @@ Repository::ReadEncryption()
 		throw Error(ErrorKind::Corrupt, std::string("repository file pgbk.repo is damaged: ") + e.what());
 	}
 	return enc;
+}
+
+void
+Repository::CheckReadable()
+{
+	if (!storage_->Exists())
+		throw Error(ErrorKind::NotFound, "repository " + Describe() + " does not exist",
+					"Check the repository (--repo, or pgbk.repository in --config); a repository is created by the "
+					"server when it first archives WAL or takes a backup.");
+	CheckKeys(false);
 }
 
 void
@@ -552,22 +563,30 @@ ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 }
 
 std::unique_ptr<Repository>
-OpenRepository(const std::string &url, const std::string &data_directory, const s3::S3Options &s3,
-			   std::shared_ptr<const Keyring> keyring)
+OpenRepository(const RepositoryLocation &location, const settings::Values &values, const StorageOpenOptions &options)
 {
-	return std::make_unique<Repository>(OpenStorage(ParseRepositoryUrl(url, data_directory), s3), std::move(keyring));
+	using settings::Id;
+	auto keyring = Keyring::Load(values.Text(Id("pgbk.encryption_key_file")),
+								 SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring"))));
+	return std::make_unique<Repository>(OpenStorage(location, values, options), std::move(keyring));
+}
+
+std::unique_ptr<Repository>
+OpenRepository(const settings::Values &values, const std::string &data_directory, const StorageOpenOptions &options)
+{
+	return OpenRepository(ParseRepositoryLocation(values.Text(settings::Id("pgbk.repository")), data_directory), values,
+						  options);
 }
 
 std::string
-MakeBackupLabel(int64_t unix_seconds, const std::string &type)
+MakeBackupLabel(int64_t unix_seconds, BackupType type)
 {
 	time_t t = static_cast<time_t>(unix_seconds);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	char buf[32];
 	std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-	char suffix = type == "diff" ? 'D' : type == "incr" ? 'I' : 'F';
-	return std::string(buf) + suffix;
+	return std::string(buf) + RulesOf(type).label_suffix;
 }
 
 } // namespace pgbk
@@ -575,7 +594,7 @@ MakeBackupLabel(int64_t unix_seconds, const std::string &type)
 namespace pgbk {
 
 std::string
-NextBackupLabel(int64_t now, const std::string &last, const std::string &type)
+NextBackupLabel(int64_t now, const std::string &last, BackupType type)
 {
 	int64_t t = now;
 	struct tm tm {};

@@ -28,7 +28,7 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	std::vector<const BackupRecord *> fulls;
 	for (const auto &b : backups) {
 		by_label[b.label] = &b;
-		if (b.status == BackupStatus::Complete && b.type == "full")
+		if (b.status == BackupStatus::Complete && IsBackupType(b.type, BackupType::Full))
 			fulls.push_back(&b);
 	}
 	if (policy.full <= 0 || fulls.empty()) {
@@ -61,7 +61,7 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	std::map<std::string, std::string> reason;
 	std::vector<const BackupRecord *> diffs;
 	for (const auto &b : backups) {
-		if (b.status != BackupStatus::Complete || b.type == "full")
+		if (b.status != BackupStatus::Complete || IsBackupType(b.type, BackupType::Full))
 			continue;
 		if (!by_label.count(b.prior))
 			reason[b.label] = "its prior backup " + b.prior + " is gone";
@@ -69,7 +69,7 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 			reason[b.label] = "depends on expired backup " + b.prior;
 		else {
 			kept.insert(b.label);
-			if (b.type == "diff")
+			if (IsBackupType(b.type, BackupType::Diff))
 				diffs.push_back(&b);
 		}
 	}
@@ -82,7 +82,7 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 			reason[diffs[i]->label] = "beyond pgbk.retention_diff = " + std::to_string(policy.diff);
 		}
 		for (const auto &b : backups)
-			if (b.status == BackupStatus::Complete && b.type == "incr" && kept.count(b.label) &&
+			if (b.status == BackupStatus::Complete && IsBackupType(b.type, BackupType::Incr) && kept.count(b.label) &&
 				dropped.count(b.prior)) {
 				kept.erase(b.label);
 				dropped.insert(b.label);
@@ -145,17 +145,21 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 }
 
 PriorChoice
-ChoosePrior(const std::vector<BackupRecord> &backups, const std::string &type, uint32_t timeline, int pg_version_num)
+ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, uint32_t timeline, int pg_version_num)
 {
 	PriorChoice c;
+	const BackupTypeRules &rules = RulesOf(type);
+	if (rules.prior == PriorRule::None)
+		return c;
+	bool any = rules.prior == PriorRule::NewestAny;
 	const BackupRecord *newest = nullptr;
 	for (const auto &b : backups) // ordered by time: the last match is the newest
-		if (b.status == BackupStatus::Complete && (type == "incr" || b.type == "full"))
+		if (b.status == BackupStatus::Complete && (any || IsBackupType(b.type, BackupType::Full)))
 			newest = &b;
-	std::string what = type == "incr" ? "complete backup" : "complete full backup";
+	std::string what = any ? "complete backup" : "complete full backup";
 	if (newest == nullptr) {
-		c.why_full = "there is no " + what + " in the repository to take the " +
-					 (type == "incr" ? std::string("incremental") : std::string("differential")) + " backup against";
+		c.why_full = "there is no " + what + " in the repository to take the " + std::string(rules.adjective) +
+					 " backup against";
 		return c;
 	}
 	if (newest->timeline != timeline) {

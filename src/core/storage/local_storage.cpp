@@ -1,6 +1,7 @@
 // Local directory driver: temp file + fsync + link/rename + directory fsync, so that a
 // key appears only complete and durable.
 #include "pgbk/storage.hpp"
+#include "pgbk/storage_driver.hpp"
 
 #include "pgbk/fileio.hpp"
 
@@ -156,6 +157,13 @@ class LocalStorage final : public Storage {
 public:
 	explicit LocalStorage(std::string root) : root_(std::move(root)) {}
 
+	bool
+	Exists() override
+	{
+		struct stat st;
+		return ::stat(root_.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+	}
+
 	std::unique_ptr<StorageWriter>
 	OpenWrite(const std::string &key, WriteMode mode, Durability durability) override
 	{
@@ -295,17 +303,117 @@ OpenLocalStorage(const std::string &root)
 	return std::make_unique<LocalStorage>(root);
 }
 
-std::unique_ptr<Storage>
-OpenStorage(const RepositoryUrl &url, const s3::S3Options &s3)
+std::string
+CheckLocalRepositoryUsable(const std::string &path)
 {
-	switch (url.scheme) {
-	case RepositoryUrl::Scheme::Local:
-		return OpenLocalStorage(url.path);
-	case RepositoryUrl::Scheme::S3:
-		return OpenS3Storage(s3, url.bucket, url.prefix);
+	struct stat st;
+	if (::stat(path.c_str(), &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return "\"" + path + "\" exists and is not a directory";
+		if (::access(path.c_str(), W_OK | X_OK) != 0)
+			return "directory \"" + path + "\" is not writable by this server's user";
+		return "";
 	}
-	throw Error(ErrorKind::Config, "unsupported repository");
+	if (errno != ENOENT)
+		return "cannot access \"" + path + "\": " + std::to_string(errno);
+	// Missing: the nearest existing ancestor must let us create it.
+	std::string parent = path;
+	for (;;) {
+		auto slash = parent.find_last_of('/');
+		parent = slash == 0 ? "/" : parent.substr(0, slash);
+		if (::stat(parent.c_str(), &st) == 0)
+			break;
+		if (parent == "/")
+			break;
+	}
+	if (!S_ISDIR(st.st_mode) || ::access(parent.c_str(), W_OK | X_OK) != 0)
+		return "directory \"" + path + "\" does not exist and cannot be created in \"" + parent + "\"";
+	return "";
 }
+
+namespace {
+
+std::string
+StripTrailingSlashes(std::string p)
+{
+	while (p.size() > 1 && p.back() == '/')
+		p.pop_back();
+	return p;
+}
+
+// Absolute directories and file:///directory; the default repository beside the data
+// directory.
+class LocalDriver final : public StorageDriver {
+public:
+	std::string_view
+	Scheme() const override
+	{
+		return "file";
+	}
+	std::string_view
+	Syntax() const override
+	{
+		return "an absolute directory path, file:///absolute/path";
+	}
+	bool
+	Accepts(std::string_view url) const override
+	{
+		return StorageDriver::Accepts(url) || url.find("://") == std::string_view::npos;
+	}
+	RepositoryLocation
+	Parse(const std::string &url, const std::string &data_directory) const override
+	{
+		std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
+		if (path.empty() || path[0] != '/')
+			throw Error(ErrorKind::Config,
+						"repository path \"" + path + "\" is not absolute; use an absolute directory path");
+		path = StripTrailingSlashes(path);
+		if (path == "/")
+			throw Error(ErrorKind::Config, "the root directory cannot be a repository; choose a dedicated directory");
+		std::string dd = StripTrailingSlashes(data_directory);
+		if (!dd.empty() && (path == dd || path.rfind(dd + "/", 0) == 0))
+			throw Error(ErrorKind::Config,
+						"repository \"" + path + "\" is inside the data directory; choose a directory outside it");
+		return Location(path);
+	}
+	std::optional<RepositoryLocation>
+	DefaultLocation(const std::string &data_directory) const override
+	{
+		std::string dd = StripTrailingSlashes(data_directory);
+		if (dd.empty() || dd[0] != '/')
+			throw Error(ErrorKind::Config, "cannot derive the default repository: data directory \"" + data_directory +
+											   "\" is not an absolute path; set pgbk.repository to an absolute path");
+		auto slash = dd.find_last_of('/');
+		return Location((slash == 0 ? std::string("") : dd.substr(0, slash)) + "/pgbk_repo");
+	}
+	void
+	CheckUsable(const RepositoryLocation &location) const override
+	{
+		if (std::string why = CheckLocalRepositoryUsable(location.root); !why.empty())
+			throw Error(ErrorKind::Config, why);
+	}
+	std::unique_ptr<Storage>
+	Open(const RepositoryLocation &location, const settings::Values &, const StorageOpenOptions &) const override
+	{
+		return OpenLocalStorage(location.root);
+	}
+
+private:
+	RepositoryLocation
+	Location(const std::string &path) const
+	{
+		RepositoryLocation l;
+		l.driver = this;
+		l.url = path;
+		l.root = path;
+		return l;
+	}
+};
+
+const LocalDriver local_driver;
+const StorageDriverRegistration local_registration(local_driver);
+
+} // namespace
 
 void
 Storage::RemovePrefix(const std::string &prefix)

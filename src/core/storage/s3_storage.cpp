@@ -4,6 +4,9 @@
 // at a time. Each thread gets its own client (and keep-alive connection) from a pool.
 #include "pgbk/s3_client.hpp"
 #include "pgbk/storage.hpp"
+#include "pgbk/storage_driver.hpp"
+
+#include <chrono>
 
 #include <cstring>
 #include <mutex>
@@ -245,5 +248,96 @@ OpenS3Storage(const s3::S3Options &opts, const std::string &bucket, const std::s
 {
 	return std::make_unique<S3Storage>(opts, bucket, prefix);
 }
+
+s3::S3Options
+S3OptionsFromSettings(const settings::Values &v, bool (*should_cancel)())
+{
+	using settings::Id;
+	s3::S3Options o;
+	o.should_cancel = should_cancel;
+	o.endpoint = v.Text(Id("pgbk.s3_endpoint"));
+	if (!v.Text(Id("pgbk.s3_region")).empty())
+		o.region = v.Text(Id("pgbk.s3_region"));
+	o.credentials = {v.Text(Id("pgbk.s3_access_key_id")), v.Text(Id("pgbk.s3_secret_access_key")),
+					 v.Text(Id("pgbk.s3_session_token"))};
+	o.path_style = v.Text(Id("pgbk.s3_uri_style")) == "path";
+	o.ca_file = v.Text(Id("pgbk.s3_ca_file"));
+	o.verify_tls = v.Boolean(Id("pgbk.s3_verify_tls"));
+	o.sse = v.Text(Id("pgbk.s3_sse")) == "none" ? "" : v.Text(Id("pgbk.s3_sse"));
+	o.sse_kms_key_id = v.Text(Id("pgbk.s3_sse_kms_key_id"));
+	o.storage_class = v.Text(Id("pgbk.s3_storage_class"));
+	o.part_size = static_cast<size_t>(v.Integer(Id("pgbk.s3_part_size"))) << 20;
+	o.retry_budget = std::chrono::seconds(v.Integer(Id("pgbk.s3_retry_timeout")));
+	return o;
+}
+
+namespace {
+
+// s3://bucket[/prefix] on any S3-compatible store, with the pgbk.s3_* settings.
+class S3Driver final : public StorageDriver {
+public:
+	std::string_view
+	Scheme() const override
+	{
+		return "s3";
+	}
+	std::string_view
+	Syntax() const override
+	{
+		return "s3://bucket/prefix";
+	}
+	RepositoryLocation
+	Parse(const std::string &url, const std::string &) const override
+	{
+		std::string rest = url.substr(5);
+		auto slash = rest.find('/');
+		RepositoryLocation out;
+		out.driver = this;
+		out.root = rest.substr(0, slash);
+		out.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+		while (!out.prefix.empty() && out.prefix.back() == '/')
+			out.prefix.pop_back();
+		while (!out.prefix.empty() && out.prefix.front() == '/')
+			out.prefix.erase(0, 1);
+		bool ok = out.root.size() >= 3 && out.root.size() <= 63;
+		for (char c : out.root)
+			ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+		if (!ok)
+			throw Error(ErrorKind::Config, "\"" + out.root +
+											   "\" is not a valid S3 bucket name (3-63 lower-case letters, digits, "
+											   "'-' and '.'); use s3://bucket/prefix");
+		if (out.prefix.find("..") != std::string::npos || out.prefix.find("//") != std::string::npos)
+			throw Error(ErrorKind::Config, "S3 prefix \"" + out.prefix + "\" must not contain \"..\" or \"//\"");
+		out.url = "s3://" + out.root + (out.prefix.empty() ? "" : "/" + out.prefix);
+		return out;
+	}
+	std::unique_ptr<Storage>
+	Open(const RepositoryLocation &location, const settings::Values &values,
+		 const StorageOpenOptions &options) const override
+	{
+		return OpenS3Storage(S3OptionsFromSettings(values, options.should_cancel), location.root, location.prefix);
+	}
+	void
+	CreateContainer(const RepositoryLocation &location, const settings::Values &values,
+					const StorageOpenOptions &options) const override
+	{
+		s3::S3Client(S3OptionsFromSettings(values, options.should_cancel), location.root).CreateBucket();
+	}
+	std::vector<std::pair<std::string_view, std::vector<std::string_view>>>
+	EnvironmentAliases() const override
+	{
+		return {{"pgbk.s3_endpoint", {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}},
+				{"pgbk.s3_region", {"AWS_REGION", "AWS_DEFAULT_REGION"}},
+				{"pgbk.s3_access_key_id", {"AWS_ACCESS_KEY_ID"}},
+				{"pgbk.s3_secret_access_key", {"AWS_SECRET_ACCESS_KEY"}},
+				{"pgbk.s3_session_token", {"AWS_SESSION_TOKEN"}},
+				{"pgbk.s3_ca_file", {"AWS_CA_BUNDLE"}}};
+	}
+};
+
+const S3Driver s3_driver;
+const StorageDriverRegistration s3_registration(s3_driver);
+
+} // namespace
 
 } // namespace pgbk

@@ -8,19 +8,15 @@
 
 namespace pgbk {
 
-const std::vector<std::string> &
-TargetSettingNames()
+std::vector<const settings::Definition *>
+TargetSettings(const RepositoryLocation &location)
 {
-	static const std::vector<std::string> names = {
-		"pgbk.s3_endpoint",      "pgbk.s3_region",         "pgbk.s3_access_key_id", "pgbk.s3_secret_access_key",
-		"pgbk.s3_session_token", "pgbk.s3_uri_style",      "pgbk.s3_ca_file",       "pgbk.s3_verify_tls",
-		"pgbk.s3_sse",           "pgbk.s3_sse_kms_key_id", "pgbk.s3_storage_class", "pgbk.s3_part_size",
-		"pgbk.s3_retry_timeout"};
-	return names;
+	return settings::GroupSettings(location.driver->Scheme());
 }
 
-std::vector<std::pair<std::string, std::string>>
-ParseTargetOptions(const std::string &json_object)
+settings::Values
+ParseTargetOptions(const RepositoryLocation &location, const std::string &json_object,
+				   const settings::CheckContext &context)
 {
 	nlohmann::json j;
 	try {
@@ -30,74 +26,30 @@ ParseTargetOptions(const std::string &json_object)
 	}
 	if (!j.is_object())
 		throw Error(ErrorKind::Config, "options must be a JSON object such as '{\"endpoint\": \"https://...\"}'");
-	std::vector<std::pair<std::string, std::string>> out;
+	std::string prefix = "pgbk." + std::string(location.driver->Scheme()) + "_";
+	auto names = TargetSettings(location);
 	std::string valid;
-	for (const auto &n : TargetSettingNames())
-		valid += (valid.empty() ? "" : ", ") + n.substr(8);
+	for (const auto *d : names)
+		valid += (valid.empty() ? "" : ", ") + std::string(d->name.substr(prefix.size()));
+	settings::Values values;
 	for (const auto &[key, value] : j.items()) {
-		std::string name = "pgbk.s3_" + key;
+		std::string name = prefix + key;
 		bool known = false;
-		for (const auto &n : TargetSettingNames())
-			known = known || n == name;
+		for (const auto *d : names)
+			known = known || d->name == name;
+		if (!known && names.empty())
+			throw Error(ErrorKind::Config, "option \"" + key + "\": a " + std::string(location.driver->Scheme()) +
+											   " target (" + location.url + ") takes no options");
 		if (!known)
 			throw Error(ErrorKind::Config, "unknown option \"" + key + "\"; valid options: " + valid);
-		std::string v = value.is_string() ? value.get<std::string>() : value.dump();
-		auto bad = [&](const std::string &why) { return Error(ErrorKind::Config, "option \"" + key + "\": " + why); };
-		if (key == "endpoint" && !v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0)
-			throw bad("\"" + v + "\" must start with http:// or https://");
-		if (key == "uri_style" && v != "host" && v != "path")
-			throw bad("must be \"host\" or \"path\"");
-		if (key == "verify_tls" && v != "true" && v != "false" && v != "on" && v != "off")
-			throw bad("must be true or false");
-		if (key == "sse" && v != "none" && v != "AES256" && v != "aws:kms")
-			throw bad("must be \"none\", \"AES256\" or \"aws:kms\"");
-		if (key == "part_size" || key == "retry_timeout") {
-			if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-				throw bad("must be a whole number (" + std::string(key == "part_size" ? "MB" : "seconds") + ")");
-			long n = std::stol(v);
-			if (key == "part_size" && (n < 5 || n > 5120))
-				throw bad("must be between 5 and 5120 (MB)");
-			if (key == "retry_timeout" && (n < 1 || n > 3600))
-				throw bad("must be between 1 and 3600 (seconds)");
+		std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+		try {
+			values.Set(name, text, context);
+		} catch (const Error &e) {
+			throw Error(ErrorKind::Config, "option \"" + key + "\": " + e.what());
 		}
-		out.emplace_back(name, v);
 	}
-	return out;
-}
-
-s3::S3Options
-S3OptionsFromSettings(const std::vector<std::pair<std::string, std::string>> &settings)
-{
-	s3::S3Options o;
-	for (const auto &[name, v] : settings) {
-		if (name == "pgbk.s3_endpoint")
-			o.endpoint = v;
-		else if (name == "pgbk.s3_region" && !v.empty())
-			o.region = v;
-		else if (name == "pgbk.s3_access_key_id")
-			o.credentials.access_key_id = v;
-		else if (name == "pgbk.s3_secret_access_key")
-			o.credentials.secret_access_key = v;
-		else if (name == "pgbk.s3_session_token")
-			o.credentials.session_token = v;
-		else if (name == "pgbk.s3_uri_style")
-			o.path_style = v == "path";
-		else if (name == "pgbk.s3_ca_file")
-			o.ca_file = v;
-		else if (name == "pgbk.s3_verify_tls")
-			o.verify_tls = !(v == "false" || v == "off");
-		else if (name == "pgbk.s3_sse")
-			o.sse = v == "none" ? "" : v;
-		else if (name == "pgbk.s3_sse_kms_key_id")
-			o.sse_kms_key_id = v;
-		else if (name == "pgbk.s3_storage_class")
-			o.storage_class = v;
-		else if (name == "pgbk.s3_part_size")
-			o.part_size = static_cast<size_t>(std::stol(v)) << 20;
-		else if (name == "pgbk.s3_retry_timeout")
-			o.retry_budget = std::chrono::seconds(std::stol(v));
-	}
-	return o;
+	return values;
 }
 
 void

@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace pgbk {
 
@@ -24,16 +25,32 @@ enum class ErrorKind {
 
 class Error : public std::runtime_error {
 public:
-	Error(ErrorKind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
+	// message: what failed and why; hint: what to do about it (may be empty).
+	Error(ErrorKind kind, const std::string &message, std::string hint = {})
+		: std::runtime_error(message), kind_(kind), hint_(std::move(hint))
+	{
+	}
 	ErrorKind
 	kind() const noexcept
 	{
 		return kind_;
 	}
+	const std::string &
+	hint() const noexcept
+	{
+		return hint_;
+	}
 
 private:
 	ErrorKind kind_;
+	std::string hint_;
 };
+
+// How the pgbk command exits after a failure of this kind (documented in its --help):
+// 3 configuration or argument, 4 I/O or timeout, 5 corrupt data, 6 conflict (another
+// cluster's repository, different content), 7 not found, 8 cancelled. 0 is success, 1
+// "WAL file not in the repository" (wal-fetch) or a problem found (verify), 2 usage.
+int ExitCodeOf(ErrorKind kind);
 
 // Throws Io with "what: strerror(errno)".
 [[noreturn]] void ThrowErrno(const std::string &what, int err);

@@ -9,9 +9,11 @@
 //   backup/<label>/complete         completion marker, written last
 //   backup/<label>/failed           written when a backup failed or was interrupted
 #pragma once
+#include "pgbk/backup_type.hpp"
 #include "pgbk/manifest.hpp"
 #include "pgbk/object.hpp"
 #include "pgbk/storage.hpp"
+#include "pgbk/storage_driver.hpp"
 #include "pgbk/wal.hpp"
 
 #include <memory>
@@ -119,6 +121,9 @@ public:
 	// used. A writer must also hold the repository's current key; when its own current
 	// key is a new one, pgbk.repo records the rotation.
 	void CheckKeys(bool writer);
+	// For readers: throws NotFound when the repository does not exist at all (a path
+	// mistyped must not read as an empty repository), then checks the keys.
+	void CheckReadable();
 
 	// WAL archive. Storing the same content again is a no-op success; different
 	// content under an existing name throws Conflict and leaves the stored object.
@@ -182,16 +187,20 @@ private:
 void ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 							 const std::function<void(const std::string &)> &fn);
 
-// Opens the repository named by a pgbk.repository value.
-std::unique_ptr<Repository> OpenRepository(const std::string &url, const std::string &data_directory,
-										   const s3::S3Options &s3 = {},
-										   std::shared_ptr<const Keyring> keyring = nullptr);
+// Opens the repository at `location` with the keys the settings name (throws Config
+// naming a bad key file).
+std::unique_ptr<Repository> OpenRepository(const RepositoryLocation &location, const settings::Values &values,
+										   const StorageOpenOptions &options = {});
+// The same for the repository pgbk.repository names (the default one beside the data
+// directory when it is empty).
+std::unique_ptr<Repository> OpenRepository(const settings::Values &values, const std::string &data_directory,
+										   const StorageOpenOptions &options = {});
 
 // A backup label for a start time: YYYYMMDD-HHMMSSF (UTC; D and I for later types).
-std::string MakeBackupLabel(int64_t unix_seconds, const std::string &type);
+std::string MakeBackupLabel(int64_t unix_seconds, BackupType type);
 // The label for a backup requested at `now` that sorts after `last` (the newest label
 // already used, may be empty): labels stay unique even within one second or after the
 // clock went back.
-std::string NextBackupLabel(int64_t now, const std::string &last, const std::string &type);
+std::string NextBackupLabel(int64_t now, const std::string &last, BackupType type);
 
 } // namespace pgbk

@@ -2,6 +2,7 @@
 // backups and which WAL may go. A pure function of the backup list and the policy, so it
 // is property-tested on its own; Repository::Expire carries a plan out.
 #pragma once
+#include "pgbk/backup_type.hpp"
 #include "pgbk/repository.hpp"
 
 #include <functional>
@@ -50,7 +51,7 @@ struct PriorChoice {
 	Lsn start_lsn = 0;
 	std::string why_full; // set when label is empty
 };
-PriorChoice ChoosePrior(const std::vector<BackupRecord> &backups, const std::string &type, uint32_t timeline,
+PriorChoice ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, uint32_t timeline,
 						int pg_version_num);
 
 struct ExpiryReport {

@@ -90,3 +90,17 @@ private:
 };
 
 } // namespace pgbk::s3
+
+namespace pgbk {
+
+class Storage;
+namespace settings {
+class Values;
+}
+
+// The S3 storage driver (also reached through the registry, storage_driver.hpp).
+std::unique_ptr<Storage> OpenS3Storage(const s3::S3Options &opts, const std::string &bucket, const std::string &prefix);
+// The S3 options the pgbk.s3_* settings describe.
+s3::S3Options S3OptionsFromSettings(const settings::Values &values, bool (*should_cancel)() = nullptr);
+
+} // namespace pgbk

@@ -6,7 +6,6 @@
 // A writer destroyed without Commit() leaves nothing behind under the key.
 #pragma once
 #include "pgbk/error.hpp"
-#include "pgbk/s3_client.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -77,6 +76,14 @@ public:
 	virtual void RemovePrefix(const std::string &prefix);
 	// Human-readable location for messages.
 	virtual std::string Describe() const = 0;
+	// False when the repository certainly does not exist (a local directory that is not
+	// there). Readers say so instead of reporting an empty repository; only writers
+	// create one.
+	virtual bool
+	Exists()
+	{
+		return true;
+	}
 };
 
 // Removes keys in batches of up to 1000 (RemoveMany) while a listing streams them:
@@ -107,26 +114,10 @@ private:
 void PutBytes(Storage &s, const std::string &key, const std::string &data, WriteMode mode);
 std::string GetBytes(Storage &s, const std::string &key, size_t limit = 64 << 20);
 
-struct RepositoryUrl {
-	enum class Scheme { Local, S3 } scheme = Scheme::Local;
-	std::string path; // absolute directory (Local)
-	std::string bucket, prefix; // S3: s3://bucket/prefix (prefix without surrounding '/')
-	std::string ToString() const;
-};
-
-// Parses a pgbk.repository value. Accepts "/abs/path", "file:///abs/path" and
-// "s3://bucket[/prefix]".
-// Empty input resolves to <dirname(data_directory)>/pgbk_repo. Throws Config with a
-// message meant for operators.
-RepositoryUrl ParseRepositoryUrl(const std::string &url, const std::string &data_directory);
-
+// Local directory driver (also reached through the registry, storage_driver.hpp).
+std::unique_ptr<Storage> OpenLocalStorage(const std::string &root);
 // Checks that a local repository directory is usable (exists and writable, or can be
 // created). Returns an empty string when usable, otherwise the reason.
 std::string CheckLocalRepositoryUsable(const std::string &path);
-
-std::unique_ptr<Storage> OpenLocalStorage(const std::string &root);
-std::unique_ptr<Storage> OpenS3Storage(const s3::S3Options &opts, const std::string &bucket, const std::string &prefix);
-// S3 URLs need the S3 options (endpoint, region, credentials, ...).
-std::unique_ptr<Storage> OpenStorage(const RepositoryUrl &url, const s3::S3Options &s3 = {});
 
 } // namespace pgbk

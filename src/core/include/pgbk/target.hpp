@@ -3,26 +3,24 @@
 // credential, signature, bucket, certificate or network fails here, naming the step,
 // and nothing changes.
 #pragma once
-#include "pgbk/storage.hpp"
+#include "pgbk/settings.hpp"
+#include "pgbk/storage_driver.hpp"
 
-#include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace pgbk {
 
-// The target's settings as "pgbk.<name>" = value pairs, from the JSON options of
-// pgbk_set_target (keys: endpoint, region, access_key_id, secret_access_key,
-// session_token, uri_style, ca_file, verify_tls, sse, sse_kms_key_id, storage_class,
-// part_size, retry_timeout). Throws Config naming a bad key or value.
-std::vector<std::pair<std::string, std::string>> ParseTargetOptions(const std::string &json_object);
+// The settings a target's driver reads (its settings group): pgbk_set_target persists
+// those given and resets the others.
+std::vector<const settings::Definition *> TargetSettings(const RepositoryLocation &location);
 
-// S3 options from such settings (defaults for the rest).
-s3::S3Options S3OptionsFromSettings(const std::vector<std::pair<std::string, std::string>> &settings);
-
-// The S3 setting names pgbk_set_target manages (those not given are reset).
-const std::vector<std::string> &TargetSettingNames();
+// The JSON options of pgbk_set_target as settings: each key is one of the target's
+// settings without its "pgbk.<scheme>_" prefix, and takes exactly what the setting
+// takes (units included). Those given are marked set. Throws Config naming a bad key or
+// value.
+settings::Values ParseTargetOptions(const RepositoryLocation &location, const std::string &json_object,
+									const settings::CheckContext &context);
 
 // Writes, reads back, lists and deletes a probe object. Throws with the failing step.
 void ProbeStorage(Storage &storage);

@@ -1,0 +1,75 @@
+// pgbk list: the backups and timelines of a repository.
+#include "cli.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace pgbk::cli {
+namespace {
+
+int
+RunList(Context &context, const std::vector<std::string> &args)
+{
+	bool json = false;
+	for (const auto &a : args) {
+		if (a == "--json")
+			json = true;
+		else
+			throw UsageError("unknown list option " + a);
+	}
+	Repository &repo = *context.repo;
+	auto backups = repo.ListBackups();
+	if (json) {
+		nlohmann::json arr = nlohmann::json::array();
+		for (auto &b : backups)
+			arr.push_back({{"label", b.label},
+						   {"type", b.type},
+						   {"status", BackupStatusName(b.status)},
+						   {"started_at", FormatTime(b.started_at)},
+						   {"finished_at", FormatTime(b.finished_at)},
+						   {"start_lsn", FormatLsn(b.start_lsn)},
+						   {"stop_lsn", b.stop_lsn ? FormatLsn(b.stop_lsn) : ""},
+						   {"timeline", b.timeline},
+						   {"wal_start", b.wal_start},
+						   {"wal_stop", b.wal_stop},
+						   {"database_bytes", b.database_bytes},
+						   {"stored_bytes", b.stored_bytes},
+						   {"files", b.files},
+						   {"prior", b.prior},
+						   {"consistent_at", FormatTime(b.stop_time_us / 1000000)},
+						   {"next_xid", b.next_xid},
+						   {"error", b.error}});
+		std::cout << arr.dump(2) << "\n";
+		return 0;
+	}
+	std::printf("repository: %s\n", repo.Describe().c_str());
+	if (auto timelines = repo.ListTimelines(); !timelines.empty()) {
+		std::printf("timelines: 1");
+		for (const auto &t : timelines)
+			std::printf(", %u (from %u at %s)", t.timeline, t.parent, FormatLsn(t.switch_lsn).c_str());
+		std::printf("\n");
+	}
+	if (backups.empty()) {
+		std::printf("no backups\n");
+		return 0;
+	}
+	std::printf("%-18s %-5s %-10s %-22s %-22s %-12s %-12s %-4s %10s %10s\n", "label", "type", "status", "started",
+				"finished", "start_lsn", "stop_lsn", "tli", "size", "stored");
+	for (auto &b : backups) {
+		std::printf("%-18s %-5s %-10s %-22s %-22s %-12s %-12s %-4u %10s %10s\n", b.label.c_str(), b.type.c_str(),
+					BackupStatusName(b.status), FormatTime(b.started_at).c_str(), FormatTime(b.finished_at).c_str(),
+					FormatLsn(b.start_lsn).c_str(), b.stop_lsn ? FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
+					HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
+		if (!b.prior.empty())
+			std::printf("    prior: %s\n", b.prior.c_str());
+		if (!b.error.empty())
+			std::printf("    error: %s\n", b.error.c_str());
+	}
+	return 0;
+}
+
+const CommandRegistration registration({"list", "list [--json]", RepositoryUse::Read, RunList});
+
+} // namespace
+} // namespace pgbk::cli

@@ -1,0 +1,219 @@
+// pgbk restore: a backup into a new directory (or --delta into an existing one), with
+// recovery configured to replay the archived WAL to the end or to a target.
+#include "cli.hpp"
+
+#include "pgbk/recovery_target.hpp"
+#include "pgbk/restore.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+namespace pgbk::cli {
+namespace {
+
+struct RestoreRequest {
+	RestoreOptions options;
+	RecoveryTarget target;
+	bool clone = false;
+};
+
+RestoreRequest
+ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
+{
+	RestoreRequest req;
+	req.options.parallel = parallel;
+	int targets = 0;
+	auto set_target = [&](RecoveryTarget::Kind kind, const std::string &value) {
+		req.target.kind = kind;
+		req.target.value = value;
+		targets++;
+	};
+	for (size_t i = 0; i < args.size(); i++) {
+		auto value = [&]() {
+			if (i + 1 >= args.size())
+				throw UsageError(args[i] + " needs a value");
+			return args[++i];
+		};
+		const std::string &a = args[i];
+		if (a == "--pgdata")
+			req.options.pgdata = AbsolutePath(value());
+		else if (a == "--backup")
+			req.options.label = value();
+		else if (a == "--parallel")
+			req.options.parallel = ParseParallel(value(), "--parallel");
+		else if (a == "--target-time")
+			set_target(RecoveryTarget::Kind::Time, value());
+		else if (a == "--target-lsn")
+			set_target(RecoveryTarget::Kind::Lsn, value());
+		else if (a == "--target-xid")
+			set_target(RecoveryTarget::Kind::Xid, value());
+		else if (a == "--target-name")
+			set_target(RecoveryTarget::Kind::Name, value());
+		else if (a == "--target-immediate")
+			set_target(RecoveryTarget::Kind::Immediate, "");
+		else if (a == "--target-inclusive") {
+			std::string v = value();
+			if (v != "true" && v != "false")
+				throw UsageError("--target-inclusive takes true or false");
+			req.target.inclusive = v == "true";
+		} else if (a == "--target-action")
+			req.target.action = value();
+		else if (a == "--target-timeline")
+			req.target.timeline = value();
+		else if (a == "--clone")
+			req.clone = true;
+		else if (a == "--delta")
+			req.options.delta = true;
+		else
+			throw UsageError("unknown restore option " + a);
+	}
+	if (targets > 1)
+		throw UsageError("give one target: --target-time, --target-lsn, --target-xid, --target-name or "
+						 "--target-immediate");
+	try {
+		ValidateRecoveryTarget(req.target);
+	} catch (const Error &e) {
+		throw UsageError(e.what());
+	}
+	if (req.options.pgdata.empty())
+		throw UsageError("restore needs --pgdata DIR");
+	return req;
+}
+
+// The backup: the one named (it must reach the target), or the newest that does.
+void
+ChooseBackup(Repository &repo, RestoreRequest &req)
+{
+	auto backups = repo.ListBackups();
+	if (req.options.label.empty()) {
+		req.options.backup = SelectBackupForTarget(backups, req.target, repo.Describe());
+		if (req.target.kind == RecoveryTarget::Kind::Name)
+			std::printf("a restore point's position is only known by replaying WAL: restoring the oldest backup, "
+						"%s, which reaches every restore point after it (name a newer one with --backup to replay "
+						"less)\n",
+						req.options.backup->label.c_str());
+	} else {
+		req.options.backup = SelectBackup(backups, req.options.label, repo.Describe());
+		if (req.target.kind != RecoveryTarget::Kind::None)
+			SelectBackupForTarget({*req.options.backup}, req.target, "backup " + req.options.label);
+	}
+}
+
+// One shell word of a restore_command: quoted for the shell, and '%' doubled, which
+// PostgreSQL would otherwise read as an escape (%f, %p).
+std::string
+RestoreCommandWord(const std::string &word)
+{
+	std::string out;
+	for (char c : ShellQuote(word))
+		out += c == '%' ? std::string("%%") : std::string(1, c);
+	return out;
+}
+
+// What the restored cluster needs to reach the repository: pgbk.repository, and every
+// other setting opening it read that was given (the driver's, key files). wal-fetch
+// reads them back from the restored postgresql.auto.conf, which only its owner can read.
+void
+ConfigureRecovery(const Context &context, RestoreRequest &req)
+{
+	RestoreOptions &opts = req.options;
+	opts.settings.emplace_back("pgbk.repository", context.location.url);
+	for (auto &kv : RecoverySettings(req.target))
+		opts.settings.push_back(kv);
+	if (req.clone) {
+		// A copy that keeps the source's settings would archive its WAL, and take its
+		// backups, into the source's repository and history.
+		opts.settings.emplace_back("archive_mode", "off");
+		for (const auto &t : kBackupTypes)
+			opts.settings.emplace_back(std::string(t.schedule_setting), "");
+	}
+	bool carried = false;
+	for (size_t i = 0; i < settings::kCount; i++) {
+		const settings::Definition &d = settings::kDefinitions[i];
+		bool ours = d.group.empty() || d.group == context.location.driver->Scheme();
+		if ((d.flags & settings::kOpensRepository) && ours && i != settings::Id("pgbk.repository") &&
+			context.values.IsSet(i) && !context.values.Text(i).empty()) {
+			opts.settings.emplace_back(std::string(d.name), context.values.Text(i));
+			carried = true;
+		}
+	}
+	if (carried)
+		opts.restore_command =
+			RestoreCommandWord(SelfPath()) + " --config " + RestoreCommandWord(opts.pgdata + "/postgresql.auto.conf");
+	else
+		opts.restore_command = RestoreCommandWord(SelfPath()) + " --repo " + RestoreCommandWord(context.location.url);
+	opts.restore_command += std::string(" wal-fetch --segment-size ") + kSegmentSizeToken + " %f %p";
+}
+
+RestoreResult
+RestoreWithProgress(Repository &repo, const RestoreOptions &opts)
+{
+	bool tty = ::isatty(2);
+	auto last = std::chrono::steady_clock::now();
+	auto result = RestoreBackup(repo, opts, [&](const RestoreProgress &p) {
+		auto now = std::chrono::steady_clock::now();
+		if (!tty || now - last < std::chrono::milliseconds(200))
+			return;
+		last = now;
+		double pct = p.total_bytes ? 100.0 * static_cast<double>(p.bytes) / static_cast<double>(p.total_bytes) : 0;
+		std::fprintf(stderr, "\rrestoring: %5.1f%%  %s of %s, %llu of %llu files   ", pct, HumanBytes(p.bytes).c_str(),
+					 HumanBytes(p.total_bytes).c_str(), static_cast<unsigned long long>(p.files),
+					 static_cast<unsigned long long>(p.total_files));
+	});
+	if (tty)
+		std::fprintf(stderr, "\r%80s\r", "");
+	return result;
+}
+
+void
+ReportRestore(const Repository &repo, const RestoreRequest &req, const RestoreResult &result, double secs)
+{
+	const RestoreOptions &opts = req.options;
+	std::printf("restored backup %s (%s, %llu files) into %s in %.1f s\n", result.backup.label.c_str(),
+				HumanBytes(result.bytes + result.kept_bytes).c_str(), static_cast<unsigned long long>(result.files),
+				opts.pgdata.c_str(), secs);
+	if (opts.delta)
+		std::printf("delta: %s in %llu files already matched and were kept, %s rewritten, %llu entries the backup "
+					"does not have removed\n",
+					HumanBytes(result.kept_bytes).c_str(), static_cast<unsigned long long>(result.kept_files),
+					HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.removed));
+	if (req.target.kind == RecoveryTarget::Kind::None)
+		std::printf("recovery is configured: start the server and it replays the archived WAL from %s, then "
+					"promotes\n",
+					repo.Describe().c_str());
+	else
+		std::printf("recovery is configured: start the server and it replays the archived WAL from %s up to the "
+					"target, then does: %s\n",
+					repo.Describe().c_str(), req.target.action.c_str());
+	if (req.clone)
+		std::printf("--clone: this copy archives nowhere (archive_mode = off) and takes no scheduled backups; give it "
+					"its own pgbk.repository before turning archiving on\n");
+	else
+		std::printf("after promotion it archives into %s on a new timeline (use --clone for an independent copy)\n",
+					repo.Describe().c_str());
+}
+
+int
+RunRestore(Context &context, const std::vector<std::string> &args)
+{
+	RestoreRequest req = ParseRestoreArgs(args, context.parallel);
+	ChooseBackup(*context.repo, req);
+	ConfigureRecovery(context, req);
+	auto start = std::chrono::steady_clock::now();
+	RestoreResult result = RestoreWithProgress(*context.repo, req.options);
+	ReportRestore(*context.repo, req, result,
+				  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+	return 0;
+}
+
+const CommandRegistration registration(
+	{"restore",
+	 "restore --pgdata DIR [--backup LABEL] [--parallel N]\n"
+	 "       [--target-time TIMESTAMPTZ | --target-lsn LSN | --target-xid XID | --target-name NAME |\n"
+	 "        --target-immediate] [--target-inclusive true|false] [--target-action promote|pause|shutdown]\n"
+	 "       [--target-timeline latest|current|N] [--clone] [--delta]",
+	 RepositoryUse::Read, RunRestore});
+
+} // namespace
+} // namespace pgbk::cli

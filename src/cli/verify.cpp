@@ -1,0 +1,65 @@
+// pgbk verify: re-reads backups and their WAL; one line (or JSON object) per problem.
+#include "cli.hpp"
+
+#include "pgbk/verify.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace pgbk::cli {
+namespace {
+
+int
+RunVerify(Context &context, const std::vector<std::string> &args)
+{
+	std::string label;
+	bool json = false;
+	VerifyOptions opts;
+	opts.parallel = context.parallel;
+	for (size_t i = 0; i < args.size(); i++) {
+		if (args[i] == "--json")
+			json = true;
+		else if (args[i] == "--parallel" && i + 1 < args.size())
+			opts.parallel = ParseParallel(args[++i], "--parallel");
+		else if (args[i].rfind("--", 0) == 0 || !label.empty())
+			throw UsageError("unknown verify argument " + args[i]);
+		else
+			label = args[i];
+	}
+	Repository &repo = *context.repo;
+	std::vector<BackupRecord> backups = SelectBackupsToVerify(repo, label);
+	nlohmann::json out = {{"problems", nlohmann::json::array()}, {"backups", nlohmann::json::array()}};
+	size_t problems = 0;
+	for (const auto &b : backups) {
+		VerifyResult r = VerifyBackup(repo, b, opts, [&](const VerifyProblem &p) {
+			if (json)
+				out["problems"].push_back({{"label", p.label}, {"object", p.object}, {"problem", p.problem}});
+			else
+				std::printf("%s: %s: %s\n", p.label.c_str(), p.object.c_str(), p.problem.c_str());
+		});
+		problems += r.problems;
+		nlohmann::json keys = nlohmann::json::array();
+		for (const auto &k : r.keys)
+			keys.push_back({{"key_id", k.key_id}, {"objects", k.objects}, {"current", k.current}});
+		out["backups"].push_back({{"label", b.label}, {"intact", r.problems == 0}, {"keys", keys}});
+		if (json)
+			continue;
+		if (r.problems == 0)
+			std::printf("%s: intact (%llu files, WAL %s to %s)\n", b.label.c_str(),
+						static_cast<unsigned long long>(b.files), b.wal_start.c_str(), b.wal_stop.c_str());
+		if (std::string old = r.OldKeys(); !old.empty())
+			std::printf("%s: needs old key %s: keep its file in pgbk.encryption_keyring while this backup is kept\n",
+						b.label.c_str(), old.c_str());
+	}
+	if (json)
+		std::cout << out.dump(2) << "\n";
+	return problems == 0 ? 0 : 1;
+}
+
+const CommandRegistration registration({"verify", "verify [LABEL] [--json] [--parallel N]", RepositoryUse::Read,
+										RunVerify});
+
+} // namespace
+} // namespace pgbk::cli

@@ -1,0 +1,269 @@
+// Every pgbk.* setting, defined once: name, type, default, unit, range or choices, when
+// a change applies, who may see it, the check of its value and its documentation.
+// The server registers its GUCs from this table (src/pg/settings.cpp), the CLI reads
+// --config files and PGBK_* variables through it, pgbk_set_target validates its JSON
+// with it, and docs/operator-guide.md's settings tables are generated from it (a unit
+// test keeps them equal).
+#pragma once
+#include "pgbk/error.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgbk::settings {
+
+enum class Type { String, Integer, Boolean, Enum };
+// The base unit an integer is held in; values may be written with any unit of its kind
+// ("64MB", "1GB"; "30s", "2min"), as in postgresql.conf.
+enum class Unit { None, Megabytes, Seconds, Milliseconds };
+enum class Applies { Reload, Restart };
+
+enum Flag : unsigned {
+	kSuperuserOnly = 1u << 0, // hidden from pg_settings for roles other than superusers
+	kSecret = 1u << 1, // never shown or logged: SHOW and pg_settings say "(hidden)"
+	kTesting = 1u << 2, // for pgbk's own tests: not shown, not documented
+	kOpensRepository = 1u << 3, // used to open the repository: a change reopens it
+	// A value that fails its check while the server starts is kept (guc.c would fall back
+	// to the default silently), and whatever uses it fails naming it until it is fixed.
+	kKeptInvalidAtStart = 1u << 4,
+	kPaths = 1u << 5, // file paths (comma-separated): the CLI makes relative ones absolute
+};
+
+// What a check may need besides the value.
+struct CheckContext {
+	std::string data_directory; // absolute; empty when unknown
+	// Readers (the CLI) only need values of the right type: a repository they may not
+	// write, or a schedule they never run, must not stop a restore. What they use is
+	// checked when used.
+	bool types_only = false;
+};
+// Throws Error(Config) with the reason (shown as the DETAIL of a refused SET).
+using Check = void (*)(const std::string &value, const CheckContext &context);
+
+void CheckRepository(const std::string &value, const CheckContext &context);
+void CheckSchedule(const std::string &value, const CheckContext &context);
+void CheckTimeZone(const std::string &value, const CheckContext &context);
+void CheckKeyFile(const std::string &value, const CheckContext &context);
+void CheckKeyring(const std::string &value, const CheckContext &context);
+void CheckEndpoint(const std::string &value, const CheckContext &context);
+
+inline constexpr std::string_view kCompressionChoices[] = {"none", "zstd"};
+inline constexpr std::string_view kRetentionTypeChoices[] = {"count", "time"};
+inline constexpr std::string_view kUriStyleChoices[] = {"host", "path"};
+inline constexpr std::string_view kSseChoices[] = {"none", "AES256", "aws:kms"};
+
+struct Definition {
+	std::string_view name;
+	Type type;
+	std::string_view default_value; // as written in postgresql.conf
+	Unit unit = Unit::None;
+	int64_t min = 0, max = 0; // Integer, in the base unit
+	std::span<const std::string_view> choices = {}; // Enum
+	Applies applies = Applies::Reload;
+	unsigned flags = 0;
+	// Settings of one storage driver carry its scheme ("s3"); the driver reads them and
+	// pgbk_set_target manages them, as JSON keys without the "pgbk.<group>_" prefix.
+	std::string_view group = {};
+	std::string_view summary = {}; // pg_settings.short_desc
+	std::string_view detail = {}; // pg_settings.extra_desc
+	std::string_view hint = {}; // the HINT of a refused value
+	Check check = nullptr;
+	std::string_view doc = {}; // the docs table's "meaning" column (Markdown)
+	std::string_view doc_default = {}; // the docs table's default, when not the value
+};
+
+// clang-format off
+inline constexpr Definition kDefinitions[] = {
+	{.name = "pgbk.repository", .type = Type::String, .default_value = "", .flags = kOpensRepository,
+	 .summary = "Location of the pgbk repository.",
+	 .detail = "An absolute directory or file:///directory. Empty means the directory pgbk_repo beside the data directory.",
+	 .hint = "Set pgbk.repository to an absolute path of a directory the server can write, to s3://bucket/prefix, or leave it empty for the default directory pgbk_repo beside the data directory.",
+	 .check = CheckRepository,
+	 .doc = "Where backups and WAL go: an absolute directory or `file:///directory`, or `s3://bucket/prefix` (see S3 repositories). Empty means the directory `pgbk_repo` beside the data directory (for `/var/lib/postgresql/15/main` that is `/var/lib/postgresql/15/pgbk_repo`), never inside it. A relative path, an unknown scheme, a directory inside the data directory, or one the server cannot create or write is refused when set, naming the reason."},
+	{.name = "pgbk.compression", .type = Type::Enum, .default_value = "zstd", .choices = kCompressionChoices,
+	 .summary = "Compression of stored WAL and backup files.",
+	 .doc = "`zstd` or `none`, for WAL and backup files."},
+	{.name = "pgbk.compression_level", .type = Type::Integer, .default_value = "3", .min = 1, .max = 19,
+	 .summary = "zstd compression level.",
+	 .doc = "zstd level, 1–19."},
+	{.name = "pgbk.full_schedule", .type = Type::String, .default_value = "",
+	 .summary = "Cron schedule of full backups (5 fields; empty = none).",
+	 .detail = "Read in the time zone pgbk.schedule_timezone.",
+	 .hint = "Use a standard 5-field cron expression (minute hour day-of-month month day-of-week), for example '0 1 * * *' for 01:00 every day, or '' for no schedule.",
+	 .check = CheckSchedule,
+	 .doc = "Full backups on a standard 5-field cron schedule (`minute hour day-of-month month day-of-week`; ranges, lists, steps, `jan`–`dec`, `sun`–`sat`, `@daily`, `@hourly`, …). Empty: no schedule. An invalid or never-firing expression is refused when set, with the reason."},
+	{.name = "pgbk.diff_schedule", .type = Type::String, .default_value = "",
+	 .summary = "Cron schedule of differential backups (changes since the last full; empty = none).",
+	 .detail = "Read in the time zone pgbk.schedule_timezone.",
+	 .hint = "Use a standard 5-field cron expression (minute hour day-of-month month day-of-week), for example '0 1 * * *' for 01:00 every day, or '' for no schedule.",
+	 .check = CheckSchedule,
+	 .doc = "Differential backups (changes since the last complete full backup), same syntax."},
+	{.name = "pgbk.incr_schedule", .type = Type::String, .default_value = "",
+	 .summary = "Cron schedule of incremental backups (changes since the last backup; empty = none).",
+	 .detail = "Read in the time zone pgbk.schedule_timezone.",
+	 .hint = "Use a standard 5-field cron expression (minute hour day-of-month month day-of-week), for example '0 1 * * *' for 01:00 every day, or '' for no schedule.",
+	 .check = CheckSchedule,
+	 .doc = "Incremental backups (changes since the last complete backup of any type), same syntax. When several schedules are due at the same minute only the biggest runs (full > diff > incr); a schedule that fires while a backup is already queued is skipped and logged."},
+	{.name = "pgbk.retention_full", .type = Type::Integer, .default_value = "0", .min = 0, .max = 9999999,
+	 .summary = "Full backups to keep (pgbk.retention_full_type = count) or days to keep them (time).",
+	 .detail = "0 keeps every backup. Expiry runs after each backup and on pgbk_expire().",
+	 .doc = "Full backups to keep (`count`) or days to keep them (`time`); 0 keeps every backup. See Retention."},
+	{.name = "pgbk.retention_full_type", .type = Type::Enum, .default_value = "count", .choices = kRetentionTypeChoices,
+	 .summary = "How pgbk.retention_full counts: count or time (days).",
+	 .doc = "`count` or `time`."},
+	{.name = "pgbk.retention_diff", .type = Type::Integer, .default_value = "0", .min = 0, .max = 9999999,
+	 .summary = "Differential backups to keep (0 = as long as their full backup is kept).",
+	 .doc = "Differential backups to keep (with what depends on them); 0 keeps them as long as their full backup."},
+	{.name = "pgbk.schedule_timezone", .type = Type::String, .default_value = "UTC",
+	 .summary = "Time zone in which backup schedules are read.",
+	 .detail = "An IANA time zone name such as UTC or Europe/Berlin.",
+	 .check = CheckTimeZone,
+	 .doc = "The IANA time zone schedules are read in (`Europe/Berlin`, …). Across DST changes: a time skipped by the spring-forward gap runs one hour later (02:30 → 03:30); a fixed time that occurs twice at fall-back runs once, at its first occurrence; a schedule with hour `*` runs every real hour."},
+	{.name = "pgbk.database", .type = Type::String, .default_value = "postgres", .applies = Applies::Restart,
+	 .summary = "Database the pgbk worker connects to.",
+	 .doc = "Database the worker connects to."},
+	{.name = "pgbk.parallel", .type = Type::Integer, .default_value = "2", .min = 1, .max = 64,
+	 .summary = "Threads the pgbk worker uses to copy files.",
+	 .doc = "Threads copying files during a backup, WAL segments archived at once (and the CLI's restore, verify and prefetch default with `--config`)."},
+	{.name = "pgbk.archive_timeout", .type = Type::Integer, .default_value = "300", .unit = Unit::Seconds, .min = 1, .max = 86400,
+	 .summary = "How long a backup waits for the WAL it needs to reach the repository.",
+	 .doc = "How long a backup waits for the WAL it needs to reach the repository before it fails."},
+	{.name = "pgbk.test_file_delay", .type = Type::Integer, .default_value = "0", .unit = Unit::Milliseconds, .min = 0, .max = 60000,
+	 .flags = kTesting,
+	 .summary = "Testing only: pause before copying each file."},
+	{.name = "pgbk.s3_endpoint", .type = Type::String, .default_value = "", .flags = kOpensRepository, .group = "s3",
+	 .summary = "S3 endpoint URL (default: AWS for pgbk.s3_region).",
+	 .detail = "http:// or https://host[:port]; plain http is allowed for stores that need it.",
+	 .hint = "Give the endpoint as https://host[:port] (or http:// for stores without TLS), or leave it empty for AWS.",
+	 .check = CheckEndpoint,
+	 .doc = "`https://host[:port]` or `http://…` (plain HTTP is allowed for stores that need it)",
+	 .doc_default = "AWS for the region"},
+	{.name = "pgbk.s3_region", .type = Type::String, .default_value = "us-east-1", .flags = kOpensRepository, .group = "s3",
+	 .summary = "S3 region used for signing.",
+	 .doc = "region used in the signature"},
+	{.name = "pgbk.s3_access_key_id", .type = Type::String, .default_value = "", .flags = kSuperuserOnly | kOpensRepository,
+	 .group = "s3",
+	 .summary = "S3 access key id.",
+	 .doc = "access key (superuser-only)"},
+	{.name = "pgbk.s3_secret_access_key", .type = Type::String, .default_value = "",
+	 .flags = kSuperuserOnly | kSecret | kOpensRepository, .group = "s3",
+	 .summary = "S3 secret access key (never shown or logged).",
+	 .doc = "secret: `SHOW` and `pg_settings` always say `(hidden)`, and a reload never logs it"},
+	{.name = "pgbk.s3_session_token", .type = Type::String, .default_value = "",
+	 .flags = kSuperuserOnly | kSecret | kOpensRepository, .group = "s3",
+	 .summary = "S3 session token (never shown or logged).",
+	 .doc = "secret, like the secret access key (temporary credentials)"},
+	{.name = "pgbk.s3_uri_style", .type = Type::Enum, .default_value = "host", .choices = kUriStyleChoices,
+	 .flags = kOpensRepository, .group = "s3",
+	 .summary = "S3 addressing: host (bucket.endpoint) or path (endpoint/bucket).",
+	 .doc = "`host` (`bucket.endpoint`) or `path` (`endpoint/bucket`; most self-hosted stores)"},
+	{.name = "pgbk.s3_ca_file", .type = Type::String, .default_value = "", .flags = kOpensRepository | kPaths, .group = "s3",
+	 .summary = "CA bundle (PEM) that signs the S3 endpoint's certificate.",
+	 .doc = "PEM bundle that signs the endpoint's certificate"},
+	{.name = "pgbk.s3_verify_tls", .type = Type::Boolean, .default_value = "on", .flags = kOpensRepository, .group = "s3",
+	 .summary = "Verify the S3 endpoint's TLS certificate.",
+	 .doc = "off only for testing"},
+	{.name = "pgbk.s3_sse", .type = Type::Enum, .default_value = "none", .choices = kSseChoices, .flags = kOpensRepository,
+	 .group = "s3",
+	 .summary = "S3 server-side encryption.",
+	 .doc = "server-side encryption: `AES256` or `aws:kms` (with `pgbk.s3_sse_kms_key_id`)"},
+	{.name = "pgbk.s3_sse_kms_key_id", .type = Type::String, .default_value = "", .flags = kOpensRepository, .group = "s3",
+	 .summary = "KMS key for pgbk.s3_sse = 'aws:kms'.",
+	 .doc = "the KMS key id for `aws:kms`"},
+	{.name = "pgbk.s3_storage_class", .type = Type::String, .default_value = "", .flags = kOpensRepository, .group = "s3",
+	 .summary = "S3 storage class of stored objects (empty: the bucket's).",
+	 .doc = "storage class of stored objects", .doc_default = "bucket default"},
+	{.name = "pgbk.s3_part_size", .type = Type::Integer, .default_value = "16", .unit = Unit::Megabytes, .min = 5, .max = 5120,
+	 .flags = kOpensRepository, .group = "s3",
+	 .summary = "Multipart upload part size.",
+	 .doc = "multipart part size (objects larger than one part are uploaded in parts, streaming, with bounded memory; a failed upload is aborted)"},
+	{.name = "pgbk.s3_retry_timeout", .type = Type::Integer, .default_value = "60", .unit = Unit::Seconds, .min = 1, .max = 3600,
+	 .flags = kOpensRepository, .group = "s3",
+	 .summary = "How long one S3 request is retried before it fails.",
+	 .doc = "how long one request is retried (exponential backoff with jitter on 5xx, 429/SlowDown, timeouts and resets)"},
+	{.name = "pgbk.encryption_key_file", .type = Type::String, .default_value = "",
+	 .flags = kSuperuserOnly | kOpensRepository | kKeptInvalidAtStart | kPaths,
+	 .summary = "File holding the key that encrypts everything pgbk stores (empty: no encryption).",
+	 .detail = "An absolute path to a file of mode 600 with a 32-byte key (64 hex digits or base64).",
+	 .hint = "Point pgbk.encryption_key_file at a file (absolute path, mode 600, owned by the server's user) holding a 32-byte key as 64 hexadecimal digits or base64; create one with: pgbk generate-key FILE.",
+	 .check = CheckKeyFile,
+	 .doc = "Key file: everything pgbk stores is encrypted with its key (see Encryption). Superuser-only."},
+	{.name = "pgbk.encryption_keyring", .type = Type::String, .default_value = "",
+	 .flags = kSuperuserOnly | kOpensRepository | kKeptInvalidAtStart | kPaths,
+	 .summary = "Comma-separated key files of earlier keys, to read objects written before a rotation.",
+	 .hint = "Point pgbk.encryption_keyring at a file (absolute path, mode 600, owned by the server's user) holding a 32-byte key as 64 hexadecimal digits or base64; create one with: pgbk generate-key FILE.",
+	 .check = CheckKeyring,
+	 .doc = "Comma-separated key files of earlier keys, to read what was written before a rotation. Superuser-only."},
+};
+// clang-format on
+
+inline constexpr size_t kCount = std::size(kDefinitions);
+
+// The index of a setting by name, or kCount if there is none.
+constexpr size_t
+IndexOf(std::string_view name)
+{
+	for (size_t i = 0; i < kCount; i++)
+		if (kDefinitions[i].name == name)
+			return i;
+	return kCount;
+}
+
+// The index of a setting by name, at compile time: a misspelt name does not build.
+consteval size_t
+Id(std::string_view name)
+{
+	if (IndexOf(name) == kCount)
+		throw "no such pgbk setting"; // not a constant expression: a compile error
+	return IndexOf(name);
+}
+
+// The definition of a setting by name at run time (nullptr if there is none).
+const Definition *Find(std::string_view name);
+
+// A value as PostgreSQL would read it, in canonical form: integers in their base unit
+// ("1GB" -> "1024" for a MB setting), booleans "on"/"off", enum choices as defined.
+// Runs the setting's check (unless context.types_only). Throws Config naming the
+// setting, the value and the fix.
+std::string Normalize(const Definition &def, const std::string &text, const CheckContext &context);
+
+// The value of every setting: the default unless set.
+class Values {
+public:
+	Values();
+	// Normalizes and checks the value (throws Config naming the setting).
+	void Set(std::string_view name, const std::string &text, const CheckContext &context = {});
+	// Takes a value already in canonical form (the server's, checked by the GUC).
+	void SetCanonical(size_t id, std::string text);
+	const std::string &
+	Text(size_t id) const
+	{
+		return text_[id];
+	}
+	int64_t Integer(size_t id) const;
+	bool Boolean(size_t id) const;
+	// The index of an Enum setting's value among its choices.
+	size_t Choice(size_t id) const;
+	bool IsSet(size_t id) const;
+
+private:
+	std::vector<std::string> text_;
+	std::vector<bool> set_;
+};
+
+// Changes whenever what opening the repository depends on changes: every
+// kOpensRepository setting and each key file's identity and modification time (a key
+// replaced in place).
+std::string RepositorySignature(const Values &values);
+
+// The settings of a group (a storage driver's), in definition order.
+std::vector<const Definition *> GroupSettings(std::string_view group);
+
+// The docs' settings tables (Markdown), one for the general settings and one per group.
+std::string MarkdownTable(std::string_view group);
+
+} // namespace pgbk::settings
