@@ -23,9 +23,10 @@ echo "== starting radosgw (S3 on 127.0.0.1:7480, HTTPS on 7443 with a test CA)"
 test/s3/radosgw.sh start
 eval "$(test/s3/radosgw.sh env)"
 
-echo "== formatting (clang-format)"
+echo "== formatting (clang-format) and the one source list"
 files=$(find src test/unit -name '*.cpp' -o -name '*.hpp')
 clang-format --dry-run --Werror $files
+./scripts/check-sources.sh
 
 echo "== core unit tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGBK_WERROR=ON >/dev/null

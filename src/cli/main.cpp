@@ -138,10 +138,8 @@ Usage()
 		if (c.usage != nullptr)
 			u += std::string("  pgbk ") + (c.repository == RepositoryUse::None ? "" : "[--repo URL | --config FILE] ") +
 				 c.usage + "\n";
-	u += R"(
-Options:
-  --repo URL       repository: an absolute directory, file:///directory or s3://bucket/prefix
-  --config FILE    read the pgbk.* settings of this postgresql.conf (its includes, and the
+	u += "\nOptions:\n  --repo URL       repository: " + RepositorySyntaxes() + "\n";
+	u += R"(  --config FILE    read the pgbk.* settings of this postgresql.conf (its includes, and the
                    postgresql.auto.conf of its data directory), as the server does
   --help           show this help
 

@@ -27,7 +27,7 @@ CurrentCodec()
 {
 	CodecOptions c;
 	c.codec = settings::kCompressionChoices[IntSetting(settings::Id("pgbk.compression"))] == "none" ? Codec::None
-																											   : Codec::Zstd;
+																									: Codec::Zstd;
 	c.level = IntSetting(settings::Id("pgbk.compression_level"));
 	return c;
 }

@@ -195,14 +195,13 @@ DefineOne(size_t id)
 	case pgbk::settings::Type::String: {
 		bool secret = (def.flags & pgbk::settings::kSecret) != 0;
 		secret_values[id] = "";
-		DefineCustomStringVariable(name, summary, detail, &string_values[id], Permanent(def.default_value),
-								   context, flags, kStringChecks[id], secret ? kSecretAssigns[id] : NULL, NULL);
+		DefineCustomStringVariable(name, summary, detail, &string_values[id], Permanent(def.default_value), context,
+								   flags, kStringChecks[id], secret ? kSecretAssigns[id] : NULL, NULL);
 		break;
 	}
 	case pgbk::settings::Type::Integer:
 		DefineCustomIntVariable(name, summary, detail, &int_values[id], atoi(default_text.c_str()),
-								static_cast<int>(def.min), static_cast<int>(def.max), context, flags, NULL, NULL,
-								NULL);
+								static_cast<int>(def.min), static_cast<int>(def.max), context, flags, NULL, NULL, NULL);
 		break;
 	case pgbk::settings::Type::Boolean:
 		DefineCustomBoolVariable(name, summary, detail, &bool_values[id], default_text == "on", context, flags, NULL,

@@ -275,8 +275,8 @@ start_backup(BackupRun *run)
 		info.started_at = static_cast<int64_t>(time(nullptr));
 		info.start_lsn = run->startptr;
 		info.timeline = run->starttli;
-		info.wal_start = pgbk::WalSegmentName(pgbk::SegmentOfLsn(run->starttli, run->startptr, wal_segment_size),
-											  wal_segment_size);
+		info.wal_start =
+			pgbk::WalSegmentName(pgbk::SegmentOfLsn(run->starttli, run->startptr, wal_segment_size), wal_segment_size);
 		info.cluster = pgbk::glue::CurrentClusterIdentity();
 		info.pg_version_num = PG_VERSION_NUM;
 		info.host = pgbk::glue::HostName();
@@ -386,11 +386,10 @@ report_bad_pages(BackupRun *run)
 			 "backup complete, but %llu page(s) failed checksum verification: %s", (unsigned long long)bad_count,
 			 run->bad_pages);
 	LWLockRelease(pgbk_shared->lock);
-	ereport(WARNING,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("pgbk: backup %s: %llu page(s) failed checksum verification", run->label,
-					(unsigned long long)bad_count),
-			 errdetail("%s", run->bad_pages)));
+	ereport(WARNING, (errcode(ERRCODE_DATA_CORRUPTED),
+					  errmsg("pgbk: backup %s: %llu page(s) failed checksum verification", run->label,
+							 (unsigned long long)bad_count),
+					  errdetail("%s", run->bad_pages)));
 }
 
 /*
@@ -410,8 +409,8 @@ run_backup(PgbkJob *job)
 
 	check_backup_possible();
 	choose_prior(&run);
-	pgstat_report_activity(STATE_RUNNING, psprintf("pgbk: %s backup %s", pgbk::RulesOf(run.type).name.data(),
-												   run.label));
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("pgbk: %s backup %s", pgbk::RulesOf(run.type).name.data(), run.label));
 	start_backup(&run);
 	copy_files(&run);
 	stop_and_complete(&run);

@@ -185,7 +185,8 @@ TEST(Retention, PriorOfDifferentialAndIncremental)
 		return b;
 	};
 	std::vector<BackupRecord> none;
-	EXPECT_NE(ChoosePrior(none, BackupType::Diff, 1, 150008).why_full.find("no complete full backup"), std::string::npos);
+	EXPECT_NE(ChoosePrior(none, BackupType::Diff, 1, 150008).why_full.find("no complete full backup"),
+			  std::string::npos);
 
 	std::vector<BackupRecord> h = {rec("A", "full", BackupStatus::Complete, 1, 1),
 								   rec("B", "incr", BackupStatus::Complete, 2, 1),

@@ -131,13 +131,13 @@ TEST(Settings, RepositorySignatureCoversEverythingOpeningReads)
 	test::TempDir dir;
 	Values base;
 	std::string sig = RepositorySignature(base);
-	for (const auto &[name, value] : std::vector<std::pair<std::string, std::string>>{
-			 {"pgbk.s3_secret_access_key", "new-secret"},
-			 {"pgbk.s3_endpoint", "http://127.0.0.1:7480"},
-			 {"pgbk.s3_region", "eu-west-1"},
-			 {"pgbk.s3_ca_file", "/etc/ssl/ca.pem"},
-			 {"pgbk.s3_access_key_id", "AKIA"},
-			 {"pgbk.repository", "/backups"}}) {
+	for (const auto &[name, value] :
+		 std::vector<std::pair<std::string, std::string>>{{"pgbk.s3_secret_access_key", "new-secret"},
+														  {"pgbk.s3_endpoint", "http://127.0.0.1:7480"},
+														  {"pgbk.s3_region", "eu-west-1"},
+														  {"pgbk.s3_ca_file", "/etc/ssl/ca.pem"},
+														  {"pgbk.s3_access_key_id", "AKIA"},
+														  {"pgbk.repository", "/backups"}}) {
 		Values v;
 		v.SetCanonical(IndexOf(name), value);
 		EXPECT_NE(RepositorySignature(v), sig) << name;
@@ -177,8 +177,9 @@ TEST(Settings, DocumentationTablesAreGeneratedFromTheDefinitions)
 			std::ofstream(path) << doc;
 			continue;
 		}
-		EXPECT_EQ(table, MarkdownTable(group)) << "regenerate the table in " << path << " from src/core/include/pgbk/settings.hpp:\n"
-											   << MarkdownTable(group);
+		EXPECT_EQ(table, MarkdownTable(group))
+			<< "regenerate the table in " << path << " from src/core/include/pgbk/settings.hpp:\n"
+			<< MarkdownTable(group);
 	}
 }
 

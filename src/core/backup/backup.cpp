@@ -316,6 +316,9 @@ struct BackupSession::Impl {
 
 	Impl(Repository &r, const ManifestHeader &h) : repo(r), header(h) {}
 
+	class Copy; // one CopyDataDirectory
+	void CopyControlFile(const BackupOptions &opts);
+
 	// Records the entry (or, nullopt, the absence of one: a vanished file) at `seq`.
 	void
 	Emit(uint64_t seq, std::optional<ManifestEntry> e)
@@ -656,163 +659,219 @@ BackupSession::Progress() const
 	return impl_->progress;
 }
 
-void
-BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallbacks &cb)
-{
-	Impl &m = *impl_;
-	ParallelRunner<FileJob> runner(opts.parallel, static_cast<size_t>(std::max(1, opts.parallel)) * 4,
-								   [&](FileJob &job, const std::atomic<bool> &stop) {
-									   if (opts.file_delay.count() > 0)
-										   std::this_thread::sleep_for(opts.file_delay);
-									   m.CopyFile(job, opts, stop);
-								   });
-	auto poll = [&]() {
-		if (cb.should_cancel && cb.should_cancel())
-			runner.Fail(std::make_exception_ptr(Error(ErrorKind::Cancelled, "backup cancelled")));
-		if (cb.progress) {
-			m.Snapshot();
-			cb.progress(m.progress);
-		}
-	};
-	auto submit = [&](FileJob job) {
-		{
-			std::unique_lock<std::mutex> g(m.manifest_mu);
-			while (m.waiting.size() >= Impl::kMaxWaiting) {
-				m.emitted.wait_for(g, std::chrono::milliseconds(100));
-				g.unlock();
-				poll();
-				g.lock();
-			}
-		}
-		runner.Submit(std::move(job), poll);
-	};
+// One CopyDataDirectory: the copy threads, the poll that cancels and reports progress,
+// and the walk that feeds them in walk order.
+class BackupSession::Impl::Copy {
+public:
+	Copy(Impl &m, const BackupOptions &opts, const BackupCallbacks &cb)
+		: m_(m), opts_(opts), cb_(cb), runner_(opts.parallel, static_cast<size_t>(std::max(1, opts.parallel)) * 4,
+											   [this](FileJob &job, const std::atomic<bool> &stop) {
+												   if (opts_.file_delay.count() > 0)
+													   std::this_thread::sleep_for(opts_.file_delay);
+												   m_.CopyFile(job, opts_, stop);
+											   })
+	{
+	}
 
-	// Recursive walk; one open DIR per level.
-	std::function<void(const std::string &, const std::string &)> walk = [&](const std::string &rel,
-																			 const std::string &abs) {
+	// Cancels on request and reports progress (on the caller's thread).
+	void
+	Poll()
+	{
+		if (cb_.should_cancel && cb_.should_cancel())
+			runner_.Fail(std::make_exception_ptr(Error(ErrorKind::Cancelled, "backup cancelled")));
+		if (cb_.progress) {
+			m_.Snapshot();
+			cb_.progress(m_.progress);
+		}
+	}
+
+	// Walks a directory: entries in name order, one open directory per level. On an error
+	// the runner's destructor stops and joins the threads.
+	void
+	Walk(const std::string &rel, const std::string &abs)
+	{
+		std::vector<std::string> names;
+		if (!SortedNames(rel, abs, &names))
+			return;
+		for (const std::string &name : names)
+			WalkEntry(rel, abs, name);
+	}
+
+	// Waits for every file to be copied.
+	void
+	Finish()
+	{
+		runner_.Finish([this] { Poll(); });
+	}
+
+private:
+	// Names sorted: the manifest comes out in walk order, which the next differential or
+	// incremental backup relies on to read it alongside its walk. False: a directory
+	// dropped meanwhile (a database).
+	bool
+	SortedNames(const std::string &rel, const std::string &abs, std::vector<std::string> *names)
+	{
 		DIR *d = ::opendir(abs.c_str());
 		if (d == nullptr) {
 			if (errno == ENOENT && !rel.empty())
-				return; // dropped database
+				return false;
 			ThrowErrno("could not open directory \"" + abs + "\"", errno);
 		}
-		// Names sorted: the manifest comes out in walk order, which the next
-		// differential or incremental backup relies on to read it alongside its walk.
-		std::vector<std::string> names;
-		{
-			struct DirCloser {
-				DIR *d;
-				~DirCloser() { ::closedir(d); }
-			} closer{d};
-			for (;;) {
-				errno = 0;
-				struct dirent *de = ::readdir(d);
-				if (de == nullptr) {
-					if (errno != 0)
-						ThrowErrno("could not read directory \"" + abs + "\"", errno);
-					break;
-				}
-				std::string name = de->d_name;
-				if (name != "." && name != "..")
-					names.push_back(std::move(name));
+		struct DirCloser {
+			DIR *d;
+			~DirCloser() { ::closedir(d); }
+		} closer{d};
+		for (;;) {
+			errno = 0;
+			struct dirent *de = ::readdir(d);
+			if (de == nullptr) {
+				if (errno != 0)
+					ThrowErrno("could not read directory \"" + abs + "\"", errno);
+				break;
 			}
+			std::string name = de->d_name;
+			if (name != "." && name != "..")
+				names->push_back(std::move(name));
 		}
-		std::sort(names.begin(), names.end());
-		bool db_dir = IsDatabaseDir(rel);
-		for (const std::string &name : names) {
-			std::string crel = rel.empty() ? name : rel + "/" + name;
-			std::string cabs = abs + "/" + name;
-			struct stat st;
-			if (::lstat(cabs.c_str(), &st) != 0) {
-				if (errno == ENOENT)
-					continue;
-				ThrowErrno("could not stat \"" + cabs + "\"", errno);
-			}
-			bool is_link = S_ISLNK(st.st_mode);
-			bool is_dir = S_ISDIR(st.st_mode);
-			if (is_link) {
-				char target[4096];
-				ssize_t n = ::readlink(cabs.c_str(), target, sizeof target - 1);
-				if (n < 0)
-					ThrowErrno("could not read symbolic link \"" + cabs + "\"", errno);
-				target[n] = '\0';
-				if (crel == "pg_wal") {
-					// pg_wal on another disk: WAL comes from the archive.
-					m.AddEntry(DirEntry("pg_wal", 0700));
-					m.AddEntry(DirEntry("pg_wal/archive_status", 0700));
-					continue;
-				}
-				ManifestEntry link;
-				link.type = ManifestEntry::Type::Link;
-				link.path = crel;
-				link.link_target = target;
-				m.AddEntry(link);
-				if (rel == "pg_tblspc")
-					walk(crel, cabs); // tablespace: back up through the link
-				continue;
-			}
-			WalkDecision dec = ClassifyDataDirEntry(crel, is_dir);
-			if (dec == WalkDecision::Skip)
-				continue;
-			if (is_dir) {
-				m.AddEntry(DirEntry(crel, st.st_mode & 07777));
-				if (crel == "pg_wal")
-					m.AddEntry(DirEntry("pg_wal/archive_status", 0700));
-				if (dec == WalkDecision::Include)
-					walk(crel, cabs);
-				continue;
-			}
-			if (!S_ISREG(st.st_mode))
-				continue;
-			if (db_dir) {
-				// Unlogged relation: only its init fork is backed up.
-				uint64_t relnode;
-				std::string fork;
-				uint32_t segno;
-				if (ParseRelationFileName(name, &relnode, &fork, &segno) && fork != "init") {
-					struct stat ist;
-					if (::stat((abs + "/" + std::to_string(relnode) + "_init").c_str(), &ist) == 0)
-						continue;
-				}
-			}
-			FileJob job = WholeFileJob(crel, cabs, st);
-			job.seq = m.next_seq++;
-			uint64_t size = static_cast<uint64_t>(st.st_size);
-			job.nparts = size > m.header.part_size
-							 ? static_cast<size_t>((size + m.header.part_size - 1) / m.header.part_size)
-							 : 1;
-			if (m.prior && (job.prior = m.prior->Find(crel))) {
-				uint64_t relnode;
-				std::string fork;
-				uint32_t segno;
-				bool relation = IsRelationDir(rel) && ParseRelationFileName(name, &relnode, &fork, &segno);
-				if (m.header.page_delta && relation && fork != "fsm") {
-					// Not reliably WAL-logged, free space maps are compared whole.
-					job.copy = CopyMode::Delta;
-					job.nparts = 1;
-				} else if (job.nparts == 1 && job.prior->parts.empty() && size == job.prior->size)
-					job.copy = CopyMode::Compare;
-			}
-			if (job.nparts > 1) {
-				job.parted = std::make_shared<PartedFile>();
-				job.parted->entry.path = crel;
-				job.parted->entry.mode = job.mode;
-				job.parted->entry.mtime = job.mtime;
-				job.parted->entry.parts.resize(job.nparts);
-				job.parted->remaining = job.nparts;
-			}
-			for (size_t part = 0; part < job.nparts; part++) {
-				FileJob p = job;
-				p.part = part;
-				submit(std::move(p));
-			}
+		std::sort(names->begin(), names->end());
+		return true;
+	}
+
+	void
+	WalkEntry(const std::string &rel, const std::string &abs, const std::string &name)
+	{
+		std::string crel = rel.empty() ? name : rel + "/" + name;
+		std::string cabs = abs + "/" + name;
+		struct stat st;
+		if (::lstat(cabs.c_str(), &st) != 0) {
+			if (errno == ENOENT)
+				return;
+			ThrowErrno("could not stat \"" + cabs + "\"", errno);
 		}
-	};
+		if (S_ISLNK(st.st_mode)) {
+			WalkLink(rel, crel, cabs);
+			return;
+		}
+		bool is_dir = S_ISDIR(st.st_mode);
+		WalkDecision dec = ClassifyDataDirEntry(crel, is_dir);
+		if (dec == WalkDecision::Skip)
+			return;
+		if (is_dir) {
+			m_.AddEntry(DirEntry(crel, st.st_mode & 07777));
+			if (crel == "pg_wal")
+				m_.AddEntry(DirEntry("pg_wal/archive_status", 0700));
+			if (dec == WalkDecision::Include)
+				Walk(crel, cabs);
+			return;
+		}
+		if (!S_ISREG(st.st_mode) || (IsDatabaseDir(rel) && IsUnloggedNonInitFork(abs, name)))
+			return;
+		SubmitParts(PlanFile(rel, crel, cabs, name, st));
+	}
 
-	walk("", opts.pgdata); // on a walk error the runner's destructor stops and joins
-	runner.Finish(poll);
+	// pg_wal on another disk is recorded as a directory (WAL comes from the archive); a
+	// tablespace link is recorded and backed up through.
+	void
+	WalkLink(const std::string &rel, const std::string &crel, const std::string &cabs)
+	{
+		char target[4096];
+		ssize_t n = ::readlink(cabs.c_str(), target, sizeof target - 1);
+		if (n < 0)
+			ThrowErrno("could not read symbolic link \"" + cabs + "\"", errno);
+		target[n] = '\0';
+		if (crel == "pg_wal") {
+			m_.AddEntry(DirEntry("pg_wal", 0700));
+			m_.AddEntry(DirEntry("pg_wal/archive_status", 0700));
+			return;
+		}
+		ManifestEntry link;
+		link.type = ManifestEntry::Type::Link;
+		link.path = crel;
+		link.link_target = target;
+		m_.AddEntry(link);
+		if (rel == "pg_tblspc")
+			Walk(crel, cabs);
+	}
 
-	// pg_control last, as pg_basebackup does.
+	// Of an unlogged relation only the init fork is backed up.
+	static bool
+	IsUnloggedNonInitFork(const std::string &abs, const std::string &name)
+	{
+		uint64_t relnode;
+		std::string fork;
+		uint32_t segno;
+		if (!ParseRelationFileName(name, &relnode, &fork, &segno) || fork == "init")
+			return false;
+		struct stat ist;
+		return ::stat((abs + "/" + std::to_string(relnode) + "_init").c_str(), &ist) == 0;
+	}
+
+	// How the file is stored: whole (in parts when large), as page deltas against the
+	// prior, or compared with the prior's copy and referenced when unchanged.
+	FileJob
+	PlanFile(const std::string &rel, const std::string &crel, const std::string &cabs, const std::string &name,
+			 const struct stat &st)
+	{
+		FileJob job = WholeFileJob(crel, cabs, st);
+		job.seq = m_.next_seq++;
+		uint64_t size = static_cast<uint64_t>(st.st_size);
+		job.nparts = size > m_.header.part_size
+						 ? static_cast<size_t>((size + m_.header.part_size - 1) / m_.header.part_size)
+						 : 1;
+		if (m_.prior && (job.prior = m_.prior->Find(crel))) {
+			uint64_t relnode;
+			std::string fork;
+			uint32_t segno;
+			bool relation = IsRelationDir(rel) && ParseRelationFileName(name, &relnode, &fork, &segno);
+			if (m_.header.page_delta && relation && fork != "fsm") {
+				// Not reliably WAL-logged, free space maps are compared whole.
+				job.copy = CopyMode::Delta;
+				job.nparts = 1;
+			} else if (job.nparts == 1 && job.prior->parts.empty() && size == job.prior->size)
+				job.copy = CopyMode::Compare;
+		}
+		if (job.nparts > 1) {
+			job.parted = std::make_shared<PartedFile>();
+			job.parted->entry.path = crel;
+			job.parted->entry.mode = job.mode;
+			job.parted->entry.mtime = job.mtime;
+			job.parted->entry.parts.resize(job.nparts);
+			job.parted->remaining = job.nparts;
+		}
+		return job;
+	}
+
+	// Queues each part; waits first while too many finished entries wait for an earlier
+	// one to be written to the manifest (which bounds that queue).
+	void
+	SubmitParts(const FileJob &job)
+	{
+		for (size_t part = 0; part < job.nparts; part++) {
+			{
+				std::unique_lock<std::mutex> g(m_.manifest_mu);
+				while (m_.waiting.size() >= Impl::kMaxWaiting) {
+					m_.emitted.wait_for(g, std::chrono::milliseconds(100));
+					g.unlock();
+					Poll();
+					g.lock();
+				}
+			}
+			FileJob p = job;
+			p.part = part;
+			runner_.Submit(std::move(p), [this] { Poll(); });
+		}
+	}
+
+	Impl &m_;
+	const BackupOptions &opts_;
+	const BackupCallbacks &cb_;
+	ParallelRunner<FileJob> runner_;
+};
+
+// pg_control last, as pg_basebackup does.
+void
+BackupSession::Impl::CopyControlFile(const BackupOptions &opts)
+{
 	struct stat st;
 	std::string control = opts.pgdata + "/global/pg_control";
 	if (::stat(control.c_str(), &st) != 0)
@@ -821,11 +880,21 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 	BackupOptions plain = opts;
 	plain.verify_checksums = false;
 	FileJob control_job = WholeFileJob("global/pg_control", control, st);
-	control_job.seq = m.next_seq++;
-	m.CopyFile(control_job, plain, no_stop);
+	control_job.seq = next_seq++;
+	CopyFile(control_job, plain, no_stop);
+}
+
+void
+BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallbacks &cb)
+{
+	Impl &m = *impl_;
+	Impl::Copy copy(m, opts, cb);
+	copy.Walk("", opts.pgdata);
+	copy.Finish();
+	m.CopyControlFile(opts);
 	if (m.prior)
-		m.prior->Finish();
-	poll();
+		m.prior->Finish(); // the prior's manifest was read to its end
+	copy.Poll();
 }
 
 std::string

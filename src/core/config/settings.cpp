@@ -91,9 +91,7 @@ NormalizeInteger(const Definition &def, const std::string &text)
 	char *end = nullptr;
 	double v = std::strtod(t.c_str(), &end);
 	std::string unit = Trimmed(std::string(end ? end : ""));
-	auto bad = [&](const std::string &why) {
-		return Error(ErrorKind::Config, name + ": \"" + text + "\" " + why);
-	};
+	auto bad = [&](const std::string &why) { return Error(ErrorKind::Config, name + ": \"" + text + "\" " + why); };
 	if (t.empty() || end == t.c_str() || !std::isfinite(v))
 		throw bad(def.unit == Unit::None ? "is not a whole number"
 										 : "is not a number; write it as a number with a unit (" + UnitList(def.unit) +
@@ -140,7 +138,8 @@ NormalizeEnum(const Definition &def, const std::string &text)
 			return std::string(c);
 		valid += (valid.empty() ? "" : ", ") + std::string(c);
 	}
-	throw Error(ErrorKind::Config, std::string(def.name) + ": \"" + text + "\" is not valid; available values: " + valid);
+	throw Error(ErrorKind::Config,
+				std::string(def.name) + ": \"" + text + "\" is not valid; available values: " + valid);
 }
 
 } // namespace
@@ -319,7 +318,8 @@ MarkdownTable(std::string_view group)
 		else
 			def = "`" + std::string(d->default_value) + "`";
 		std::string meaning(d->doc);
-		if ((d->flags & kSecret) == 0 && (d->flags & kSuperuserOnly) && meaning.find("uperuser-only") == std::string::npos)
+		if ((d->flags & kSecret) == 0 && (d->flags & kSuperuserOnly) &&
+			meaning.find("uperuser-only") == std::string::npos)
 			meaning += " Superuser-only.";
 		out += "| `" + std::string(d->name) + "` | " + def + " | " +
 			   (d->applies == Applies::Reload ? "yes" : "restart") + " | " + meaning + " |\n";

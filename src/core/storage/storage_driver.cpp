@@ -55,6 +55,16 @@ StorageDrivers()
 	return r.drivers;
 }
 
+std::string
+RepositorySyntaxes()
+{
+	auto drivers = StorageDrivers();
+	std::string out;
+	for (size_t i = 0; i < drivers.size(); i++)
+		out += std::string(i == 0 ? "" : i + 1 == drivers.size() ? " or " : ", ") + std::string(drivers[i]->Syntax());
+	return out;
+}
+
 RepositoryLocation
 ParseRepositoryLocation(const std::string &url, const std::string &data_directory)
 {
@@ -70,7 +80,9 @@ ParseRepositoryLocation(const std::string &url, const std::string &data_director
 			return d->Parse(url, data_directory);
 	std::string syntaxes;
 	for (size_t i = 0; i < drivers.size(); i++)
-		syntaxes += std::string(i == 0 ? "" : i + 1 == drivers.size() ? " or " : ", ") +
+		syntaxes += std::string(i == 0                    ? ""
+								: i + 1 == drivers.size() ? " or "
+														  : ", ") +
 					std::string(drivers[i]->Syntax());
 	throw Error(ErrorKind::Config, "unknown repository scheme in \"" + url + "\"; use " + syntaxes);
 }

@@ -1,8 +1,11 @@
 #include "pgbk/pgconf.hpp"
 
+#include "pgbk/fileio.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <sys/stat.h>
+#include <vector>
 
 namespace pgbk {
 
@@ -14,6 +17,25 @@ Trim(const std::string &s)
 		return "";
 	auto b = s.find_last_not_of(" \t\r");
 	return s.substr(a, b - a + 1);
+}
+
+// include_dir: the files ending in ".conf" (not starting with '.'), in name order (byte
+// order, as PostgreSQL sorts them); subdirectories are not read.
+static void
+ParseConfDirectory(const std::string &dir, std::map<std::string, std::string> &out, int depth)
+{
+	std::vector<std::string> names;
+	if (!ListDirectory(dir, &names))
+		throw Error(ErrorKind::NotFound, "could not open configuration directory \"" + dir + "\"");
+	std::sort(names.begin(), names.end());
+	for (const auto &name : names) {
+		if (name.empty() || name[0] == '.' || name.size() < 5 || name.compare(name.size() - 5, 5, ".conf") != 0)
+			continue;
+		struct stat st;
+		std::string file = dir + "/" + name;
+		if (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+			ParsePostgresConf(file, out, depth);
+	}
 }
 
 void
@@ -76,16 +98,21 @@ ParsePostgresConf(const std::string &path, std::map<std::string, std::string> &o
 		if (name.empty())
 			throw Error(ErrorKind::Config, path + ":" + std::to_string(lineno) + ": syntax error");
 		std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-		if (name == "include" || name == "include_if_exists") {
-			std::string inc = value.empty() || value[0] == '/' ? value : dir + "/" + value;
+		if (name == "include" || name == "include_if_exists" || name == "include_dir") {
+			if (value.empty())
+				throw Error(ErrorKind::Config,
+							path + ":" + std::to_string(lineno) + ": " + name + " needs a file name");
+			// Relative to the including file's directory, as PostgreSQL reads them.
+			std::string inc = value[0] == '/' ? value : dir + "/" + value;
 			struct stat st;
 			if (name == "include_if_exists" && ::stat(inc.c_str(), &st) != 0)
 				continue;
-			ParsePostgresConf(inc, out, depth + 1);
+			if (name == "include_dir")
+				ParseConfDirectory(inc, out, depth + 1);
+			else
+				ParsePostgresConf(inc, out, depth + 1);
 			continue;
 		}
-		if (name == "include_dir")
-			continue; // not needed for pgbk.* settings in practice; documented
 		out[name] = value;
 	}
 }

@@ -30,7 +30,7 @@ struct BackupTypeRules {
 
 // Biggest first: when several schedules are due at once, the first one due runs.
 inline constexpr BackupTypeRules kBackupTypes[] = {
-	{BackupType::Full, "full", 'F', PriorRule::None, "pgbk.full_schedule", "full", "a", "a copy of every file"},
+	{BackupType::Full, "full", 'F', PriorRule::None, "pgbk.full_schedule", "full", "a", ""},
 	{BackupType::Diff, "diff", 'D', PriorRule::NewestFull, "pgbk.diff_schedule", "differential", "a",
 	 "changes since the last full backup"},
 	{BackupType::Incr, "incr", 'I', PriorRule::NewestAny, "pgbk.incr_schedule", "incremental", "an",

@@ -8,8 +8,9 @@
 
 namespace pgbk {
 
-// Parses name = value lines (quotes, '' escapes, comments, include/include_if_exists
-// relative to the file). Later settings win, as in PostgreSQL.
+// Parses name = value lines (quotes, '' escapes, comments; include, include_if_exists
+// and include_dir relative to the including file, include_dir's *.conf files in name
+// order). Later settings win, as in PostgreSQL.
 void ParsePostgresConf(const std::string &path, std::map<std::string, std::string> &out, int depth = 0);
 
 struct ServerSettings {

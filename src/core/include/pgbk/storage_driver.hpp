@@ -75,6 +75,10 @@ struct StorageDriverRegistration {
 	explicit StorageDriverRegistration(const StorageDriver &driver) { RegisterStorageDriver(driver); }
 };
 
+// How repository URLs may be written, every driver's syntax ("an absolute directory
+// path, file:///absolute/path or s3://bucket/prefix").
+std::string RepositorySyntaxes();
+
 // Parses a pgbk.repository value with the driver that accepts it; empty means the
 // default repository beside the data directory. Throws Config naming every syntax.
 RepositoryLocation ParseRepositoryLocation(const std::string &url, const std::string &data_directory);
