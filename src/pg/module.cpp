@@ -94,6 +94,8 @@ ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup)
 						   : RetentionPolicy::FullType::Count;
 	policy.diff = IntSetting(settings::Id("pgbk.retention_diff"));
 	auto repo = OpenConfiguredRepository();
+	// Removes only from this cluster's own repository.
+	repo->CheckOwner(CurrentClusterIdentity());
 	return Expire(*repo, policy, static_cast<int64_t>(time(nullptr)), wal_segment_size, on_backup);
 }
 

@@ -543,6 +543,10 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 		auto storage = pgbk::OpenStorage(location, values, options);
 		pgbk::ProbeStorage(*storage);
 		strlcpy(described, storage->Describe().c_str(), sizeof(described));
+		// A repository of another cluster is never adopted (a new, empty one is).
+		pgbk::Repository target(std::move(storage));
+		if (target.ReadIdentity())
+			target.CheckOwner(pgbk::glue::CurrentClusterIdentity());
 		settings = new SettingList();
 		for (const pgbk::settings::Definition *d : pgbk::TargetSettings(location)) {
 			size_t id = pgbk::settings::IndexOf(d->name);
@@ -681,6 +685,9 @@ pgbk_expire(PG_FUNCTION_ARGS)
 			removed->push_back(
 				pgbk::ExpiryItem{report.wal_first + " .. " + report.wal_last, "wal",
 								 std::to_string(report.wal_removed) + " WAL file(s) older than every kept backup"});
+		for (const auto &prefix : report.left_alone)
+			removed->push_back(pgbk::ExpiryItem{prefix, "left alone",
+												"not a pgbk backup and not what a pgbk removal left: not removed"});
 	});
 	pgbk_expiry_end();
 	if (!r.ok) {
@@ -697,13 +704,17 @@ pgbk_expire(PG_FUNCTION_ARGS)
 	{
 		for (size_t i = 0; i < removed->size(); i++) {
 			const pgbk::ExpiryItem &e = (*removed)[i];
-			bool wal = e.type == "wal";
+			bool wal = e.type == "wal", left_alone = e.type == "left alone";
 			Datum values[4];
-			bool nulls[4] = {false, false, wal, false};
+			bool nulls[4] = {false, false, wal || left_alone || e.type.empty(), false};
+			const char *kind = wal ? "wal" : left_alone ? "left alone" : "backup";
 
-			values[0] = CStringGetTextDatum(wal ? "wal" : "backup");
+			/* Every removal is in the log too, not only in the rows. */
+			ereport(left_alone ? WARNING : LOG, (errmsg("pgbk: expiry: %s %s %s: %s", left_alone ? "left" : "removed",
+														kind, e.label.c_str(), e.reason.c_str())));
+			values[0] = CStringGetTextDatum(kind);
 			values[1] = CStringGetTextDatum(e.label.c_str());
-			values[2] = wal ? (Datum)0 : CStringGetTextDatum(e.type.c_str());
+			values[2] = nulls[2] ? (Datum)0 : CStringGetTextDatum(e.type.c_str());
 			values[3] = CStringGetTextDatum(e.reason.c_str());
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}

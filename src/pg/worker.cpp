@@ -325,6 +325,9 @@ copy_files(BackupRun *run)
 		opts.parallel = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel"));
 		opts.verify_checksums = DataChecksumsEnabled();
 		opts.file_delay = std::chrono::milliseconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.test_file_delay")));
+		pgbk::RepositoryLocation location = pgbk::ParseRepositoryLocation(
+			pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.repository")), opts.pgdata);
+		opts.skip_directory = location.driver->LocalDirectory(location);
 		current_session->CopyDataDirectory(opts, *current_callbacks);
 	});
 	pgbk::glue::RaiseIfFailed(r, "could not copy the data directory");
@@ -456,6 +459,8 @@ run_expiry_after_backup(PgbkJob *job)
 		pgbk::ExpiryReport rep =
 			pgbk::glue::ExpireConfigured([&](const pgbk::ExpiryItem &e) { removed->push_back(e); });
 		wal_removed = rep.wal_removed;
+		for (const auto &prefix : rep.left_alone)
+			removed->push_back(pgbk::ExpiryItem{prefix, "left alone", "not a pgbk backup: not removed"});
 		snprintf(wal_range, sizeof(wal_range), "%s .. %s", rep.wal_first.c_str(), rep.wal_last.c_str());
 	});
 	pgbk_expiry_end();
@@ -463,8 +468,12 @@ run_expiry_after_backup(PgbkJob *job)
 	for (size_t i = 0; removed != NULL && i < removed->size(); i++) {
 		char what[PGBK_ERROR_LEN];
 
-		snprintf(what, sizeof(what), "expired %s backup %s (%s)", (*removed)[i].type.c_str(),
-				 (*removed)[i].label.c_str(), (*removed)[i].reason.c_str());
+		if ((*removed)[i].type == "left alone")
+			snprintf(what, sizeof(what), "left %s alone (%s)", (*removed)[i].label.c_str(),
+					 (*removed)[i].reason.c_str());
+		else
+			snprintf(what, sizeof(what), "expired %s backup %s (%s)", (*removed)[i].type.c_str(),
+					 (*removed)[i].label.c_str(), (*removed)[i].reason.c_str());
 		append_job_note(job, what);
 	}
 	RunCpp([&] { delete removed; });

@@ -331,15 +331,28 @@ TEST_F(DeltaTest, AnInterruptedExpiryIsNeverCompleteAndIsFinishedNextTime)
 	auto b = repo_->ReadBackup(f1);
 	ASSERT_TRUE(b);
 	EXPECT_EQ(b->status, BackupStatus::Failed);
-	// An expiry stopped after backup.info went leaves an invisible prefix.
+	// An expiry stopped after backup.info went leaves an invisible prefix, still holding
+	// its failure record.
+	std::string f0 = Backup("20251231-000000F", "full", "", 1 * seg + 0x28, 900);
+	repo_->MarkBackupFailed(f0, std::string(kExpiredPrefix) + "beyond pgbk.retention_full = 1", 1200);
+	repo_->storage().Remove(Repository::BackupKey(f0, "complete"));
+	repo_->RemoveBackupData(f0);
+	repo_->storage().Remove(Repository::BackupKey(f0, "backup.info"));
+	// What pgbk did not write is never removed: a prefix without a pgbk failure record,
+	// or not named like a backup.
 	PutBytes(repo_->storage(), "backup/20250101-000000F/failed", "x", WriteMode::Replace);
+	PutBytes(repo_->storage(), "backup/notes/readme.txt", "someone's notes", WriteMode::Replace);
 
-	RetentionPolicy keep_all; // no policy: only the unfinished removal is finished
+	RetentionPolicy keep_all; // no policy: only the unfinished removals are finished
 	ExpiryReport r = Expire(*repo_, keep_all, 2000, seg);
-	ASSERT_EQ(r.backups.size(), 1u);
-	EXPECT_EQ(r.backups[0].label, f1);
+	ASSERT_EQ(r.backups.size(), 2u) << "every removal is reported";
+	EXPECT_EQ(r.backups[0].label, f0);
+	EXPECT_EQ(r.backups[1].label, f1);
 	EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/" + f1 + "/").empty());
-	EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/20250101-000000F/").empty());
+	EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/" + f0 + "/").empty());
+	EXPECT_FALSE(KeysUnder(repo_->storage(), "backup/20250101-000000F/").empty()) << "not pgbk's: left alone";
+	EXPECT_FALSE(KeysUnder(repo_->storage(), "backup/notes/").empty()) << "not pgbk's: left alone";
+	EXPECT_EQ(r.left_alone, (std::vector<std::string>{"backup/20250101-000000F/", "backup/notes/"}));
 	ASSERT_EQ(repo_->ListBackups().size(), 1u);
 	ExpectRestoresItsState(f2);
 }
@@ -462,4 +475,28 @@ TEST_F(DeltaTest, DeltaRestoreKeepsPgWalOnItsOtherDiskAndCleansIt)
 	EXPECT_FALSE(std::filesystem::exists(other + "/000000010000000000000007")) << "its stale WAL is removed";
 	EXPECT_TRUE(std::filesystem::is_directory(other + "/archive_status"));
 	EXPECT_EQ(Snapshot(ro.pgdata), states_[full]);
+}
+
+// Links in the data directory other than tablespaces (a log directory, a certificate
+// kept elsewhere) are restored as the links they were, as pg_basebackup does, with
+// nothing made or written at their targets; the backup verifies and restores.
+TEST_F(DeltaTest, OtherLinksAreRestoredAsLinks)
+{
+	std::string logs = dir_ / "var-log", cert = dir_ / "db.pem";
+	std::filesystem::create_directories(logs);
+	test::WriteFile(logs + "/postgresql.log", "log lines");
+	test::WriteFile(cert, "certificate");
+	std::filesystem::create_directory_symlink(logs, pg_ + "/log");
+	std::filesystem::create_symlink(cert, pg_ + "/server.crt");
+	std::string full = Backup("20260101-000000F", "full", "", 1 * (16 << 20) + 0x28, 1000);
+	EXPECT_EQ(VerifyBackup(*repo_, *repo_->ReadBackup(full), {}, {}).problems, 0u);
+
+	std::filesystem::remove_all(logs);
+	RestoreOptions ro;
+	ro.pgdata = dir_ / "restored";
+	ro.label = full;
+	RestoreBackup(*repo_, ro, {});
+	EXPECT_EQ(std::filesystem::read_symlink(ro.pgdata + "/log"), logs);
+	EXPECT_EQ(std::filesystem::read_symlink(ro.pgdata + "/server.crt"), cert);
+	EXPECT_FALSE(std::filesystem::exists(logs)) << "a plain link's target is never made";
 }

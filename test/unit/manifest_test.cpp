@@ -149,3 +149,58 @@ TEST(Manifest, RecipesOfDifferentialAndIncrementalEntriesRoundTrip)
 	EXPECT_EQ(got[2].base_sha256, Sha256Of("base"));
 	EXPECT_EQ(got[2].BaseLabel(h.label), "20260101-000000F");
 }
+
+// A forged manifest must not make a restore write outside --pgdata: nothing lies behind a
+// link but a tablespace's, and a tablespace's target is a plain absolute path.
+TEST(Manifest, NothingIsWrittenThroughALinkButATablespace)
+{
+	std::string head = EncodeManifestHeader(SampleHeader()), end = EncodeManifestEnd({});
+	auto link = [](const std::string &path, const std::string &target) {
+		ManifestEntry e;
+		e.type = ManifestEntry::Type::Link;
+		e.path = path;
+		e.link_target = target;
+		return EncodeManifestEntry(e);
+	};
+	auto dir = [](const std::string &path) {
+		ManifestEntry e;
+		e.type = ManifestEntry::Type::Directory;
+		e.path = path;
+		e.mode = 0700;
+		return EncodeManifestEntry(e);
+	};
+	auto file = [](const std::string &path) {
+		ManifestEntry e;
+		e.path = path;
+		return EncodeManifestEntry(e);
+	};
+	auto refusal = [&](const std::string &body) {
+		try {
+			ManifestParser p;
+			std::string text = head + body + end;
+			p.Feed(text.data(), text.size());
+			p.Finish();
+		} catch (const Error &e) {
+			EXPECT_EQ(e.kind(), ErrorKind::Corrupt);
+			return std::string(e.what());
+		}
+		return std::string();
+	};
+	EXPECT_NE(
+		refusal(link("ssh", "/home/alice/.ssh") + file("ssh/authorized_keys")).find("lies behind the link \"ssh\""),
+		std::string::npos);
+	EXPECT_NE(refusal(link("log", "/var/log") + dir("log/x") + file("log/x/y")).find("lies behind"), std::string::npos);
+	EXPECT_NE(refusal(link("pg_tblspc/16400", "relative/ts")).find("unsafe target"), std::string::npos);
+	EXPECT_NE(refusal(link("pg_tblspc/16400", "/ts/../home/alice")).find("unsafe target"), std::string::npos);
+	EXPECT_NE(refusal(link("pg_tblspc/16400", "/")).find("unsafe target"), std::string::npos);
+	// What a real data directory has stays readable: a tablespace with files through it,
+	// and other links (a log directory, a certificate) with nothing behind them.
+	EXPECT_EQ(refusal(dir("pg_tblspc") + link("pg_tblspc/16400", "/srv/ts") + dir("pg_tblspc/16400/PG_15_202209061") +
+					  file("pg_tblspc/16400/PG_15_202209061/1") + link("log", "/var/log/postgresql") + file("logfile") +
+					  link("server.crt", "/etc/ssl/certs/db.pem")),
+			  "");
+	EXPECT_FALSE(IsTablespaceLinkPath("pg_tblspc/"));
+	EXPECT_FALSE(IsTablespaceLinkPath("pg_tblspc/16400/x"));
+	EXPECT_FALSE(IsTablespaceLinkPath("pg_tblspc/x1"));
+	EXPECT_TRUE(IsTablespaceLinkPath("pg_tblspc/16400"));
+}

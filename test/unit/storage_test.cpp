@@ -1,5 +1,6 @@
 #include "pgbk/storage.hpp"
 #include "pgbk/storage_driver.hpp"
+#include "pgbk/fileio.hpp"
 
 #include "test_util.hpp"
 
@@ -115,6 +116,38 @@ TEST(RepositoryLocation, Parsing)
 	EXPECT_NE(config_error("relative/dir").find("not absolute"), std::string::npos);
 	EXPECT_NE(config_error("/data/repo").find("inside the data directory"), std::string::npos);
 	EXPECT_NE(config_error("/").find("root directory"), std::string::npos);
+}
+
+// The repository must not be inside the data directory or a tablespace however the path
+// is written: compared resolved, not as strings.
+TEST(RepositoryLocation, InsideTheDataDirectoryHoweverWritten)
+{
+	TempDir dir;
+	std::string dd = dir / "data";
+	::mkdir(dd.c_str(), 0700);
+	::mkdir((dd + "/pg_tblspc").c_str(), 0700);
+	::mkdir((dir / "ts").c_str(), 0700);
+	::mkdir((dir / "other").c_str(), 0700);
+	ASSERT_EQ(::symlink((dir / "ts").c_str(), (dd + "/pg_tblspc/16400").c_str()), 0);
+	ASSERT_EQ(::symlink(dd.c_str(), (dir / "alias").c_str()), 0);
+	auto refusal = [&](const std::string &url) {
+		try {
+			ParseRepositoryLocation(url, dd);
+		} catch (const Error &e) {
+			EXPECT_EQ(e.kind(), ErrorKind::Config);
+			return std::string(e.what());
+		}
+		return std::string();
+	};
+	for (const std::string &inside :
+		 {dd + "/repo", "/" + dd + "/repo", dir.path() + "/./data/repo", dir.path() + "//data/repo",
+		  dir / "other/../data/repo", dir / "missing/../data/repo", dir / "alias/repo", dir / "alias", dd + "/"})
+		EXPECT_NE(refusal(inside).find("is inside the data directory"), std::string::npos) << inside;
+	EXPECT_NE(refusal(dir / "ts/repo").find("is inside the tablespace 16400"), std::string::npos);
+	EXPECT_NE(refusal(dir / "alias/repo").find("it resolves to"), std::string::npos) << "the message shows why";
+	EXPECT_EQ(refusal(dir / "other/repo"), "");
+	EXPECT_EQ(refusal(dir / "data-backups"), "") << "a sibling with the same prefix is outside";
+	EXPECT_EQ(ResolvedPath(dir / "alias/./x/../y"), ResolvedPath(dd) + "/y");
 }
 
 TEST(RepositoryLocation, Usability)

@@ -753,6 +753,8 @@ private:
 			return;
 		}
 		bool is_dir = S_ISDIR(st.st_mode);
+		if (is_dir && skip_ && skip_->first == st.st_dev && skip_->second == st.st_ino)
+			return; // the repository itself
 		WalkDecision dec = ClassifyDataDirEntry(crel, is_dir);
 		if (dec == WalkDecision::Skip)
 			return;
@@ -866,6 +868,7 @@ private:
 	const BackupOptions &opts_;
 	const BackupCallbacks &cb_;
 	ParallelRunner<FileJob> runner_;
+	std::optional<std::pair<dev_t, ino_t>> skip_; // the directory not to enter
 };
 
 // pg_control last, as pg_basebackup does.

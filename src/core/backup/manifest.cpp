@@ -143,6 +143,9 @@ ManifestParser::Line(const std::string &line)
 		} else if (t == "l") {
 			e.type = ManifestEntry::Type::Link;
 			e.link_target = j.at("target").get<std::string>();
+			if (IsTablespaceLinkPath(e.path) && !IsSafeTablespaceTarget(e.link_target))
+				throw bad("tablespace link \"" + e.path + "\" has an unsafe target \"" + e.link_target +
+						  "\" (it must be an absolute path without \".\" or \"..\")");
 		} else if (t == "f") {
 			e.type = ManifestEntry::Type::File;
 			e.mode = j.at("m").get<uint32_t>();
@@ -179,11 +182,46 @@ ManifestParser::Line(const std::string &line)
 				e.bad_blocks = j.at("bad").get<std::vector<uint32_t>>();
 		} else
 			throw bad("unknown entry type \"" + t + "\"");
+		// Nothing is restored through a link but a tablespace's: an entry behind any other
+		// link would be written wherever the link points.
+		for (auto slash = e.path.find('/'); slash != std::string::npos; slash = e.path.find('/', slash + 1))
+			if (links_.count(e.path.substr(0, slash)))
+				throw bad("\"" + e.path + "\" lies behind the link \"" + e.path.substr(0, slash) + "\"");
+		if (e.type == ManifestEntry::Type::Link && !IsTablespaceLinkPath(e.path)) {
+			if (links_.size() >= kMaxPlainLinks)
+				throw bad("more than " + std::to_string(kMaxPlainLinks) + " links");
+			links_.insert(e.path);
+		}
 		if (on_entry)
 			on_entry(e);
 	} catch (const json::exception &ex) {
 		throw bad(ex.what());
 	}
+}
+
+bool
+IsTablespaceLinkPath(const std::string &path)
+{
+	if (path.rfind("pg_tblspc/", 0) != 0 || path.size() == 10)
+		return false;
+	return path.find_first_not_of("0123456789", 10) == std::string::npos;
+}
+
+bool
+IsSafeTablespaceTarget(const std::string &target)
+{
+	if (target.empty() || target[0] != '/' || target == "/")
+		return false;
+	for (size_t at = 1; at <= target.size();) {
+		size_t slash = target.find('/', at);
+		std::string part = target.substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+		if (part.empty() || part == "." || part == "..")
+			return false;
+		if (slash == std::string::npos)
+			break;
+		at = slash + 1;
+	}
+	return true;
 }
 
 ManifestTotals

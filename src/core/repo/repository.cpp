@@ -192,14 +192,51 @@ Repository::CheckOrInit(const ClusterIdentity &id)
 		}
 		existing = ReadIdentity(); // a concurrent creator may have won
 	}
-	if (!existing || existing->system_identifier != id.system_identifier || existing->pg_major != id.pg_major)
+	RefuseUnlessOwnedBy(existing, id);
+	CheckKeys(true);
+}
+
+void
+Repository::RefuseUnlessOwnedBy(const std::optional<ClusterIdentity> &existing, const ClusterIdentity &id)
+{
+	if (!existing)
+		throw Error(ErrorKind::Conflict,
+					"repository " + Describe() +
+						" has no identity record (pgbk.repo): it is not a pgbk repository of "
+						"this cluster (" +
+						std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
+						"), so nothing is removed from it",
+					"Point pgbk.repository at this cluster's own repository; a repository gets its identity record "
+					"when the server first archives WAL into it.");
+	if (existing->system_identifier != id.system_identifier || existing->pg_major != id.pg_major)
 		throw Error(ErrorKind::Conflict,
 					"repository " + Describe() + " belongs to another cluster (system identifier " +
-						(existing ? std::to_string(existing->system_identifier) : "?") + ", PostgreSQL " +
-						(existing ? std::to_string(existing->pg_major) : "?") + "); this cluster is " +
+						std::to_string(existing->system_identifier) + ", PostgreSQL " +
+						std::to_string(existing->pg_major) + "); this cluster is " +
 						std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
 						": point pgbk.repository at this cluster's own repository");
-	CheckKeys(true);
+}
+
+void
+Repository::CheckOwner(const ClusterIdentity &id)
+{
+	RefuseUnlessOwnedBy(ReadIdentity(), id);
+}
+
+bool
+Repository::IsRemainderOfRemoval(const std::string &label)
+{
+	// A removal writes the failure record first and removes it last: a prefix without
+	// backup.info is pgbk's only while that record is there and reads as one.
+	if (!IsBackupLabel(label))
+		return false;
+	try {
+		json f = ParseJsonObject(GetObject(*storage_, BackupKey(label, "failed"), keyring_.get(), 1 << 20),
+								 BackupKey(label, "failed"));
+		return f.contains("error");
+	} catch (const Error &) {
+		return false;
+	}
 }
 
 Repository::ArchiveOutcome
@@ -592,6 +629,20 @@ MakeBackupLabel(int64_t unix_seconds, BackupType type)
 } // namespace pgbk
 
 namespace pgbk {
+
+bool
+IsBackupLabel(const std::string &label)
+{
+	if (label.size() != 16 || label[8] != '-')
+		return false;
+	for (size_t i = 0; i < 15; i++)
+		if (i != 8 && (label[i] < '0' || label[i] > '9'))
+			return false;
+	for (const auto &t : kBackupTypes)
+		if (label[15] == t.label_suffix)
+			return true;
+	return false;
+}
 
 std::string
 NextBackupLabel(int64_t now, const std::string &last, BackupType type)

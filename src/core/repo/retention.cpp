@@ -184,8 +184,19 @@ Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t se
 	ExpiryReport report;
 	std::vector<std::string> orphans;
 	std::vector<BackupRecord> backups = repo.ListBackups(&orphans);
-	for (const auto &label : orphans)
+	// What an interrupted removal left is finished; anything else without backup.info is
+	// not pgbk's to remove, and is reported and left alone.
+	for (const auto &label : orphans) {
+		if (!repo.IsRemainderOfRemoval(label)) {
+			report.left_alone.push_back(Repository::BackupKey(label, ""));
+			continue;
+		}
 		repo.storage().RemovePrefix(Repository::BackupKey(label, ""));
+		ExpiryItem item{label, "", kInterruptedExpiry};
+		report.backups.push_back(item);
+		if (on_backup)
+			on_backup(item);
+	}
 	RetentionPlan plan = PlanRetention(backups, policy, now, segment_size);
 	for (const auto &item : plan.expire) {
 		repo.RemoveBackup(item.label, kExpiredPrefix + item.reason, now);

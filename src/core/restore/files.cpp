@@ -50,7 +50,7 @@ RebuildFromDeltas(RestoreState &state, const FileJob &j, const std::atomic<bool>
 		state.files++;
 		return;
 	}
-	UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT | O_TRUNC, j.mode & 0777);
+	UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, j.mode & 0777);
 
 	// The base, part after part.
 	struct BasePiece {
@@ -175,7 +175,7 @@ RestorePart(RestoreState &state, const FileJob &j, const std::atomic<bool> &stop
 	}
 	auto r = state.OpenObject(key);
 	// Parts of one file share it: create, never truncate (the directory was empty).
-	UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT, j.mode & 0777);
+	UniqueFd fd = OpenOrThrow(path, O_WRONLY | O_CREAT | O_NOFOLLOW, j.mode & 0777);
 	std::vector<char> buf(256 * 1024);
 	uint64_t written = 0, flushed = 0;
 	while (size_t n = r->Read(buf.data(), buf.size())) {

@@ -117,12 +117,23 @@ PrepareTargetDirectory(RestoreState &state)
 	state.local = std::make_unique<LocalTree>(state.opts.pgdata);
 }
 
-// A tablespace (or other) link, as the original cluster had it; --delta keeps the same
-// link (its files are compared like the rest) and replaces one pointing elsewhere.
+// A link as the original cluster had it. A tablespace's (pg_tblspc/<oid>) gets its
+// directory made (never its parents) and its files written through it; --delta keeps the
+// same link (its files are compared like the rest) and replaces one pointing elsewhere.
+// Any other link (a log directory, a certificate file elsewhere) is only made again, as
+// pg_basebackup does: nothing is written through it (the manifest reader refuses entries
+// behind it).
 void
 RestoreLink(RestoreState &state, const ManifestEntry &e, bool exists)
 {
 	std::string path = state.PathOf(e.path);
+	if (!IsTablespaceLinkPath(e.path)) {
+		if (exists)
+			RemoveTree(path);
+		if (::symlink(e.link_target.c_str(), path.c_str()) != 0)
+			ThrowErrno("could not create symbolic link \"" + path + "\"", errno);
+		return;
+	}
 	if (exists) {
 		std::vector<char> target(4096);
 		ssize_t n = ::readlink(path.c_str(), target.data(), target.size() - 1);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -370,10 +371,7 @@ public:
 		path = StripTrailingSlashes(path);
 		if (path == "/")
 			throw Error(ErrorKind::Config, "the root directory cannot be a repository; choose a dedicated directory");
-		std::string dd = StripTrailingSlashes(data_directory);
-		if (!dd.empty() && (path == dd || path.rfind(dd + "/", 0) == 0))
-			throw Error(ErrorKind::Config,
-						"repository \"" + path + "\" is inside the data directory; choose a directory outside it");
+		CheckOutsideDataDirectory(path, StripTrailingSlashes(data_directory));
 		return Location(path);
 	}
 	std::optional<RepositoryLocation>
@@ -398,7 +396,43 @@ public:
 		return OpenLocalStorage(location.root);
 	}
 
+	std::string
+	LocalDirectory(const RepositoryLocation &location) const override
+	{
+		return location.root;
+	}
+
 private:
+	// A repository inside the data directory or a tablespace would be backed up into
+	// itself until the volume fills. Paths are compared resolved (links, "//", "/./",
+	// ".."), against the data directory and every tablespace's location.
+	static void
+	CheckOutsideDataDirectory(const std::string &path, const std::string &dd)
+	{
+		if (dd.empty())
+			return;
+		auto refuse = [&](const std::string &what, const std::string &where) {
+			std::string resolved = ResolvedPath(path);
+			throw Error(ErrorKind::Config, "repository \"" + path + "\" is inside the " + what +
+											   (resolved != path ? " (it resolves to \"" + resolved + "\")" : "") +
+											   "; choose a directory outside it" +
+											   (where.empty() ? "" : " (" + where + ")"));
+		};
+		if (PathIsWithin(path, dd) || (path == dd || path.rfind(dd + "/", 0) == 0))
+			refuse("data directory", "");
+		std::vector<std::string> tablespaces;
+		ListDirectory(dd + "/pg_tblspc", &tablespaces);
+		for (const auto &oid : tablespaces) {
+			char target[PATH_MAX];
+			ssize_t n = ::readlink((dd + "/pg_tblspc/" + oid).c_str(), target, sizeof target - 1);
+			if (n <= 0)
+				continue;
+			target[n] = '\0';
+			if (PathIsWithin(path, target))
+				refuse("tablespace " + oid, std::string("located at ") + target);
+		}
+	}
+
 	RepositoryLocation
 	Location(const std::string &path) const
 	{

@@ -1,5 +1,8 @@
 #include "pgbk/fileio.hpp"
 
+#include <climits>
+#include <cstdlib>
+
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
@@ -131,6 +134,55 @@ ReplaceFile(const std::string &path, const std::string &content, bool durable, u
 		::unlink(tmp.c_str());
 		throw;
 	}
+}
+
+std::string
+ResolvedPath(const std::string &path)
+{
+	// Split into components; the resolution starts at the longest existing prefix.
+	std::vector<std::string> parts;
+	for (size_t at = 0; at <= path.size();) {
+		size_t slash = path.find('/', at);
+		std::string part = path.substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+		if (!part.empty())
+			parts.push_back(part);
+		if (slash == std::string::npos)
+			break;
+		at = slash + 1;
+	}
+	std::string base = path.empty() || path[0] != '/' ? "." : "/";
+	size_t existing = parts.size();
+	std::string resolved;
+	for (;; existing--) {
+		std::string prefix = base;
+		for (size_t i = 0; i < existing; i++)
+			prefix += (prefix.back() == '/' ? "" : "/") + parts[i];
+		char buf[PATH_MAX];
+		if (::realpath(prefix.c_str(), buf) != nullptr) {
+			resolved = buf;
+			break;
+		}
+		if (existing == 0)
+			return path; // not even the start exists
+	}
+	for (size_t i = existing; i < parts.size(); i++) {
+		if (parts[i] == ".")
+			continue;
+		if (parts[i] == "..") {
+			auto slash = resolved.find_last_of('/');
+			resolved = slash == 0 || slash == std::string::npos ? "/" : resolved.substr(0, slash);
+			continue;
+		}
+		resolved += (resolved.back() == '/' ? "" : "/") + parts[i];
+	}
+	return resolved;
+}
+
+bool
+PathIsWithin(const std::string &path, const std::string &dir)
+{
+	std::string p = ResolvedPath(path), d = ResolvedPath(dir);
+	return p == d || (d == "/" ? true : p.rfind(d + "/", 0) == 0);
 }
 
 } // namespace pgbk

@@ -32,6 +32,9 @@ struct BackupOptions {
 	bool verify_checksums = false;
 	// Test hook: pause before each file so tests can interrupt a running backup.
 	std::chrono::milliseconds file_delay{0};
+	// A directory the walk never enters (the repository, when it is local): even one
+	// reached through a link or a mount is not copied into itself.
+	std::string skip_directory;
 };
 
 // What the walk decides about one directory entry (exposed for unit tests).

@@ -48,4 +48,11 @@ void RemoveTree(const std::string &path);
 // durable first when `durable`.
 void ReplaceFile(const std::string &path, const std::string &content, bool durable, unsigned mode = 0600);
 
+// The path with every link, "." and ".." resolved, as far as it exists: the nearest
+// existing ancestor through realpath(3), the rest appended with "." and ".." applied.
+// "//data/x", "/./data/x", "/repo/../data/x" and a link to /data all become "/data/x".
+std::string ResolvedPath(const std::string &path);
+// Whether `path` is `dir` or inside it, both resolved.
+bool PathIsWithin(const std::string &path, const std::string &dir);
+
 } // namespace pgbk

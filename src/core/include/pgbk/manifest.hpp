@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,14 @@ std::string EncodeManifestEnd(const ManifestTotals &t);
 
 // Parses a manifest stream line by line; throws Corrupt on a malformed line, a missing
 // header, or a missing end line.
+// A link restore creates a directory for and writes through: pg_tblspc/<oid>.
+bool IsTablespaceLinkPath(const std::string &path);
+// An absolute, normalized path ("/a/b", no ".", ".." or empty components).
+bool IsSafeTablespaceTarget(const std::string &target);
+
+// Reads a manifest line by line. Refuses unsafe paths: absolute or with "..", a
+// tablespace link whose target is not a safe absolute path, and any entry behind a link
+// other than a tablespace's (such links are restored as links, never written through).
 class ManifestParser {
 public:
 	std::function<void(const ManifestHeader &)> on_header;
@@ -122,6 +131,9 @@ private:
 	bool have_header_ = false, have_end_ = false;
 	ManifestTotals totals_;
 	uint64_t line_no_ = 0;
+	// The links seen that are not tablespaces (bounded: a data directory has few).
+	static constexpr size_t kMaxPlainLinks = 65536;
+	std::set<std::string> links_;
 };
 
 } // namespace pgbk

@@ -115,6 +115,12 @@ public:
 	// checks the keys (CheckKeys for a writer).
 	void CheckOrInit(const ClusterIdentity &id);
 	std::optional<ClusterIdentity> ReadIdentity();
+	// For removals (expiry): the identity record must exist and be this cluster's, else
+	// Conflict naming both. Nothing is removed from a repository pgbk cannot recognise.
+	void CheckOwner(const ClusterIdentity &id);
+	// Whether a backup prefix without backup.info is what an interrupted removal left
+	// (a pgbk label holding a readable failure record): only then may it be removed.
+	bool IsRemainderOfRemoval(const std::string &label);
 	std::optional<RepositoryEncryption> ReadEncryption();
 	// Refuses a keyring that does not fit the repository: a key for a plaintext
 	// repository, none for an encrypted one, or (wrong key) keys the repository never
@@ -176,6 +182,7 @@ public:
 
 private:
 	void WriteIdentity(const ClusterIdentity &id, const RepositoryEncryption &enc, WriteMode mode);
+	void RefuseUnlessOwnedBy(const std::optional<ClusterIdentity> &existing, const ClusterIdentity &id);
 
 	std::unique_ptr<Storage> storage_;
 	std::shared_ptr<const Keyring> keyring_;
@@ -202,5 +209,7 @@ std::string MakeBackupLabel(int64_t unix_seconds, BackupType type);
 // already used, may be empty): labels stay unique even within one second or after the
 // clock went back.
 std::string NextBackupLabel(int64_t now, const std::string &last, BackupType type);
+// Whether a name has the form of a label pgbk makes (YYYYMMDD-HHMMSS and a type letter).
+bool IsBackupLabel(const std::string &label);
 
 } // namespace pgbk

@@ -58,6 +58,9 @@ struct ExpiryReport {
 	std::vector<ExpiryItem> backups; // removed, in the order removed
 	uint64_t wal_removed = 0; // WAL files removed (segments, partial segments, backup history)
 	std::string wal_first, wal_last; // the lowest and highest removed names
+	// Prefixes under backup/ that are no backup and not what a pgbk removal left:
+	// never removed, only reported.
+	std::vector<std::string> left_alone;
 };
 
 // Plans retention over the repository and carries it out: each expired backup is first

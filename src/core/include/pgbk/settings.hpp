@@ -78,7 +78,7 @@ struct Definition {
 
 // clang-format off
 inline constexpr Definition kDefinitions[] = {
-	{.name = "pgbk.repository", .type = Type::String, .default_value = "", .flags = kOpensRepository,
+	{.name = "pgbk.repository", .type = Type::String, .default_value = "", .flags = kOpensRepository | kKeptInvalidAtStart,
 	 .summary = "Location of the pgbk repository.",
 	 .detail = "An absolute directory or file:///directory. Empty means the directory pgbk_repo beside the data directory.",
 	 .hint = "Set pgbk.repository to an absolute path of a directory the server can write, to s3://bucket/prefix, or leave it empty for the default directory pgbk_repo beside the data directory.",

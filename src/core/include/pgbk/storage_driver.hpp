@@ -52,6 +52,13 @@ public:
 	CheckUsable(const RepositoryLocation &) const
 	{
 	}
+	// The directory on this machine the repository is, if it is one: a backup walk skips
+	// it, wherever it is.
+	virtual std::string
+	LocalDirectory(const RepositoryLocation &) const
+	{
+		return "";
+	}
 	virtual std::unique_ptr<Storage> Open(const RepositoryLocation &location, const settings::Values &values,
 										  const StorageOpenOptions &options) const = 0;
 	// Creates the container (a bucket) where the store needs one (pgbk create-bucket).
