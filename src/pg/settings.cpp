@@ -79,10 +79,8 @@ bool
 CheckString(size_t id, char **newval, void **extra)
 {
 	const Definition &def = kDefinitions[id];
-	if (def.flags & pgbk::settings::kSecret)
-		return CheckSecret(id, newval, extra);
 	if (def.check == nullptr)
-		return true;
+		return (def.flags & pgbk::settings::kSecret) ? CheckSecret(id, newval, extra) : true;
 	const char *value = *newval ? *newval : "";
 	pgbk::glue::CppResult r = pgbk::glue::RunCpp([&] {
 		pgbk::settings::CheckContext context;
@@ -90,7 +88,7 @@ CheckString(size_t id, char **newval, void **extra)
 		def.check(value, context);
 	});
 	if (r.ok || (defining_settings && (def.flags & pgbk::settings::kKeptInvalidAtStart)))
-		return true;
+		return (def.flags & pgbk::settings::kSecret) ? CheckSecret(id, newval, extra) : true;
 	GUC_check_errdetail("%s", r.message);
 	if (!def.hint.empty())
 		GUC_check_errhint("%.*s", static_cast<int>(def.hint.size()), def.hint.data());

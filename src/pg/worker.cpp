@@ -328,6 +328,7 @@ copy_files(BackupRun *run)
 		pgbk::RepositoryLocation location = pgbk::ParseRepositoryLocation(
 			pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.repository")), opts.pgdata);
 		opts.skip_directory = location.driver->LocalDirectory(location);
+		opts.tablespace_version_dir = TABLESPACE_VERSION_DIRECTORY;
 		current_session->CopyDataDirectory(opts, *current_callbacks);
 	});
 	pgbk::glue::RaiseIfFailed(r, "could not copy the data directory");

@@ -92,10 +92,12 @@ protected:
 			h.prior_start_lsn = repo_->ReadBackup(prior)->start_lsn;
 			h.page_delta = true;
 		}
+		h.pg_version_num = pg_version_num_;
 		BackupSession s(*repo_, h);
 		BackupOptions o;
 		o.pgdata = pg_;
 		o.verify_checksums = true;
+		o.tablespace_version_dir = tablespace_version_dir_;
 		s.CopyDataDirectory(o, {});
 		test::WriteFile(dir_ / start.wal_start, "wal");
 		try {
@@ -145,6 +147,8 @@ protected:
 
 	TempDir dir_;
 	std::string pg_ = dir_ / "pgdata";
+	int pg_version_num_ = 0;
+	std::string tablespace_version_dir_;
 	std::unique_ptr<Repository> repo_;
 	std::map<std::string, std::map<std::string, std::string>> states_;
 };
@@ -499,4 +503,34 @@ TEST_F(DeltaTest, OtherLinksAreRestoredAsLinks)
 	EXPECT_EQ(std::filesystem::read_symlink(ro.pgdata + "/log"), logs);
 	EXPECT_EQ(std::filesystem::read_symlink(ro.pgdata + "/server.crt"), cert);
 	EXPECT_FALSE(std::filesystem::exists(logs)) << "a plain link's target is never made";
+}
+
+// A tablespace location shared with another major version: only this version's
+// directory is backed up, and a delta restore leaves the other version's alone.
+TEST_F(DeltaTest, ATablespaceSharedWithAnotherVersionIsLimitedToOurs)
+{
+	std::string ts = dir_ / "ts";
+	std::filesystem::create_directories(ts + "/PG_15_202209061/5");
+	std::filesystem::create_directories(ts + "/PG_18_202506291/5");
+	test::WriteFile(ts + "/PG_15_202209061/5/16500", Page(0x100, 0, 't'));
+	test::WriteFile(ts + "/PG_18_202506291/5/16600", "the other server's");
+	std::filesystem::create_directories(pg_ + "/pg_tblspc");
+	std::filesystem::create_directory_symlink(ts, pg_ + "/pg_tblspc/16400");
+	pg_version_num_ = 150008;
+	tablespace_version_dir_ = "PG_15_202209061";
+	std::string full = Backup("20260101-000000F", "full", "", 1 * (16 << 20) + 0x28, 1000);
+	auto entries = Entries(full);
+	EXPECT_TRUE(entries.count("pg_tblspc/16400/PG_15_202209061/5/16500"));
+	for (const auto &[path, e] : entries)
+		EXPECT_EQ(path.find("PG_18"), std::string::npos) << path << ": another version's file was backed up";
+
+	// --delta in place: ours is restored, the other version's untouched.
+	test::WriteFile(ts + "/PG_15_202209061/5/16500", "drifted");
+	RestoreOptions ro;
+	ro.pgdata = pg_;
+	ro.label = full;
+	ro.delta = true;
+	RestoreBackup(*repo_, ro, {});
+	EXPECT_EQ(test::ReadFile(ts + "/PG_15_202209061/5/16500"), Page(0x100, 0, 't'));
+	EXPECT_EQ(test::ReadFile(ts + "/PG_18_202506291/5/16600"), "the other server's");
 }

@@ -111,6 +111,37 @@ TEST(Settings, ChecksRunUnlessTypesOnly)
 	EXPECT_NO_THROW(Normalize(*Find("pgbk.full_schedule"), "61 * * * *", context));
 }
 
+// Values that end up in requests are checked before any request is made (issue 12).
+TEST(Settings, S3ValuesAreSafeForRequests)
+{
+	CheckContext context;
+	auto refused = [&](std::string_view name, const std::string &value) {
+		try {
+			Normalize(*Find(name), value, context);
+		} catch (const Error &e) {
+			return std::string(e.what());
+		}
+		return std::string();
+	};
+	EXPECT_EQ(refused("pgbk.s3_endpoint", "https://s3.eu-west-1.amazonaws.com"), "");
+	EXPECT_EQ(refused("pgbk.s3_endpoint", "http://127.0.0.1:7480"), "");
+	EXPECT_EQ(refused("pgbk.s3_endpoint", "http://[::1]:7480"), "");
+	EXPECT_NE(refused("pgbk.s3_endpoint", "ftp://x").find("must start with http:// or https://"), std::string::npos);
+	EXPECT_NE(refused("pgbk.s3_endpoint", "http://host:99999").find("port \"99999\""), std::string::npos);
+	EXPECT_NE(refused("pgbk.s3_endpoint", "http://host:").find("port"), std::string::npos);
+	EXPECT_NE(refused("pgbk.s3_endpoint", "http://user@host").find("no query, user"), std::string::npos);
+	EXPECT_NE(refused("pgbk.s3_endpoint", "http://:80").find("names no host"), std::string::npos);
+	for (std::string_view name : {"pgbk.s3_region", "pgbk.s3_storage_class", "pgbk.s3_sse_kms_key_id",
+								  "pgbk.s3_access_key_id", "pgbk.s3_secret_access_key", "pgbk.s3_session_token"}) {
+		std::string why = refused(name, "STANDARD\r\nX-Injected: 1");
+		EXPECT_NE(why.find("control character"), std::string::npos) << name;
+		EXPECT_EQ(why.find("Injected"), std::string::npos) << name << ": the value is not echoed";
+	}
+	for (const char *url : {"s3://bucket/./p", "s3://bucket/a/./b", "s3://bucket/a/.", "s3://bucket/."})
+		EXPECT_THROW(ParseRepositoryLocation(url, "/data"), Error) << url;
+	EXPECT_NO_THROW(ParseRepositoryLocation("s3://bucket/a.b/.c", "/data"));
+}
+
 TEST(Settings, ValuesStartAtTheDefaults)
 {
 	Values v;

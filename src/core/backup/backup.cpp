@@ -740,6 +740,9 @@ private:
 	void
 	WalkEntry(const std::string &rel, const std::string &abs, const std::string &name)
 	{
+		// Another major version's directory in a shared tablespace location is not ours.
+		if (!opts_.tablespace_version_dir.empty() && IsTablespaceLinkPath(rel) && name != opts_.tablespace_version_dir)
+			return;
 		std::string crel = rel.empty() ? name : rel + "/" + name;
 		std::string cabs = abs + "/" + name;
 		struct stat st;

@@ -84,6 +84,18 @@ LocalTree::Settle()
 	}
 }
 
+// pg_tblspc/<oid>/PG_<major>_<catversion> of another major version: a tablespace
+// location shared with another server's, which a delta restore must not touch.
+static bool
+IsOtherVersionsTablespaceDir(const std::string &rel, int pg_version_num)
+{
+	auto slash = rel.rfind('/');
+	if (slash == std::string::npos || !IsTablespaceLinkPath(rel.substr(0, slash)))
+		return false;
+	std::string name = rel.substr(slash + 1);
+	return name.rfind("PG_", 0) == 0 && name.rfind("PG_" + std::to_string(pg_version_num / 10000) + "_", 0) != 0;
+}
+
 std::optional<struct stat>
 MatchExisting(RestoreState &state, const std::string &rel)
 {
@@ -96,8 +108,10 @@ MatchExisting(RestoreState &state, const std::string &rel)
 			state.local->Advance(true);
 			return st;
 		}
-		RemoveTree(state.PathOf(have));
-		state.removed++;
+		if (!IsOtherVersionsTablespaceDir(have, state.pg_version_num)) {
+			RemoveTree(state.PathOf(have));
+			state.removed++;
+		}
 		state.local->Advance(false);
 	}
 	return std::nullopt;

@@ -235,7 +235,11 @@ RestoreEntries(RestoreState &state)
 		RestoreFile(state, j, stop);
 	});
 	state.repo.ReadManifest(
-		state.backup, [&](const ManifestHeader &h) { state.segment_size = h.segment_size; },
+		state.backup,
+		[&](const ManifestHeader &h) {
+			state.segment_size = h.segment_size;
+			state.pg_version_num = h.pg_version_num;
+		},
 		[&](const ManifestEntry &e) { RestoreEntry(state, runner, e); });
 	runner.Finish([&] { state.Report(); });
 	MatchExisting(state, ""); // --delta: whatever is left after the last entry goes too

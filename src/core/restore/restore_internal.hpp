@@ -72,6 +72,7 @@ struct RestoreState {
 	std::atomic<uint64_t> bytes{0}, files{0}, kept_files{0}, kept_bytes{0};
 	uint64_t removed = 0; // --delta: entries the backup does not have
 	uint64_t segment_size = 16ull << 20; // from the manifest
+	int pg_version_num = 0; // from the manifest: the server version the backup is of
 	std::optional<FileJob> control; // global/pg_control, written last
 	std::vector<std::string> tablespace_targets; // synced before pg_control
 	std::unique_ptr<LocalTree> local; // --delta: the existing directory

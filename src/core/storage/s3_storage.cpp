@@ -306,6 +306,13 @@ public:
 			throw Error(ErrorKind::Config, "\"" + out.root +
 											   "\" is not a valid S3 bucket name (3-63 lower-case letters, digits, "
 											   "'-' and '.'); use s3://bucket/prefix");
+		// Signed paths must be canonical: "." and ".." components and empty ones break the
+		// signature or escape the prefix.
+		bool dot_part = out.prefix == "." || out.prefix.rfind("./", 0) == 0 ||
+						out.prefix.find("/./") != std::string::npos ||
+						(out.prefix.size() >= 2 && out.prefix.compare(out.prefix.size() - 2, 2, "/.") == 0);
+		if (dot_part)
+			throw Error(ErrorKind::Config, "S3 prefix \"" + out.prefix + "\" must not contain \".\" components");
 		if (out.prefix.find("..") != std::string::npos || out.prefix.find("//") != std::string::npos)
 			throw Error(ErrorKind::Config, "S3 prefix \"" + out.prefix + "\" must not contain \"..\" or \"//\"");
 		out.url = "s3://" + out.root + (out.prefix.empty() ? "" : "/" + out.prefix);

@@ -35,6 +35,10 @@ struct BackupOptions {
 	// A directory the walk never enters (the repository, when it is local): even one
 	// reached through a link or a mount is not copied into itself.
 	std::string skip_directory;
+	// The tablespace directory of this server's version (PG_15_202209061): of a
+	// tablespace location shared with other major versions only it is backed up. Empty:
+	// everything under the location.
+	std::string tablespace_version_dir;
 };
 
 // What the walk decides about one directory entry (exposed for unit tests).

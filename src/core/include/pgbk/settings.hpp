@@ -50,6 +50,7 @@ void CheckTimeZone(const std::string &value, const CheckContext &context);
 void CheckKeyFile(const std::string &value, const CheckContext &context);
 void CheckKeyring(const std::string &value, const CheckContext &context);
 void CheckEndpoint(const std::string &value, const CheckContext &context);
+void CheckHeaderValue(const std::string &value, const CheckContext &context);
 
 inline constexpr std::string_view kCompressionChoices[] = {"none", "zstd"};
 inline constexpr std::string_view kRetentionTypeChoices[] = {"count", "time"};
@@ -144,18 +145,22 @@ inline constexpr Definition kDefinitions[] = {
 	 .doc_default = "AWS for the region"},
 	{.name = "pgbk.s3_region", .type = Type::String, .default_value = "us-east-1", .flags = kOpensRepository, .group = "s3",
 	 .summary = "S3 region used for signing.",
+	 .check = CheckHeaderValue,
 	 .doc = "region used in the signature"},
 	{.name = "pgbk.s3_access_key_id", .type = Type::String, .default_value = "", .flags = kSuperuserOnly | kOpensRepository,
 	 .group = "s3",
 	 .summary = "S3 access key id.",
+	 .check = CheckHeaderValue,
 	 .doc = "access key (superuser-only)"},
 	{.name = "pgbk.s3_secret_access_key", .type = Type::String, .default_value = "",
 	 .flags = kSuperuserOnly | kSecret | kOpensRepository, .group = "s3",
 	 .summary = "S3 secret access key (never shown or logged).",
+	 .check = CheckHeaderValue,
 	 .doc = "secret: `SHOW` and `pg_settings` always say `(hidden)`, and a reload never logs it"},
 	{.name = "pgbk.s3_session_token", .type = Type::String, .default_value = "",
 	 .flags = kSuperuserOnly | kSecret | kOpensRepository, .group = "s3",
 	 .summary = "S3 session token (never shown or logged).",
+	 .check = CheckHeaderValue,
 	 .doc = "secret, like the secret access key (temporary credentials)"},
 	{.name = "pgbk.s3_uri_style", .type = Type::Enum, .default_value = "host", .choices = kUriStyleChoices,
 	 .flags = kOpensRepository, .group = "s3",
@@ -173,9 +178,11 @@ inline constexpr Definition kDefinitions[] = {
 	 .doc = "server-side encryption: `AES256` or `aws:kms` (with `pgbk.s3_sse_kms_key_id`)"},
 	{.name = "pgbk.s3_sse_kms_key_id", .type = Type::String, .default_value = "", .flags = kOpensRepository, .group = "s3",
 	 .summary = "KMS key for pgbk.s3_sse = 'aws:kms'.",
+	 .check = CheckHeaderValue,
 	 .doc = "the KMS key id for `aws:kms`"},
 	{.name = "pgbk.s3_storage_class", .type = Type::String, .default_value = "", .flags = kOpensRepository, .group = "s3",
 	 .summary = "S3 storage class of stored objects (empty: the bucket's).",
+	 .check = CheckHeaderValue,
 	 .doc = "storage class of stored objects", .doc_default = "bucket default"},
 	{.name = "pgbk.s3_part_size", .type = Type::Integer, .default_value = "16", .unit = Unit::Megabytes, .min = 5, .max = 5120,
 	 .flags = kOpensRepository, .group = "s3",
