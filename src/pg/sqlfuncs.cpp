@@ -530,6 +530,10 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 	char described[1024] = "";
 	char what[1200];
 	SettingList *volatile settings = NULL;
+	bool is_superuser = superuser();
+	const char *allowed = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.allowed_targets"));
+	Oid save_userid;
+	int save_sec_context;
 	CppResult r;
 
 	r = RunCpp([&] {
@@ -537,6 +541,30 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 		context.data_directory = pgbk::glue::AbsoluteDataDirectory();
 		pgbk::RepositoryLocation location = pgbk::ParseRepositoryLocation(url, context.data_directory);
 		pgbk::settings::Values values = pgbk::ParseTargetOptions(location, json, context);
+		/*
+		 * Where backups go is a superuser's decision: an operator chooses among the
+		 * targets a superuser allowed, and never the endpoint or how it is trusted.
+		 */
+		if (!is_superuser) {
+			if (!pgbk::settings::TargetAllowed(location.url, allowed, context.data_directory))
+				throw pgbk::Error(
+					pgbk::ErrorKind::Config,
+					"\"" + location.url + "\" is not among the targets a superuser allowed (pgbk.allowed_targets" +
+						(allowed[0] ? std::string(" = '") + allowed + "'" : std::string(" is empty")) + ")",
+					"A superuser lists the repository URL prefixes operators may choose in "
+					"pgbk.allowed_targets.");
+			for (const pgbk::settings::Definition *d : pgbk::TargetSettings(location))
+				if ((d->flags & pgbk::settings::kTargetSuperuserOnly) && values.IsSet(pgbk::settings::IndexOf(d->name)))
+					throw pgbk::Error(pgbk::ErrorKind::Config, "only a superuser sets " + std::string(d->name) +
+																   " (whoever controls the target can read all data)");
+			// The superuser's choices stay as configured.
+			pgbk::settings::Values current = pgbk::glue::CurrentSettings();
+			for (const pgbk::settings::Definition *d : pgbk::TargetSettings(location))
+				if (d->flags & pgbk::settings::kTargetSuperuserOnly) {
+					size_t id = pgbk::settings::IndexOf(d->name);
+					values.SetCanonical(id, current.Text(id));
+				}
+		}
 		location.driver->CheckUsable(location);
 		pgbk::StorageOpenOptions options;
 		options.should_cancel = pgbk::glue::StopRequested;
@@ -564,13 +592,21 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 						errhint("Nothing was changed."), errhidestmt(true)));
 	}
 
+	/*
+	 * The operator holds no ALTER SYSTEM grant on these parameters: the target was
+	 * checked against pgbk.allowed_targets above, and is written as the bootstrap
+	 * superuser, for these settings only.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	PG_TRY();
 	{
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 		for (const auto &[name, value] : *settings)
 			alter_system(name.c_str(), value ? value->c_str() : NULL);
 	}
 	PG_FINALLY();
 	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 		delete_settings(settings);
 	}
 	PG_END_TRY();

@@ -252,3 +252,23 @@ TEST(Target, OptionsTakeWhatTheSettingsTake)
 	EXPECT_TRUE(TargetSettings(local).empty());
 	EXPECT_EQ(TargetSettings(s3).size(), 13u);
 }
+
+TEST(Settings, AllowedTargetsArePrefixesAtPathBoundaries)
+{
+	const std::string allowed = "s3://corp-backups/pg, /backups/";
+	EXPECT_TRUE(TargetAllowed("s3://corp-backups/pg", allowed, "/data"));
+	EXPECT_TRUE(TargetAllowed("s3://corp-backups/pg/main", allowed, "/data"));
+	EXPECT_TRUE(TargetAllowed("s3://corp-backups/pg/main/", allowed, "/data"));
+	EXPECT_FALSE(TargetAllowed("s3://corp-backups/pgx", allowed, "/data"));
+	EXPECT_FALSE(TargetAllowed("s3://corp-backups", allowed, "/data"));
+	EXPECT_FALSE(TargetAllowed("s3://evil/pg", allowed, "/data"));
+	EXPECT_TRUE(TargetAllowed("/backups/main", allowed, "/data"));
+	EXPECT_TRUE(TargetAllowed("file:///backups/main", allowed, "/data"));
+	EXPECT_FALSE(TargetAllowed("/backups-other/main", allowed, "/data"));
+	EXPECT_FALSE(TargetAllowed("/backups/main", "", "/data")) << "empty allows nothing";
+	CheckContext context;
+	EXPECT_THROW(Normalize(*Find("pgbk.allowed_targets"), "ftp://x", context), Error);
+	EXPECT_NE(Find("pgbk.allowed_targets")->flags & kSuperuserOnly, 0u);
+	for (const char *name : {"pgbk.s3_endpoint", "pgbk.s3_verify_tls", "pgbk.s3_ca_file"})
+		EXPECT_NE(Find(name)->flags & kTargetSuperuserOnly, 0u) << name;
+}

@@ -217,6 +217,46 @@ CheckHeaderValue(const std::string &value, const CheckContext &)
 			throw Error(ErrorKind::Config, "the value contains a control character (such as a line break); remove it");
 }
 
+void
+CheckAllowedTargets(const std::string &value, const CheckContext &context)
+{
+	for (const auto &prefix : SplitList(value))
+		try {
+			ParseRepositoryLocation(prefix, context.data_directory);
+		} catch (const Error &e) {
+			throw Error(ErrorKind::Config, "\"" + prefix + "\" is not a repository URL prefix: " + e.what());
+		}
+}
+
+std::vector<std::string>
+SplitList(const std::string &list)
+{
+	std::vector<std::string> out;
+	size_t start = 0;
+	while (start <= list.size()) {
+		size_t comma = list.find(',', start);
+		std::string item = Trimmed(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+		if (!item.empty())
+			out.push_back(item);
+		if (comma == std::string::npos)
+			break;
+		start = comma + 1;
+	}
+	return out;
+}
+
+bool
+TargetAllowed(const std::string &url, const std::string &allowed, const std::string &data_directory)
+{
+	std::string target = ParseRepositoryLocation(url, data_directory).url;
+	for (const auto &prefix : SplitList(allowed)) {
+		std::string p = ParseRepositoryLocation(prefix, data_directory).url; // canonical, no trailing '/'
+		if (target == p || target.rfind(p + "/", 0) == 0)
+			return true;
+	}
+	return false;
+}
+
 const Definition *
 Find(std::string_view name)
 {

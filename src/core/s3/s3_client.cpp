@@ -135,11 +135,28 @@ struct HttpResult {
 	char error[CURL_ERROR_SIZE] = "";
 };
 
+// No response pgbk asks for is larger than a read chunk or a listing page: a store that
+// sends more (a hostile endpoint) is cut off instead of filling memory.
+constexpr size_t kMaxResponseBody = 64 << 20;
+
 size_t
 OnBody(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	static_cast<std::string *>(userdata)->append(ptr, size * nmemb);
+	auto *body = static_cast<std::string *>(userdata);
+	if (body->size() + size * nmemb > kMaxResponseBody)
+		return 0; // CURLE_WRITE_ERROR
+	body->append(ptr, size * nmemb);
 	return size * nmemb;
+}
+
+// Text from the store, shown in messages: printable, and short.
+std::string
+Shown(const std::string &text)
+{
+	std::string out;
+	for (unsigned char c : text.substr(0, 200))
+		out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+	return out + (text.size() > 200 ? "..." : "");
 }
 
 size_t
@@ -364,7 +381,7 @@ struct S3Client::Impl {
 		XmlDoc doc(r.body);
 		std::string code = XmlDoc::ChildText(doc.Root(), "Code");
 		std::string msg = XmlDoc::ChildText(doc.Root(), "Message");
-		return code.empty() ? "" : " " + code + (msg.empty() ? "" : ": " + msg);
+		return code.empty() ? "" : " " + Shown(code) + (msg.empty() ? "" : ": " + Shown(msg));
 	}
 
 	std::string
@@ -392,7 +409,7 @@ struct S3Client::Impl {
 			throw Error(ErrorKind::Config, "bucket \"" + bucket + "\" does not exist at " + scheme + "://" + authority +
 											   "; create it or fix pgbk.repository");
 		if (r.status == 403)
-			throw Error(ErrorKind::Config, where + ": access denied (" + (code.empty() ? "403" : code) +
+			throw Error(ErrorKind::Config, where + ": access denied (" + (code.empty() ? "403" : Shown(code)) +
 											   "); check the credentials' rights");
 		if (r.status == 404)
 			throw Error(ErrorKind::NotFound, where + " does not exist");

@@ -31,6 +31,9 @@ enum Flag : unsigned {
 	// to the default silently), and whatever uses it fails naming it until it is fixed.
 	kKeptInvalidAtStart = 1u << 4,
 	kPaths = 1u << 5, // file paths (comma-separated): the CLI makes relative ones absolute
+	// Where backups go, or how the server trusts it: only a superuser sets it, even
+	// through pgbk_set_target (whoever controls the target can read all data).
+	kTargetSuperuserOnly = 1u << 6,
 };
 
 // What a check may need besides the value.
@@ -51,6 +54,7 @@ void CheckKeyFile(const std::string &value, const CheckContext &context);
 void CheckKeyring(const std::string &value, const CheckContext &context);
 void CheckEndpoint(const std::string &value, const CheckContext &context);
 void CheckHeaderValue(const std::string &value, const CheckContext &context);
+void CheckAllowedTargets(const std::string &value, const CheckContext &context);
 
 inline constexpr std::string_view kCompressionChoices[] = {"none", "zstd"};
 inline constexpr std::string_view kRetentionTypeChoices[] = {"count", "time"};
@@ -85,6 +89,11 @@ inline constexpr Definition kDefinitions[] = {
 	 .hint = "Set pgbk.repository to an absolute path of a directory the server can write, to s3://bucket/prefix, or leave it empty for the default directory pgbk_repo beside the data directory.",
 	 .check = CheckRepository,
 	 .doc = "Where backups and WAL go: an absolute directory or `file:///directory`, or `s3://bucket/prefix` (see S3 repositories). Empty means the directory `pgbk_repo` beside the data directory (for `/var/lib/postgresql/15/main` that is `/var/lib/postgresql/15/pgbk_repo`), never inside it. A relative path, an unknown scheme, a directory inside the data directory, or one the server cannot create or write is refused when set, naming the reason."},
+	{.name = "pgbk.allowed_targets", .type = Type::String, .default_value = "", .flags = kSuperuserOnly,
+	 .summary = "Repository URL prefixes pgbk_operator may choose with pgbk_set_target (comma-separated; empty: none).",
+	 .hint = "List repository URL prefixes such as 's3://corp-backups/' or '/backups/', separated by commas.",
+	 .check = CheckAllowedTargets,
+	 .doc = "Comma-separated repository URL prefixes (`s3://corp-backups/`, `/backups/`) among which members of `pgbk_operator` may choose with `pgbk_set_target`; empty: none (only a superuser sets a target). The endpoint, TLS verification and CA file stay a superuser's: whoever controls the target can read every backup. Superuser-only."},
 	{.name = "pgbk.compression", .type = Type::Enum, .default_value = "zstd", .choices = kCompressionChoices,
 	 .summary = "Compression of stored WAL and backup files.",
 	 .doc = "`zstd` or `none`, for WAL and backup files."},
@@ -136,7 +145,7 @@ inline constexpr Definition kDefinitions[] = {
 	{.name = "pgbk.test_file_delay", .type = Type::Integer, .default_value = "0", .unit = Unit::Milliseconds, .min = 0, .max = 60000,
 	 .flags = kTesting,
 	 .summary = "Testing only: pause before copying each file."},
-	{.name = "pgbk.s3_endpoint", .type = Type::String, .default_value = "", .flags = kOpensRepository, .group = "s3",
+	{.name = "pgbk.s3_endpoint", .type = Type::String, .default_value = "", .flags = kTargetSuperuserOnly | kOpensRepository, .group = "s3",
 	 .summary = "S3 endpoint URL (default: AWS for pgbk.s3_region).",
 	 .detail = "http:// or https://host[:port]; plain http is allowed for stores that need it.",
 	 .hint = "Give the endpoint as https://host[:port] (or http:// for stores without TLS), or leave it empty for AWS.",
@@ -163,13 +172,13 @@ inline constexpr Definition kDefinitions[] = {
 	 .check = CheckHeaderValue,
 	 .doc = "secret, like the secret access key (temporary credentials)"},
 	{.name = "pgbk.s3_uri_style", .type = Type::Enum, .default_value = "host", .choices = kUriStyleChoices,
-	 .flags = kOpensRepository, .group = "s3",
+	 .flags = kTargetSuperuserOnly | kOpensRepository, .group = "s3",
 	 .summary = "S3 addressing: host (bucket.endpoint) or path (endpoint/bucket).",
 	 .doc = "`host` (`bucket.endpoint`) or `path` (`endpoint/bucket`; most self-hosted stores)"},
-	{.name = "pgbk.s3_ca_file", .type = Type::String, .default_value = "", .flags = kOpensRepository | kPaths, .group = "s3",
+	{.name = "pgbk.s3_ca_file", .type = Type::String, .default_value = "", .flags = kTargetSuperuserOnly | kOpensRepository | kPaths, .group = "s3",
 	 .summary = "CA bundle (PEM) that signs the S3 endpoint's certificate.",
 	 .doc = "PEM bundle that signs the endpoint's certificate"},
-	{.name = "pgbk.s3_verify_tls", .type = Type::Boolean, .default_value = "on", .flags = kOpensRepository, .group = "s3",
+	{.name = "pgbk.s3_verify_tls", .type = Type::Boolean, .default_value = "on", .flags = kTargetSuperuserOnly | kOpensRepository, .group = "s3",
 	 .summary = "Verify the S3 endpoint's TLS certificate.",
 	 .doc = "off only for testing"},
 	{.name = "pgbk.s3_sse", .type = Type::Enum, .default_value = "none", .choices = kSseChoices, .flags = kOpensRepository,
@@ -266,6 +275,12 @@ private:
 // kOpensRepository setting and each key file's identity and modification time (a key
 // replaced in place).
 std::string RepositorySignature(const Values &values);
+
+// A comma-separated list, items trimmed, empty ones dropped.
+std::vector<std::string> SplitList(const std::string &list);
+// Whether a repository URL is one of pgbk.allowed_targets' prefixes or below one
+// (compared canonical, at path boundaries: "s3://b/x" allows "s3://b/x/y", not "s3://b/xy").
+bool TargetAllowed(const std::string &url, const std::string &allowed, const std::string &data_directory);
 
 // The settings of a group (a storage driver's), in definition order.
 std::vector<const Definition *> GroupSettings(std::string_view group);
