@@ -534,3 +534,77 @@ TEST_F(DeltaTest, ATablespaceSharedWithAnotherVersionIsLimitedToOurs)
 	EXPECT_EQ(test::ReadFile(ts + "/PG_15_202209061/5/16500"), Page(0x100, 0, 't'));
 	EXPECT_EQ(test::ReadFile(ts + "/PG_18_202506291/5/16600"), "the other server's");
 }
+
+namespace {
+
+// A repository on a full disk: nothing can be written until something is removed.
+class FullDisk final : public Storage {
+public:
+	explicit FullDisk(std::unique_ptr<Storage> inner) : inner_(std::move(inner)) {}
+	std::unique_ptr<StorageWriter>
+	OpenWrite(const std::string &key, WriteMode mode, Durability durability) override
+	{
+		if (full_)
+			throw Error(ErrorKind::Io, "could not create \"" + key + "\": No space left on device");
+		return inner_->OpenWrite(key, mode, durability);
+	}
+	void
+	Sync() override
+	{
+		inner_->Sync();
+	}
+	std::unique_ptr<StorageReader>
+	OpenRead(const std::string &key, uint64_t offset) override
+	{
+		return inner_->OpenRead(key, offset);
+	}
+	std::optional<uint64_t>
+	Size(const std::string &key) override
+	{
+		return inner_->Size(key);
+	}
+	void
+	List(const std::string &prefix, bool recursive, const std::function<void(const ListEntry &)> &fn) override
+	{
+		inner_->List(prefix, recursive, fn);
+	}
+	void
+	Remove(const std::string &key) override
+	{
+		inner_->Remove(key);
+	}
+	void
+	RemovePrefix(const std::string &prefix) override
+	{
+		inner_->RemovePrefix(prefix);
+		full_ = false; // data removed: space again
+	}
+	std::string
+	Describe() const override
+	{
+		return inner_->Describe();
+	}
+
+private:
+	std::unique_ptr<Storage> inner_;
+	bool full_ = true;
+};
+
+} // namespace
+
+// Deletion must work on a full disk: expiry's first step used to be writing a marker.
+TEST_F(DeltaTest, ExpiryFreesAFullRepository)
+{
+	const uint64_t seg = 16 << 20;
+	std::string f1 = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	std::string f2 = Backup("20260101-000100F", "full", "", 3 * seg + 0x28, 1100);
+	Repository full(std::make_unique<FullDisk>(OpenLocalStorage(dir_ / "repo")));
+	RetentionPolicy policy;
+	policy.full = 1;
+	ExpiryReport r = Expire(full, policy, 2000, seg);
+	ASSERT_EQ(r.backups.size(), 1u);
+	EXPECT_EQ(r.backups[0].label, f1);
+	EXPECT_TRUE(KeysUnder(repo_->storage(), "backup/" + f1 + "/").empty());
+	ASSERT_EQ(repo_->ListBackups().size(), 1u);
+	ExpectRestoresItsState(f2);
+}

@@ -428,9 +428,19 @@ Repository::RemoveBackupData(const std::string &label)
 void
 Repository::RemoveBackup(const std::string &label, const std::string &reason, int64_t when)
 {
-	MarkBackupFailed(label, reason, when);
-	storage_->Remove(BackupKey(label, "complete"));
-	RemoveBackupData(label);
+	try {
+		MarkBackupFailed(label, reason, when);
+		storage_->Remove(BackupKey(label, "complete"));
+		RemoveBackupData(label);
+	} catch (const Error &) {
+		// A full repository cannot take the failure record, and deletion must still free
+		// it. Without the record the completion marker goes first: a crash then leaves
+		// a backup that is never complete (interrupted), not one that looks restorable.
+		// The data frees the space the record then needs.
+		storage_->Remove(BackupKey(label, "complete"));
+		RemoveBackupData(label);
+		MarkBackupFailed(label, reason, when);
+	}
 	storage_->Remove(BackupKey(label, "backup.info"));
 	// Anything else under the prefix (a newer pgbk's objects), the failure record last.
 	BatchRemover rm(*storage_);
