@@ -275,10 +275,12 @@ ResolveSettings(const CommandLine &cl, std::string *data_directory)
 		}
 	};
 	for (const StorageDriver *driver : StorageDrivers())
-		for (const auto &[setting, names] : driver->EnvironmentAliases())
+		for (const auto &[setting, names] : driver->EnvironmentAliases()) {
+			const settings::Definition &d = *settings::Find(setting);
 			for (auto it = names.rbegin(); it != names.rend(); ++it) // the first named wins
 				if (const char *v = std::getenv(std::string(*it).c_str()); v && *v)
-					from("$" + std::string(*it), *settings::Find(setting), Absolutized(*settings::Find(setting), v));
+					from("$" + std::string(*it), d, Absolutized(d, v));
+		}
 	for (const auto &d : settings::kDefinitions) {
 		// With --config the file says where its server's repository is (empty: the
 		// default beside its data directory).

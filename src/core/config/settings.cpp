@@ -229,13 +229,15 @@ CheckAllowedTargets(const std::string &value, const CheckContext &context)
 }
 
 std::vector<std::string>
-SplitList(const std::string &list)
+SplitList(const std::string &list, std::string_view whitespace)
 {
 	std::vector<std::string> out;
 	size_t start = 0;
 	while (start <= list.size()) {
 		size_t comma = list.find(',', start);
-		std::string item = Trimmed(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+		std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+		size_t b = item.find_first_not_of(whitespace), e = item.find_last_not_of(whitespace);
+		item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
 		if (!item.empty())
 			out.push_back(item);
 		if (comma == std::string::npos)

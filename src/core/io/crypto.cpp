@@ -1,5 +1,7 @@
 #include "pgbk/crypto.hpp"
 
+#include "pgbk/settings.hpp"
+
 #include "pgbk/error.hpp"
 #include "pgbk/fileio.hpp"
 
@@ -132,18 +134,7 @@ LoadKeyFile(const std::string &path, const std::string &setting)
 std::vector<std::string>
 SplitKeyFileList(const std::string &list)
 {
-	std::vector<std::string> out;
-	size_t start = 0;
-	while (start <= list.size()) {
-		size_t comma = list.find(',', start);
-		if (comma == std::string::npos)
-			comma = list.size();
-		std::string item = Trim(list.substr(start, comma - start));
-		if (!item.empty())
-			out.push_back(item);
-		start = comma + 1;
-	}
-	return out;
+	return settings::SplitList(list, " \t\r\n");
 }
 
 std::shared_ptr<const Keyring>

@@ -276,8 +276,8 @@ private:
 // replaced in place).
 std::string RepositorySignature(const Values &values);
 
-// A comma-separated list, items trimmed, empty ones dropped.
-std::vector<std::string> SplitList(const std::string &list);
+// A comma-separated list, items trimmed of `whitespace`, empty ones dropped.
+std::vector<std::string> SplitList(const std::string &list, std::string_view whitespace = " \t");
 // Whether a repository URL is one of pgbk.allowed_targets' prefixes or below one
 // (compared canonical, at path boundaries: "s3://b/x" allows "s3://b/x/y", not "s3://b/xy").
 bool TargetAllowed(const std::string &url, const std::string &allowed, const std::string &data_directory);
