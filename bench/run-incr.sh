@@ -68,7 +68,7 @@ backup_both incr-tpcb incr incr
 echo "== restore of the last incremental (the whole chain)"
 rm -rf "$B/restore_pgbk" "$B/restore_pgbr"
 t0=$(now)
-as_pg pgbk --repo "$B/pgbk_repo" restore --pgdata "$B/restore_pgbk" --backup "$(cat "$B/pgbk_last")" --parallel "$PARALLEL" >/dev/null
+as_pg pgbk --repo "$B/pgbk_repo-data" restore --pgdata "$B/restore_pgbk" --backup "$(cat "$B/pgbk_last")" --parallel "$PARALLEL" >/dev/null
 t1=$(now)
 record pgbk restore-chain "$(echo "$t1 - $t0" | bc)" ""
 t0=$(now)

@@ -32,7 +32,7 @@ rm -rf "$B"
 mkdir -p "$B"
 chown postgres "$B"
 
-pgbk_repo=(--repo "$B/pgbk_repo")
+pgbk_repo=(--repo "$B/pgbk_repo-data")
 pgbr_repo="repo1-path=$B/pgbr_repo"
 s3_conf=""
 if [ "$MODE" = s3 ]; then

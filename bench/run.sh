@@ -57,7 +57,7 @@ for run in $(seq 1 "$RUNS"); do
 	record pgbk backup "$(echo "$t1 - $t0" | bc)" "$stored" "$(cat "$B/rss")"
 	rm -rf "$B/restore_pgbk"
 	t0=$(now)
-	peak=$(as_pg /usr/bin/time -f %M pgbk --repo "$B/pgbk_repo" restore --pgdata "$B/restore_pgbk" --backup "$label" --parallel "$PARALLEL" 2>&1 >/dev/null | tail -1)
+	peak=$(as_pg /usr/bin/time -f %M pgbk --repo "$B/pgbk_repo-data" restore --pgdata "$B/restore_pgbk" --backup "$label" --parallel "$PARALLEL" 2>&1 >/dev/null | tail -1)
 	t1=$(now)
 	record pgbk restore "$(echo "$t1 - $t0" | bc)" "" "$peak"
 	rm -rf "$B/restore_pgbk"

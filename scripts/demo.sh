@@ -26,7 +26,7 @@ chown postgres "$demo"
 echo "== a throwaway cluster with pgbk (WAL archived by the archive module)"
 new_pgbk_cluster "$demo/data" "$demo" "$port"
 cat >>"$demo/data/postgresql.conf" <<CONF
-# pgbk.repository is empty: the repository is $demo/pgbk_repo, beside the data directory
+# pgbk.repository is empty: the repository is $demo/pgbk_repo-data, beside the data directory
 CONF
 as_pg pg_ctl -D "$demo/data" -l "$demo/source.log" -w start >/dev/null
 psql_src() { as_pg psql -h "$demo" -p "$port" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
@@ -57,10 +57,10 @@ done
 echo "WAL up to $walfile archived"
 
 echo "== pgbk list (from nothing but the repository)"
-as_pg pgbk --repo "$demo/pgbk_repo" list
+as_pg pgbk --repo "$demo/pgbk_repo-data" list
 
 echo "== pgbk restore into a new directory (--clone: a copy beside the running source archives nowhere)"
-as_pg pgbk --repo "$demo/pgbk_repo" restore --pgdata "$demo/restored" --clone
+as_pg pgbk --repo "$demo/pgbk_repo-data" restore --pgdata "$demo/restored" --clone
 cat >>"$demo/restored/postgresql.conf" <<CONF
 port = $((port + 1))
 CONF

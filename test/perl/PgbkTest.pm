@@ -12,7 +12,7 @@ use HTTP::Tiny;
 use IPC::Run;
 
 # A cluster with data checksums, pgbk preloaded and WAL archived by pgbk into the
-# default repository (pgbk_repo beside the data directory).
+# default repository (pgbk_repo-pgdata beside the data directory).
 sub new_node
 {
 	my ($name, %opts) = @_;
@@ -33,7 +33,7 @@ max_wal_size = 256MB
 sub repo
 {
 	my ($node) = @_;
-	return $node->basedir . '/pgbk_repo';
+	return $node->basedir . '/pgbk_repo-pgdata'; # the default: pgbk_repo-<name of the data directory>
 }
 
 # Row count and an order-independent digest of every logged user table.

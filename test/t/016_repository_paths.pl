@@ -36,7 +36,7 @@ ok($late->poll_query_until('postgres',
 	"SELECT last_failed_wal >= '$walfile' AND last_failure ~ '\Q$locked\E' FROM pgbk_archive_status"),
 	'archiving fails, naming the configured repository')
   or diag($late->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
-ok(!-e $late->basedir . '/pgbk_repo', 'nothing went to the default repository');
+ok(!-e PgbkTest::repo($late), 'nothing went to the default repository');
 ok(-e $late->data_dir . "/pg_wal/archive_status/$walfile.ready", 'the WAL stays in pg_wal');
 
 chmod 0700, $locked or die;

@@ -4,6 +4,8 @@
 
 #include "test_util.hpp"
 
+#include <cstring>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <vector>
@@ -92,10 +94,43 @@ TEST(LocalStorage, RangedRead)
 	EXPECT_EQ(std::string(buf, n), "789");
 }
 
+// The shared default of pgbk 0.4 (pgbk_repo beside the data directories) stays in use
+// only by the cluster whose identity record it holds.
+TEST(RepositoryLocation, SharedDefaultKeptOnlyByItsOwner)
+{
+	TempDir dir;
+	auto make_cluster = [&](const std::string &name, uint64_t system_identifier) {
+		std::filesystem::create_directories(dir / (name + "/global"));
+		std::string control(8192, '\0');
+		std::memcpy(control.data(), &system_identifier, sizeof system_identifier);
+		test::WriteFile(dir / (name + "/global/pg_control"), control);
+		return dir / name;
+	};
+	std::string main = make_cluster("main", 7000000000000000001ULL);
+	std::string second = make_cluster("second", 7000000000000000002ULL);
+	std::string shared = dir / "pgbk_repo";
+	EXPECT_EQ(ParseRepositoryLocation("", main).root, shared + "-main") << "no shared repository: its own";
+
+	std::filesystem::create_directories(shared);
+	test::WriteFile(dir / "pgbk_repo/pgbk.repo",
+					R"({"format": 1, "system_identifier": "7000000000000000001", "pg_major": 15})");
+	EXPECT_EQ(ParseRepositoryLocation("", main).root, shared) << "the owner keeps its repository";
+	EXPECT_EQ(ParseRepositoryLocation("", second).root, shared + "-second") << "another cluster never shares it";
+
+	std::filesystem::create_directories(shared + "-main");
+	EXPECT_EQ(ParseRepositoryLocation("", main).root, shared + "-main") << "once its own exists, that one";
+
+	std::filesystem::remove_all(shared + "-main");
+	test::WriteFile(dir / "pgbk_repo/pgbk.repo", "{not json");
+	EXPECT_EQ(ParseRepositoryLocation("", main).root, shared + "-main") << "an unreadable record is nobody's";
+}
+
 TEST(RepositoryLocation, Parsing)
 {
-	EXPECT_EQ(ParseRepositoryLocation("", "/var/lib/postgresql/15/main").root, "/var/lib/postgresql/15/pgbk_repo");
-	EXPECT_EQ(ParseRepositoryLocation("", "/data/").root, "/pgbk_repo");
+	EXPECT_EQ(ParseRepositoryLocation("", "/var/lib/postgresql/15/main").root, "/var/lib/postgresql/15/pgbk_repo-main");
+	EXPECT_EQ(ParseRepositoryLocation("", "/var/lib/postgresql/15/second").root,
+			  "/var/lib/postgresql/15/pgbk_repo-second");
+	EXPECT_EQ(ParseRepositoryLocation("", "/data/").root, "/pgbk_repo-data");
 	EXPECT_EQ(ParseRepositoryLocation("/backups/pg/", "/data").root, "/backups/pg");
 	EXPECT_EQ(ParseRepositoryLocation("file:///backups/pg", "/data").root, "/backups/pg");
 	EXPECT_EQ(ParseRepositoryLocation("file:///backups/pg", "/data").url, "/backups/pg");

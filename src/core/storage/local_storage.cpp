@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
+#include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/stat.h>
@@ -53,6 +54,34 @@ MakeDirs(const std::string &dir)
 	if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
 		ThrowErrno("could not create directory \"" + dir + "\"", errno);
 	FsyncPath(parent, true);
+}
+
+// Whether the pre-0.5 shared default repository `shared` holds the identity record of
+// the cluster in `data_directory` (its system identifier is pg_control's first 8 bytes,
+// in every version). Anything unreadable or unexpected means no.
+bool
+SharedDefaultIsOwnedBy(const std::string &shared, const std::string &data_directory)
+{
+	try {
+		UniqueFd control(::open((data_directory + "/global/pg_control").c_str(), O_RDONLY | O_CLOEXEC));
+		uint64_t system_identifier = 0;
+		if (control.get() < 0 || ::pread(control.get(), &system_identifier, sizeof system_identifier, 0) !=
+									 static_cast<ssize_t>(sizeof system_identifier))
+			return false;
+		UniqueFd record(::open((shared + "/pgbk.repo").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+		if (record.get() < 0)
+			return false;
+		std::string text(64 * 1024, '\0');
+		ssize_t n = ::pread(record.get(), text.data(), text.size(), 0);
+		if (n <= 0)
+			return false;
+		text.resize(static_cast<size_t>(n));
+		auto j = nlohmann::json::parse(text, nullptr, false);
+		return j.is_object() && j.contains("system_identifier") && j["system_identifier"].is_string() &&
+			   j["system_identifier"].get<std::string>() == std::to_string(system_identifier);
+	} catch (const std::exception &) {
+		return false;
+	}
 }
 
 class LocalWriter final : public StorageWriter {
@@ -382,7 +411,17 @@ public:
 			throw Error(ErrorKind::Config, "cannot derive the default repository: data directory \"" + data_directory +
 											   "\" is not an absolute path; set pgbk.repository to an absolute path");
 		auto slash = dd.find_last_of('/');
-		return Location((slash == 0 ? std::string("") : dd.substr(0, slash)) + "/pgbk_repo");
+		std::string parent = slash == 0 ? std::string("") : dd.substr(0, slash);
+		// One repository per cluster: two clusters beside each other (Debian's 15/main and
+		// 15/second) must never share one, so the name carries the data directory's.
+		std::string own = parent + "/pgbk_repo-" + dd.substr(slash + 1);
+		// Before 0.5 the default was pgbk_repo, shared by every cluster in the parent:
+		// a cluster keeps using it only when its identity record is this cluster's.
+		std::string shared = parent + "/pgbk_repo";
+		struct stat st;
+		if (::lstat(own.c_str(), &st) != 0 && errno == ENOENT && SharedDefaultIsOwnedBy(shared, dd))
+			return Location(shared);
+		return Location(own);
 	}
 	void
 	CheckUsable(const RepositoryLocation &location) const override
