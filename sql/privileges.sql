@@ -19,12 +19,24 @@ SELECT count(*) > 0 AS sees_backups FROM pgbk_backups WHERE status = 'complete';
 SELECT count(*) > 0 AS sees_jobs FROM pgbk_jobs;
 SELECT count(*) AS schedules FROM pgbk_schedule;
 SELECT count(*) AS archive_status_rows FROM pgbk_archive_status;
--- Retention is the operator's to set and apply (pgbk_operator holds ALTER SYSTEM on the
--- three retention settings).
+-- Retention is the operator's to set and apply (pgbk_set_retention writes the three
+-- retention settings itself; it reloads only for roles that may run pg_reload_conf()).
 SELECT pgbk_set_retention(0, 'time');
 SELECT count(*) AS expired FROM pgbk_expire();
 SELECT pgbk_set_retention(0);
+-- Resuming archiving after a content conflict is a superuser's decision.
+SELECT pgbk_archive_resume();
 RESET ROLE;
+-- A role granted pg_reload_conf() gets the reload from pgbk_set_retention too.
+GRANT EXECUTE ON FUNCTION pg_reload_conf() TO pgbk_regress_op;
+SET ROLE pgbk_regress_op;
+SELECT pgbk_set_retention(0);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION pg_reload_conf() FROM pgbk_regress_op;
+-- After DROP EXTENSION nothing of pgbk's stays on the operator role: it holds no
+-- ALTER SYSTEM grant on any parameter.
+SELECT count(*) AS operator_parameter_grants FROM pg_parameter_acl a, aclexplode(a.paracl) e
+WHERE e.grantee = 'pgbk_operator'::regrole;
 
 DROP ROLE pgbk_regress_nobody;
 DROP ROLE pgbk_regress_op;

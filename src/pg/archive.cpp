@@ -25,6 +25,22 @@ int archiver_threads = 0;
 std::string *archive_repo_signature = nullptr;
 bool archive_repo_checked = false;
 
+constexpr const char *kResumeHint =
+	"Find which server wrote the repository's copy (another server with this system identifier: a copy of this data "
+	"directory, or a former primary) and stop it; then run SELECT pgbk_archive_resume() as a superuser. WAL stays in "
+	"pg_wal meanwhile.";
+
+std::string
+CurrentTimeText()
+{
+	char buf[32];
+	time_t now = time(nullptr);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	return buf;
+}
+
 /*
  * Archives one file. Returns a result; never throws.
  */
@@ -32,6 +48,9 @@ pgbk::glue::CppResult
 ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *already)
 {
 	return pgbk::glue::RunCpp([&] {
+		// The archiver's working directory is the data directory.
+		if (auto reason = pgbk::ArchiveStopReason("."))
+			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
 		// Any change to what opening the repository reads (a reload with a new secret,
 		// endpoint or key file) reopens it for this segment.
 		std::string signature = pgbk::glue::RepositoryConfigSignature();
@@ -63,8 +82,19 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *a
 			archiver_threads = threads;
 		}
 		// Segments waiting after this one are stored in the background meanwhile.
-		auto ahead = pgbk::WalArchiver::ListReady("pg_wal", file, static_cast<size_t>(threads) * 2);
-		auto outcome = archiver->Archive(file, path, ahead);
+		auto ahead = archiver->ReadyAfter("pg_wal", file, static_cast<size_t>(threads) * 2);
+		pgbk::Repository::ArchiveOutcome outcome;
+		try {
+			outcome = archiver->Archive(file, path, ahead);
+		} catch (const pgbk::WalContentConflict &conflict) {
+			// Not one more segment from this server until a superuser has looked: its
+			// history disagrees with the repository's.
+			pgbk::StopArchiving(".", std::string(conflict.what()) + " (stopped at " + CurrentTimeText() + ")");
+			delete archiver; // and nothing more in the background
+			archiver = nullptr;
+			throw pgbk::Error(pgbk::ErrorKind::Conflict, std::string(conflict.what()) + "; archiving is stopped",
+							  kResumeHint);
+		}
 		*already = outcome == pgbk::Repository::ArchiveOutcome::AlreadyPresent;
 	});
 }

@@ -11,6 +11,7 @@
 #include "pgbk/repository.hpp"
 #include "pgbk/target.hpp"
 #include "pgbk/verify.hpp"
+#include "pgbk/wal_archiver.hpp"
 
 #include <optional>
 #include <sys/stat.h>
@@ -32,6 +33,8 @@ PG_FUNCTION_INFO_V1(pgbk_set_target);
 PG_FUNCTION_INFO_V1(pgbk_verify);
 PG_FUNCTION_INFO_V1(pgbk_expire);
 PG_FUNCTION_INFO_V1(pgbk_set_retention);
+PG_FUNCTION_INFO_V1(pgbk_archive_resume);
+PGDLLEXPORT Datum pgbk_archive_resume(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_expire(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_retention(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_verify(PG_FUNCTION_ARGS);
@@ -425,8 +428,8 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 	time_t oldest_ready = 0;
 	DIR *dir;
 	struct dirent *de;
-	Datum values[8];
-	bool nulls[8];
+	Datum values[9];
+	bool nulls[9];
 
 	require_shared_state();
 	InitMaterializedSRF(fcinfo, 0);
@@ -473,6 +476,16 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 		nulls[6] = false;
 	}
 	values[7] = Float8GetDatum(pending > 0 && oldest_ready > 0 ? difftime(time(NULL), oldest_ready) : 0.0);
+	/* Extension 0.5 added stopped_reason; a 0.4 catalog still has eight columns. */
+	if (rsinfo->setDesc->natts > 8) {
+		char reason[PGBK_ERROR_LEN] = "";
+
+		RunCpp([&] {
+			if (auto why = pgbk::ArchiveStopReason("."))
+				strlcpy(reason, why->c_str(), sizeof(reason));
+		});
+		values[8] = text_or_null(reason, &nulls[8]);
+	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum)0;
 }
@@ -514,6 +527,64 @@ delete_settings(SettingList *list)
 	RunCpp([&] { delete list; });
 }
 
+/* A setting to persist: value NULL resets it. */
+struct PersistedSetting {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * persist_as_bootstrap_superuser
+ *
+ * Writes settings the way ALTER SYSTEM does, as the bootstrap superuser: pgbk_operator
+ * holds no ALTER SYSTEM grant, and the calling function has checked every value (a
+ * target against pgbk.allowed_targets) first. Only these settings are written.
+ */
+static void
+persist_as_bootstrap_superuser(const PersistedSetting *settings, int count)
+{
+	Oid save_userid;
+	int save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	PG_TRY();
+	{
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		for (int i = 0; i < count; i++)
+			alter_system(settings[i].name, settings[i].value);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * reload_if_permitted
+ *
+ * Signals the postmaster to reload the configuration when the caller may do that
+ * itself (a superuser, or a role granted EXECUTE on pg_reload_conf()): these functions
+ * must not hand the operator role a reload of everything pending in the configuration
+ * files. Returns how the function's result ends.
+ */
+static const char *
+reload_if_permitted(void)
+{
+#if PG_VERSION_NUM >= 160000
+	bool may_reload = object_aclcheck(ProcedureRelationId, F_PG_RELOAD_CONF, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#else
+	bool may_reload = pg_proc_aclcheck(F_PG_RELOAD_CONF, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#endif
+
+	if (!superuser() && !may_reload)
+		return "it takes effect at the next configuration reload (pg_reload_conf() by a superuser, or GRANT "
+			   "EXECUTE ON FUNCTION pg_reload_conf() TO pgbk_operator to let this function reload)";
+	if (kill(PostmasterPid, SIGHUP) != 0)
+		ereport(WARNING, (errmsg("pgbk: could not signal the postmaster to reload: %m")));
+	return "configuration reloaded";
+}
+
 /*
  * pgbk_set_target(url text, options jsonb) returns text
  *
@@ -532,8 +603,6 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 	SettingList *volatile settings = NULL;
 	bool is_superuser = superuser();
 	const char *allowed = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.allowed_targets"));
-	Oid save_userid;
-	int save_sec_context;
 	CppResult r;
 
 	r = RunCpp([&] {
@@ -592,29 +661,19 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 						errhint("Nothing was changed."), errhidestmt(true)));
 	}
 
-	/*
-	 * The operator holds no ALTER SYSTEM grant on these parameters: the target was
-	 * checked against pgbk.allowed_targets above, and is written as the bootstrap
-	 * superuser, for these settings only.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	PG_TRY();
 	{
-		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		for (const auto &[name, value] : *settings)
-			alter_system(name.c_str(), value ? value->c_str() : NULL);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-		delete_settings(settings);
-	}
-	PG_END_TRY();
+		int count = static_cast<int>(settings->size());
+		PersistedSetting *persisted = (PersistedSetting *)palloc(sizeof(PersistedSetting) * count);
 
-	if (kill(PostmasterPid, SIGHUP) != 0)
-		ereport(WARNING, (errmsg("pgbk: could not signal the postmaster to reload: %m")));
+		for (int i = 0; i < count; i++) {
+			persisted[i].name = pstrdup((*settings)[i].first.c_str());
+			persisted[i].value = (*settings)[i].second ? pstrdup((*settings)[i].second->c_str()) : NULL;
+		}
+		delete_settings(settings);
+		persist_as_bootstrap_superuser(persisted, count);
+	}
 	PG_RETURN_TEXT_P(cstring_to_text(
-		psprintf("%s verified (write, read, list, delete) and saved; configuration reloaded", described)));
+		psprintf("%s verified (write, read, list, delete) and saved; %s", described, reload_if_permitted())));
 }
 
 typedef std::vector<pgbk::VerifyProblem> ProblemList;
@@ -775,6 +834,7 @@ pgbk_set_retention(PG_FUNCTION_ARGS)
 	int32 full;
 	char *full_type;
 	char full_text[32], diff_text[32];
+	const char *reloaded;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("pgbk: full and full_type must not be null"),
@@ -797,11 +857,13 @@ pgbk_set_retention(PG_FUNCTION_ARGS)
 	snprintf(full_text, sizeof(full_text), "%d", full);
 	if (!PG_ARGISNULL(2))
 		snprintf(diff_text, sizeof(diff_text), "%d", PG_GETARG_INT32(2));
-	alter_system("pgbk.retention_full", full_text);
-	alter_system("pgbk.retention_full_type", full_type);
-	alter_system("pgbk.retention_diff", PG_ARGISNULL(2) ? NULL : diff_text);
-	if (kill(PostmasterPid, SIGHUP) != 0)
-		ereport(WARNING, (errmsg("pgbk: could not signal the postmaster to reload: %m")));
+	{
+		PersistedSetting retention[] = {{"pgbk.retention_full", full_text},
+										{"pgbk.retention_full_type", full_type},
+										{"pgbk.retention_diff", PG_ARGISNULL(2) ? NULL : diff_text}};
+		persist_as_bootstrap_superuser(retention, lengthof(retention));
+	}
+	reloaded = reload_if_permitted();
 	/* This session too, at once: a pgbk_expire() right after applies the new policy. */
 	ProcessConfigFile(PGC_SIGHUP);
 	{
@@ -811,6 +873,41 @@ pgbk_set_retention(PG_FUNCTION_ARGS)
 		const char *diffs = PG_ARGISNULL(2) || PG_GETARG_INT32(2) == 0
 								? ""
 								: psprintf(", at most %d differential backup(s)", PG_GETARG_INT32(2));
-		PG_RETURN_TEXT_P(cstring_to_text(psprintf("retention saved: keep %s%s; configuration reloaded", kept, diffs)));
+		PG_RETURN_TEXT_P(cstring_to_text(psprintf("retention saved: keep %s%s; %s", kept, diffs, reloaded)));
 	}
+}
+
+/*
+ * pgbk_archive_resume() returns text
+ *
+ * Superuser only: ends the stop of WAL archiving that a content conflict started (the
+ * superuser has found and stopped the other server). Returns why archiving was
+ * stopped, or NULL when it was not. The archiver retries the waiting WAL at once; a
+ * conflict that remains stops it again.
+ */
+Datum
+pgbk_archive_resume(PG_FUNCTION_ARGS)
+{
+	char reason[PGBK_ERROR_LEN] = "";
+	bool was_stopped = false;
+	CppResult r;
+
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("pgbk: only a superuser may resume archiving"),
+						errhint("Archiving stopped because another server wrote different WAL under the same name: "
+								"a superuser decides which server's history is the real one.")));
+	r = RunCpp([&] {
+		if (auto why = pgbk::ResumeArchiving(".")) {
+			was_stopped = true;
+			strlcpy(reason, why->c_str(), sizeof(reason));
+		}
+	});
+	pgbk::glue::RaiseIfFailed(r, "could not resume archiving");
+	if (!was_stopped)
+		PG_RETURN_NULL();
+	ereport(LOG, (errmsg("pgbk: archiving resumed by %s; it was stopped: %s", GetUserNameFromId(GetUserId(), false),
+						 reason)));
+	/* The archiver retries now rather than after its next timeout. */
+	PgArchWakeup();
+	PG_RETURN_TEXT_P(cstring_to_text(reason));
 }

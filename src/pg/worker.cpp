@@ -8,6 +8,7 @@
  */
 #include "pgbk/backup.hpp"
 #include "pgbk/cron.hpp"
+#include "pgbk/wal_archiver.hpp"
 
 #include "boundary.hpp"
 #include "glue.hpp"
@@ -319,6 +320,14 @@ copy_files(BackupRun *run)
 		current_callbacks = new pgbk::BackupCallbacks();
 		current_callbacks->should_cancel = interrupt_requested;
 		current_callbacks->progress = [job](const pgbk::BackupProgress &p) { progress_to_job(job, p); };
+		current_callbacks->wal_acknowledged = [](const std::string &name) {
+			// The worker's working directory is the data directory.
+			if (auto reason = pgbk::ArchiveStopReason("."))
+				throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason,
+								  "A backup completes only on this server's own WAL. Resolve the conflict, then "
+								  "run SELECT pgbk_archive_resume() as a superuser.");
+			return pgbk::WalFileAcknowledged("pg_wal", name) && current_repo->HasWalFile(name);
+		};
 		pgbk::BackupOptions opts;
 		opts.pgdata = pgbk::glue::AbsoluteDataDirectory();
 		opts.codec = pgbk::glue::CurrentCodec();

@@ -90,8 +90,10 @@ is($node->safe_psql('postgres', 'SHOW pgbk.repository'), '', 'failed probes chan
 
 ($ret, $out, $err) = set_target("s3://$bucket/main", qq({$good, "secret_access_key": "$ENV{PGBK_TEST_S3_SECRET_KEY}"}));
 is($ret, 0, 'a good target is accepted by a non-superuser operator') or diag($err);
-like($out, qr/s3:\/\/\Q$bucket\E\/main verified \(write, read, list, delete\) and saved; configuration reloaded/,
-	'and reported');
+like($out, qr/s3:\/\/\Q$bucket\E\/main verified \(write, read, list, delete\) and saved; it takes effect at the next configuration reload/,
+	'and reported: the operator gets no reload of everything pending (pg_reload_conf() is a superuser\'s)');
+is($node->safe_psql('postgres', 'SHOW pgbk.repository'), '', 'so the server has not reloaded');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 $node->poll_query_until('postgres', "SELECT current_setting('pgbk.repository') = 's3://$bucket/main'")
   or die 'the new target was not reloaded';
 is($node->safe_psql('postgres', 'SHOW pgbk.s3_secret_access_key'), '(hidden)', 'the secret is hidden');

@@ -1,4 +1,5 @@
 #include "pgbk/backup.hpp"
+#include "pgbk/wal_archiver.hpp"
 
 #include "pgbk/page.hpp"
 #include "pgbk/parallel.hpp"
@@ -30,7 +31,7 @@ const char *const kExcludeDirContents[] = {"pg_stat_tmp", "pg_replslot",  "pg_dy
 // Files never backed up, by name at any depth (basebackup.c excludeFiles).
 const char *const kExcludeFiles[] = {"postgresql.auto.conf.tmp", "current_logfiles.tmp", "backup_label",
 									 "tablespace_map",           "backup_manifest",      "postmaster.pid",
-									 "postmaster.opts"};
+									 "postmaster.opts",          kArchiveStopFile};
 // Files whose pages carry no checksum (basebackup.c noChecksumFiles).
 const char *const kNoChecksumFiles[] = {"pg_control", "pg_filenode.map", "pg_internal.init", "PG_VERSION"};
 
@@ -940,7 +941,8 @@ BackupSession::WaitForWal(uint32_t timeline, Lsn start, Lsn stop, uint64_t segme
 	auto pause = std::chrono::milliseconds(5);
 	for (uint64_t seg = first; seg <= last; seg++) {
 		std::string name = WalSegmentName(WalSegment{timeline, seg}, segment_size);
-		while (!impl_->repo.HasWalFile(name)) {
+		auto arrived = [&] { return cb.wal_acknowledged ? cb.wal_acknowledged(name) : impl_->repo.HasWalFile(name); };
+		while (!arrived()) {
 			if (cb.should_cancel && cb.should_cancel())
 				throw Error(ErrorKind::Cancelled, "backup cancelled while waiting for WAL");
 			if (std::chrono::steady_clock::now() > deadline)

@@ -1,4 +1,5 @@
 #include "pgbk/repository.hpp"
+#include "pgbk/wal_archiver.hpp"
 
 #include "pgbk/crypto.hpp"
 #include "pgbk/fileio.hpp"
@@ -256,10 +257,11 @@ Repository::ArchiveWalFile(const std::string &name, const std::string &path, con
 			size += n;
 		});
 		if (!StoredObjectMatches(*storage_, key, keyring_.get(), size, h.Final()))
-			throw Error(ErrorKind::Conflict,
-						"WAL file " + name + " is already archived in " + Describe() +
-							" with different content; refusing to overwrite it. Another cluster may be "
-							"archiving into this repository");
+			throw WalContentConflict(ErrorKind::Conflict,
+									 "WAL file " + name + " is already archived in " + Describe() +
+										 " with different content; refusing to overwrite it. Another server with "
+										 "this system identifier (a copy of this data directory, or a former "
+										 "primary) is archiving into this repository");
 		return ArchiveOutcome::AlreadyPresent;
 	};
 

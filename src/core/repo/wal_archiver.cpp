@@ -2,7 +2,14 @@
 
 #include "pgbk/threads.hpp"
 
+#include "pgbk/fileio.hpp"
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <condition_variable>
 #include <dirent.h>
 #include <deque>
@@ -28,8 +35,12 @@ struct WalArchiver::Impl {
 	std::condition_variable work, done;
 	std::map<std::string, Entry> entries; // bounded by max_in_flight
 	std::deque<std::string> queue;
+	std::deque<std::string> ready_cache; // ReadyAfter's last scan, in archiver order
 	std::vector<std::thread> threads;
 	bool stopping = false;
+	// A content conflict in the background: nothing more is started (the archiver's
+	// own call for that file reports it and stops archiving).
+	bool conflicted = false;
 
 	Impl(Repository &r, CodecOptions c, int n)
 		: repo(r), codec(c), max_in_flight(static_cast<size_t>(std::max(1, n)) * 2)
@@ -46,6 +57,12 @@ struct WalArchiver::Impl {
 				work.wait(lk, [&] { return stopping || !queue.empty(); });
 				if (stopping)
 					return;
+				if (conflicted) {
+					for (const std::string &n : queue)
+						entries.erase(n);
+					queue.clear();
+					continue;
+				}
 				name = queue.front();
 				queue.pop_front();
 				Entry &e = entries[name];
@@ -56,6 +73,11 @@ struct WalArchiver::Impl {
 			try {
 				result.outcome = repo.ArchiveWalFile(name, path, codec);
 				result.state = State::Stored;
+			} catch (const WalContentConflict &ex) {
+				result.state = State::Failed;
+				result.error = ex.what();
+				std::lock_guard<std::mutex> g(mu);
+				conflicted = true;
 			} catch (const std::exception &ex) {
 				result.state = State::Failed;
 				result.error = ex.what();
@@ -114,6 +136,8 @@ WalArchiver::Archive(const std::string &name, const std::string &path,
 		}
 		// Start the look-ahead first, so it overlaps with this segment.
 		for (const auto &[n, p] : ahead) {
+			if (m.conflicted)
+				break;
 			if (m.entries.size() >= m.max_in_flight)
 				break;
 			if (n == name || m.entries.count(n))
@@ -145,32 +169,159 @@ WalArchiver::Archive(const std::string &name, const std::string &path,
 	return m.repo.ArchiveWalFile(name, path, m.codec);
 }
 
-std::vector<std::pair<std::string, std::string>>
-WalArchiver::ListReady(const std::string &pg_wal, const std::string &except, size_t max)
+namespace {
+
+// PostgreSQL's archiver order: timeline history files first, then by name.
+bool
+ArchivedBefore(const std::string &a, const std::string &b)
 {
-	std::vector<std::string> names;
+	bool ha = ClassifyWalFileName(a) == WalFileKind::TimelineHistory;
+	bool hb = ClassifyWalFileName(b) == WalFileKind::TimelineHistory;
+	return ha != hb ? ha : a < b;
+}
+
+// The first `max` names with a .ready file other than `except` (with `only_after`: after
+// it in archiver order), in archiver order. One
+// pass over the directory keeping only `max` names (a heap), so a backlog of a million
+// segments costs a directory read, not a million names in memory.
+std::vector<std::string>
+ScanReady(const std::string &pg_wal, const std::string &except, size_t max, bool only_after)
+{
+	std::vector<std::string> heap; // max-heap by archiver order: the last kept on top
 	DIR *d = ::opendir((pg_wal + "/archive_status").c_str());
-	if (d == nullptr)
+	if (d == nullptr || max == 0) {
+		if (d != nullptr)
+			::closedir(d);
 		return {};
+	}
 	while (struct dirent *e = ::readdir(d)) {
 		std::string f = e->d_name;
 		if (f.size() <= 6 || f.compare(f.size() - 6, 6, ".ready") != 0)
 			continue;
 		f.resize(f.size() - 6);
-		if (f != except && ClassifyWalFileName(f) != WalFileKind::Unknown)
-			names.push_back(f);
+		if (f == except || ClassifyWalFileName(f) == WalFileKind::Unknown || (only_after && !ArchivedBefore(except, f)))
+			continue;
+		if (heap.size() < max) {
+			heap.push_back(std::move(f));
+			std::push_heap(heap.begin(), heap.end(), ArchivedBefore);
+		} else if (ArchivedBefore(f, heap.front())) {
+			std::pop_heap(heap.begin(), heap.end(), ArchivedBefore);
+			heap.back() = std::move(f);
+			std::push_heap(heap.begin(), heap.end(), ArchivedBefore);
+		}
 	}
 	::closedir(d);
-	auto history_first = [](const std::string &a, const std::string &b) {
-		bool ha = ClassifyWalFileName(a) == WalFileKind::TimelineHistory;
-		bool hb = ClassifyWalFileName(b) == WalFileKind::TimelineHistory;
-		return ha != hb ? ha : a < b;
-	};
-	std::sort(names.begin(), names.end(), history_first);
+	std::sort_heap(heap.begin(), heap.end(), ArchivedBefore);
+	return heap;
+}
+
+bool
+IsReady(const std::string &pg_wal, const std::string &name)
+{
+	struct stat st;
+	return ::stat((pg_wal + "/archive_status/" + name + ".ready").c_str(), &st) == 0;
+}
+
+} // namespace
+
+std::vector<std::pair<std::string, std::string>>
+WalArchiver::ListReady(const std::string &pg_wal, const std::string &except, size_t max)
+{
 	std::vector<std::pair<std::string, std::string>> out;
-	for (size_t i = 0; i < names.size() && i < max; i++)
-		out.emplace_back(names[i], pg_wal + "/" + names[i]);
+	for (std::string &n : ScanReady(pg_wal, except, max, false))
+		out.emplace_back(n, pg_wal + "/" + n);
 	return out;
+}
+
+std::vector<std::pair<std::string, std::string>>
+WalArchiver::ReadyAfter(const std::string &pg_wal, const std::string &current, size_t max)
+{
+	// A directory scan per segment would make a backlog of N segments cost N scans of N
+	// names: one scan remembers the next kReadyScanFactor × max names, reused (checked
+	// still .ready) until fewer than max remain.
+	constexpr size_t kReadyScanFactor = 8;
+	std::deque<std::string> &cache = impl_->ready_cache;
+	auto collect = [&] {
+		std::vector<std::pair<std::string, std::string>> out;
+		for (auto it = cache.begin(); it != cache.end() && out.size() < max;) {
+			if (!ArchivedBefore(current, *it) || !IsReady(pg_wal, *it)) {
+				it = cache.erase(it); // done, or at or before the segment asked for now
+				continue;
+			}
+			out.emplace_back(*it, pg_wal + "/" + *it);
+			++it;
+		}
+		return out;
+	};
+	auto out = collect();
+	if (out.size() < max) {
+		auto scanned = ScanReady(pg_wal, current, max * kReadyScanFactor, true);
+		cache.assign(scanned.begin(), scanned.end());
+		out = collect();
+	}
+	return out;
+}
+
+namespace {
+
+std::string
+StopFilePath(const std::string &data_directory)
+{
+	return data_directory + "/" + kArchiveStopFile;
+}
+
+} // namespace
+
+std::optional<std::string>
+ArchiveStopReason(const std::string &data_directory)
+{
+	std::string path = StopFilePath(data_directory);
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return std::nullopt;
+		// Unreadable is not "not stopped": keep archiving stopped and say why.
+		return "the stop file \"" + path + "\" cannot be read: " + std::strerror(errno);
+	}
+	UniqueFd owned(fd);
+	std::string text(4096, '\0');
+	ssize_t n = ::read(fd, text.data(), text.size());
+	text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+	while (!text.empty() && (text.back() == '\n' || text.back() == '\0'))
+		text.pop_back();
+	return text.empty() ? std::string("(no reason recorded)") : text;
+}
+
+void
+StopArchiving(const std::string &data_directory, const std::string &reason)
+{
+	ReplaceFile(StopFilePath(data_directory), reason + "\n", true);
+}
+
+std::optional<std::string>
+ResumeArchiving(const std::string &data_directory)
+{
+	auto reason = ArchiveStopReason(data_directory);
+	if (reason) {
+		std::string path = StopFilePath(data_directory);
+		if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+			ThrowErrno("could not remove \"" + path + "\"", errno);
+	}
+	return reason;
+}
+
+bool
+WalFileAcknowledged(const std::string &pg_wal, const std::string &name)
+{
+	struct stat st;
+	auto exists = [&](const std::string &p) { return ::lstat(p.c_str(), &st) == 0; };
+	if (exists(pg_wal + "/archive_status/" + name + ".ready"))
+		return false;
+	if (exists(pg_wal + "/archive_status/" + name + ".done"))
+		return true;
+	// Neither: not complete yet (the file is still there), or archived and removed
+	// since (PostgreSQL removes a segment only after its .done).
+	return !exists(pg_wal + "/" + name);
 }
 
 } // namespace pgbk

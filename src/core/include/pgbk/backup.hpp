@@ -23,6 +23,11 @@ struct BackupCallbacks {
 	// ErrorKind::Cancelled.
 	std::function<bool()> should_cancel;
 	std::function<void(const BackupProgress &)> progress;
+	// Whether this server's archiver has acknowledged WAL file `name` (may throw to fail
+	// the backup). A backup completes only on its own server's WAL: a file of the same
+	// name in the repository may be another server's. Unset (unit tests): the
+	// repository holding the file is enough.
+	std::function<bool(const std::string &name)> wal_acknowledged;
 };
 
 struct BackupOptions {

@@ -8,11 +8,35 @@
 #include "pgbk/repository.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace pgbk {
+
+// A WAL file whose name is already archived with other content: another server (a copy
+// of this data directory, an old primary) writes the same history. Archiving stops.
+class WalContentConflict : public Error {
+public:
+	using Error::Error;
+};
+
+// Archiving after a content conflict stops, for every segment, until a superuser has
+// looked and resumes it (pgbk_archive_resume()): a server whose WAL disagrees with the
+// repository must not add more of it. The stop is a file in the data directory, so it
+// survives restarts; backups never copy it.
+constexpr const char *kArchiveStopFile = "pgbk.archive_stopped";
+// Why archiving is stopped, if it is (the file's text).
+std::optional<std::string> ArchiveStopReason(const std::string &data_directory);
+// Stops archiving, durably, recording why.
+void StopArchiving(const std::string &data_directory, const std::string &reason);
+// Removes the stop; returns the reason it had, if it was stopped.
+std::optional<std::string> ResumeArchiving(const std::string &data_directory);
+// Whether PostgreSQL's archiver has had WAL file `name` acknowledged by the archive
+// module (pgbk stored it, or found it stored with identical content): its .ready is
+// gone and it is marked .done, or was already removed after that.
+bool WalFileAcknowledged(const std::string &pg_wal, const std::string &name);
 
 class WalArchiver {
 public:
@@ -34,6 +58,10 @@ public:
 	// `max`: (name, path) pairs.
 	static std::vector<std::pair<std::string, std::string>> ListReady(const std::string &pg_wal,
 																	  const std::string &except, size_t max);
+	// The same for the segments after `current` in that order, from a remembered scan
+	// where it still holds: what the archive callback starts in the background.
+	std::vector<std::pair<std::string, std::string>> ReadyAfter(const std::string &pg_wal, const std::string &current,
+																size_t max);
 
 private:
 	struct Impl;
