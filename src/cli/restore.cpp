@@ -5,7 +5,12 @@
 #include "pgbk/recovery_target.hpp"
 #include "pgbk/restore.hpp"
 
+#include "pgbk/fileio.hpp"
+
 #include <chrono>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
 #include <cstdio>
 #include <unistd.h>
 
@@ -16,6 +21,10 @@ struct RestoreRequest {
 	RestoreOptions options;
 	RecoveryTarget target;
 	bool clone = false;
+	// The repository's secrets (S3 keys) go to a file outside the data directory, never
+	// into postgresql.auto.conf: every later base backup would carry them in plain text.
+	std::string secrets_file; // --secrets-file; default beside the data directory
+	std::string secrets; // its content, empty when no secret is carried
 };
 
 RestoreRequest
@@ -65,6 +74,8 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 			req.clone = true;
 		else if (a == "--delta")
 			req.options.delta = true;
+		else if (a == "--secrets-file")
+			req.secrets_file = AbsolutePath(value());
 		else
 			throw UsageError("unknown restore option " + a);
 	}
@@ -111,9 +122,47 @@ RestoreCommandWord(const std::string &word)
 	return out;
 }
 
+// <parent>/<name of the data directory>.pgbk-secrets.conf
+std::string
+DefaultSecretsFile(const std::string &pgdata)
+{
+	std::string dir = pgdata;
+	while (dir.size() > 1 && dir.back() == '/')
+		dir.pop_back();
+	auto slash = dir.find_last_of('/');
+	return dir.substr(0, slash == 0 ? 1 : slash) + (slash == 0 ? "" : "/") + dir.substr(slash + 1) +
+		   ".pgbk-secrets.conf";
+}
+
+// Writes the secrets file (0600) and makes the restored server read it: an
+// include_if_exists line in the data directory's postgresql.conf, when it has one.
+void
+WriteSecretsFile(const RestoreRequest &req)
+{
+	if (req.secrets.empty())
+		return;
+	ReplaceFile(req.secrets_file, req.secrets, true, 0600);
+	std::string conf = req.options.pgdata + "/postgresql.conf";
+	struct stat st;
+	if (::stat(conf.c_str(), &st) == 0) {
+		std::string include = "include_if_exists = " + QuoteConfValue(req.secrets_file);
+		std::ifstream in(conf);
+		for (std::string l; std::getline(in, l);)
+			if (l.rfind(include, 0) == 0)
+				return; // a delta restore into a directory restored the same way before
+		std::string line = include + " # pgbk restore: the repository's secrets, kept out of the data directory\n";
+		UniqueFd fd = OpenOrThrow(conf, O_WRONLY | O_APPEND);
+		WriteFully(fd.get(), line.data(), line.size(), conf);
+		if (::fsync(fd.get()) != 0)
+			ThrowErrno("could not fsync \"" + conf + "\"", errno);
+		fd.Close(conf);
+	}
+}
+
 // What the restored cluster needs to reach the repository: pgbk.repository, and every
 // other setting opening it read that was given (the driver's, key files). wal-fetch
-// reads them back from the restored postgresql.auto.conf, which only its owner can read.
+// reads them back from the restored postgresql.auto.conf, which only its owner can
+// read, or, when one of them is a secret, from a file outside the data directory.
 void
 ConfigureRecovery(const Context &context, RestoreRequest &req)
 {
@@ -128,20 +177,38 @@ ConfigureRecovery(const Context &context, RestoreRequest &req)
 		for (const auto &t : kBackupTypes)
 			opts.settings.emplace_back(std::string(t.schedule_setting), "");
 	}
-	bool carried = false;
+	std::vector<std::pair<std::string, std::string>> carried;
+	bool secret = false;
 	for (size_t i = 0; i < settings::kCount; i++) {
 		const settings::Definition &d = settings::kDefinitions[i];
 		bool ours = d.group.empty() || d.group == context.location.driver->Scheme();
 		if ((d.flags & settings::kOpensRepository) && ours && i != settings::Id("pgbk.repository") &&
 			context.values.IsSet(i) && !context.values.Text(i).empty()) {
-			opts.settings.emplace_back(std::string(d.name), context.values.Text(i));
-			carried = true;
+			carried.emplace_back(std::string(d.name), context.values.Text(i));
+			secret = secret || (d.flags & settings::kSecret);
 		}
 	}
-	if (carried)
+	if (secret) {
+		// Everything wal-fetch needs, in one file only the owner reads, outside the data
+		// directory; the restored postgresql.conf includes it (RunRestore).
+		if (req.secrets_file.empty())
+			req.secrets_file = DefaultSecretsFile(opts.pgdata);
+		if (PathIsWithin(req.secrets_file, opts.pgdata))
+			throw UsageError("--secrets-file " + req.secrets_file +
+							 " is inside the data directory, whose every base backup would carry it; choose a file "
+							 "outside it");
+		req.secrets = "# Written by pgbk restore of " + context.location.url +
+					  ": the settings that open the repository, secrets included,\n# kept out of the data "
+					  "directory (and so out of its backups). Only its owner may read it.\n";
+		req.secrets += "pgbk.repository = " + QuoteConfValue(context.location.url) + "\n";
+		for (const auto &[name, value] : carried)
+			req.secrets += name + " = " + QuoteConfValue(value) + "\n";
+		opts.restore_command = RestoreCommandWord(SelfPath()) + " --config " + RestoreCommandWord(req.secrets_file);
+	} else if (!carried.empty()) {
+		opts.settings.insert(opts.settings.end(), carried.begin(), carried.end());
 		opts.restore_command =
 			RestoreCommandWord(SelfPath()) + " --config " + RestoreCommandWord(opts.pgdata + "/postgresql.auto.conf");
-	else
+	} else
 		opts.restore_command = RestoreCommandWord(SelfPath()) + " --repo " + RestoreCommandWord(context.location.url);
 	opts.restore_command += std::string(" wal-fetch --segment-size ") + kSegmentSizeToken + " %f %p";
 }
@@ -186,6 +253,12 @@ ReportRestore(const Repository &repo, const RestoreRequest &req, const RestoreRe
 		std::printf("recovery is configured: start the server and it replays the archived WAL from %s up to the "
 					"target, then does: %s\n",
 					repo.Describe().c_str(), req.target.action.c_str());
+	if (!req.secrets.empty())
+		std::printf("the repository's secrets are in %s (outside the data directory, so never in its backups)%s\n",
+					req.secrets_file.c_str(),
+					::access((opts.pgdata + "/postgresql.conf").c_str(), F_OK) == 0
+						? ", included by its postgresql.conf"
+						: "; the server's own configuration must set them for archiving after promotion");
 	if (req.clone)
 		std::printf("--clone: this copy archives nowhere (archive_mode = off) and takes no scheduled backups; give it "
 					"its own pgbk.repository before turning archiving on\n");
@@ -202,6 +275,7 @@ RunRestore(Context &context, const std::vector<std::string> &args)
 	ConfigureRecovery(context, req);
 	auto start = std::chrono::steady_clock::now();
 	RestoreResult result = RestoreWithProgress(*context.repo, req.options);
+	WriteSecretsFile(req);
 	ReportRestore(*context.repo, req, result,
 				  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 	return 0;
@@ -212,7 +286,8 @@ const CommandRegistration registration(
 	 "restore --pgdata DIR [--backup LABEL] [--parallel N]\n"
 	 "       [--target-time TIMESTAMPTZ | --target-lsn LSN | --target-xid XID | --target-name NAME |\n"
 	 "        --target-immediate] [--target-inclusive true|false] [--target-action promote|pause|shutdown]\n"
-	 "       [--target-timeline latest|current|N] [--clone] [--delta]",
+	 "       [--target-timeline latest|current|N] [--clone] [--delta]\n"
+	 "       [--secrets-file FILE]",
 	 RepositoryUse::Read, RunRestore});
 
 } // namespace

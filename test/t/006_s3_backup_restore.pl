@@ -57,8 +57,15 @@ my $restored;
 		  . "pgbk.encryption_key_file = '$keys/repo.key'\n");
 	$restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 's3restored');
 }
+my $secrets = $restored->data_dir . '.pgbk-secrets.conf';
 like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),
-	qr/restore_command = .*--config .*postgresql.auto.conf.* wal-fetch --segment-size 16777216 %f %p/, 'wal-fetch reads the carried settings');
+	qr/restore_command = .*--config .*\Q$secrets\E.* wal-fetch --segment-size 16777216 %f %p/,
+	'wal-fetch reads the carried settings from the secrets file beside the data directory');
+unlike(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto.conf'),
+	qr/\Q$ENV{PGBK_TEST_S3_SECRET_KEY}\E/, 'the secret is not in the restored data directory (nor in its backups)');
+like(PostgreSQL::Test::Utils::slurp_file($secrets), qr/pgbk.s3_secret_access_key = '\Q$ENV{PGBK_TEST_S3_SECRET_KEY}\E'/,
+	'it is in the secrets file');
+is((stat($secrets))[2] & 07777, 0600, 'which only its owner can read');
 is_deeply(PgbkTest::table_digests($restored), $expected, 'data restored from S3 is identical');
 is($restored->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE label = '$label'"), '1',
 	'the restored cluster sees the backup in the bucket');

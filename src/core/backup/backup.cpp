@@ -2,6 +2,7 @@
 #include "pgbk/wal_archiver.hpp"
 
 #include "pgbk/page.hpp"
+#include "pgbk/pgconf.hpp"
 #include "pgbk/parallel.hpp"
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <optional>
 #include <dirent.h>
@@ -283,8 +286,8 @@ ClassifyDataDirEntry(const std::string &relpath, bool is_dir)
 			return WalkDecision::Skip;
 	if (base.rfind("pg_internal.init", 0) == 0)
 		return WalkDecision::Skip;
-	if (relpath == "global/pg_control")
-		return WalkDecision::Skip; // stored last, separately
+	if (relpath == "global/pg_control" || relpath == "postgresql.auto.conf")
+		return WalkDecision::Skip; // stored separately (last; without its secrets)
 	if (IsDatabaseDir(dir) && base.size() > 1 && base[0] == 't') {
 		// Temporary relation: t<backend>_<relfilenode>...
 		auto us = base.find('_');
@@ -898,6 +901,14 @@ BackupSession::CopyDataDirectory(const BackupOptions &opts, const BackupCallback
 	Impl::Copy copy(m, opts, cb);
 	copy.Walk("", opts.pgdata);
 	copy.Finish();
+	// An S3 key set with ALTER SYSTEM (or pgbk_set_target) lives in postgresql.auto.conf:
+	// stored as it is, every base backup would carry it in plain text.
+	std::ifstream auto_conf(opts.pgdata + "/postgresql.auto.conf");
+	if (auto_conf) {
+		std::stringstream text;
+		text << auto_conf.rdbuf();
+		AddFile("postgresql.auto.conf", WithoutSecretSettings(text.str()), opts.codec);
+	}
 	m.CopyControlFile(opts);
 	if (m.prior)
 		m.prior->Finish(); // the prior's manifest was read to its end

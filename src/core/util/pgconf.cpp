@@ -1,9 +1,12 @@
 #include "pgbk/pgconf.hpp"
 
 #include "pgbk/fileio.hpp"
+#include "pgbk/settings.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <sstream>
 #include <sys/stat.h>
 #include <vector>
 
@@ -136,6 +139,26 @@ LoadServerSettings(const std::string &config_path)
 	if (::stat(autoconf.c_str(), &st) == 0)
 		ParsePostgresConf(autoconf, s.values);
 	return s;
+}
+
+std::string
+WithoutSecretSettings(const std::string &conf_text)
+{
+	std::string out, line;
+	std::istringstream in(conf_text);
+	while (std::getline(in, line)) {
+		size_t i = line.find_first_not_of(" \t");
+		size_t end = i == std::string::npos ? i : line.find_first_of(" \t=", i);
+		std::string name = i == std::string::npos ? "" : line.substr(i, end == std::string::npos ? end : end - i);
+		std::transform(name.begin(), name.end(), name.begin(),
+					   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+		size_t id = name.empty() ? settings::kCount : settings::IndexOf(name);
+		if (id < settings::kCount && (settings::kDefinitions[id].flags & settings::kSecret))
+			out += "# " + name + ": left out of the backup (a secret; pgbk restore supplies it again)\n";
+		else
+			out += line + "\n";
+	}
+	return out;
 }
 
 } // namespace pgbk

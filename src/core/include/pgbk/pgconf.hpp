@@ -23,4 +23,9 @@ struct ServerSettings {
 // file's directory. postgresql.auto.conf in the data directory is read last.
 ServerSettings LoadServerSettings(const std::string &config_path);
 
+// The text of a configuration file with every line that sets a secret setting (an S3
+// key: settings flagged kSecret) replaced by a comment naming it: what a base backup
+// stores of postgresql.auto.conf, so that no backup carries a secret in plain text.
+std::string WithoutSecretSettings(const std::string &conf_text);
+
 } // namespace pgbk
