@@ -85,6 +85,7 @@ CheckString(size_t id, char **newval, void **extra)
 	pgbk::glue::CppResult r = pgbk::glue::RunCpp([&] {
 		pgbk::settings::CheckContext context;
 		context.data_directory = DataDir ? DataDir : "";
+		context.filesystem = IsUnderPostmaster; /* the postmaster never waits on a mount */
 		def.check(value, context);
 	});
 	if (r.ok || (defining_settings && (def.flags & pgbk::settings::kKeptInvalidAtStart)))

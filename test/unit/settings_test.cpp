@@ -272,3 +272,20 @@ TEST(Settings, AllowedTargetsArePrefixesAtPathBoundaries)
 	for (const char *name : {"pgbk.s3_endpoint", "pgbk.s3_verify_tls", "pgbk.s3_ca_file"})
 		EXPECT_NE(Find(name)->flags & kTargetSuperuserOnly, 0u) << name;
 }
+
+// In the postmaster (filesystem = false) checks never touch the file system: a hung
+// mount must not hang a reload. The syntax is still checked; the rest when used.
+TEST(Settings, PostmasterChecksDoNoFileSystemIo)
+{
+	settings::CheckContext postmaster;
+	postmaster.data_directory = "/data";
+	postmaster.filesystem = false;
+	EXPECT_NO_THROW(settings::CheckRepository("/etc/passwd/pgbk_repo", postmaster)) << "not created nor resolved";
+	EXPECT_NO_THROW(settings::CheckKeyFile("/nonexistent/key", postmaster)) << "not read";
+	EXPECT_THROW(settings::CheckRepository("relative/dir", postmaster), Error) << "the syntax still is checked";
+	EXPECT_THROW(settings::CheckRepository("ftp://x/y", postmaster), Error);
+	settings::CheckContext backend = postmaster;
+	backend.filesystem = true;
+	EXPECT_THROW(settings::CheckRepository("/etc/passwd/pgbk_repo", backend), Error);
+	EXPECT_THROW(settings::CheckKeyFile("/nonexistent/key", backend), Error);
+}

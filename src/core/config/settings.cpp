@@ -149,6 +149,10 @@ CheckRepository(const std::string &value, const CheckContext &context)
 {
 	if (value.empty())
 		return;
+	if (!context.filesystem) {
+		ParseRepositoryLocation(value, ""); // its syntax only
+		return;
+	}
 	RepositoryLocation location = ParseRepositoryLocation(value, context.data_directory);
 	location.driver->CheckUsable(location);
 }
@@ -168,17 +172,18 @@ CheckTimeZone(const std::string &value, const CheckContext &)
 }
 
 void
-CheckKeyFile(const std::string &value, const CheckContext &)
+CheckKeyFile(const std::string &value, const CheckContext &context)
 {
-	if (!value.empty())
+	if (!value.empty() && context.filesystem)
 		LoadKeyFile(value, "pgbk.encryption_key_file");
 }
 
 void
-CheckKeyring(const std::string &value, const CheckContext &)
+CheckKeyring(const std::string &value, const CheckContext &context)
 {
 	for (const auto &f : SplitKeyFileList(value))
-		LoadKeyFile(f, "pgbk.encryption_keyring");
+		if (context.filesystem)
+			LoadKeyFile(f, "pgbk.encryption_keyring");
 }
 
 void
@@ -222,7 +227,7 @@ CheckAllowedTargets(const std::string &value, const CheckContext &context)
 {
 	for (const auto &prefix : SplitList(value))
 		try {
-			ParseRepositoryLocation(prefix, context.data_directory);
+			ParseRepositoryLocation(prefix, context.filesystem ? context.data_directory : "");
 		} catch (const Error &e) {
 			throw Error(ErrorKind::Config, "\"" + prefix + "\" is not a repository URL prefix: " + e.what());
 		}

@@ -43,6 +43,10 @@ struct CheckContext {
 	// write, or a schedule they never run, must not stop a restore. What they use is
 	// checked when used.
 	bool types_only = false;
+	// False in the postmaster: a hung mount (NFS, a stuck S3 FUSE) must not hang it on a
+	// reload, so checks that read the file system (paths resolved, key files read) are
+	// left to the backends and to the moment the repository is opened.
+	bool filesystem = true;
 };
 // Throws Error(Config) with the reason (shown as the DETAIL of a refused SET).
 using Check = void (*)(const std::string &value, const CheckContext &context);
