@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every pgbk test on a Debian 12 machine, as root: installs the dependencies,
 # then core unit tests (GoogleTest/CTest, also under AddressSanitizer+UBSan), the
-# clang-format check, the PGXS build with -Werror, pg_regress and the end-to-end TAP
+# clang-format check, a short libFuzzer run over the parsers, the PGXS build with -Werror, pg_regress and the end-to-end TAP
 # tests on real PostgreSQL 15 clusters (run as the postgres user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ test/s3/radosgw.sh start
 eval "$(test/s3/radosgw.sh env)"
 
 echo "== formatting (clang-format) and the one source list"
-files=$(find src test/unit -name '*.cpp' -o -name '*.hpp')
+files=$(find src test/unit test/fuzz -name '*.cpp' -o -name '*.hpp')
 clang-format --dry-run --Werror $files
 ./scripts/check-sources.sh
 
@@ -38,6 +38,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPGBK_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" >/dev/null
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
 
+echo "== fuzzing the parsers of untrusted bytes (libFuzzer, briefly: longer runs with scripts/fuzz.sh SECONDS)"
+./scripts/fuzz.sh 15
+
 echo "== extension build (-Werror) and install"
 make -s clean >/dev/null 2>&1 || true
 ./scripts/build.sh
@@ -46,7 +49,7 @@ echo "== pg_regress and end-to-end tests (as postgres)"
 work=$(mktemp -d /tmp/pgbk-test.XXXXXX)
 trap 'rm -rf "$work"; test/s3/radosgw.sh stop' EXIT
 cp -a "$src"/. "$work"/
-rm -rf "$work"/build "$work"/build-asan
+rm -rf "$work"/build "$work"/build-asan "$work"/build-fuzz
 chown -R postgres "$work"
 status=0
 runuser -u postgres -- env PGBK_TEST_S3_ENDPOINT="$PGBK_TEST_S3_ENDPOINT" PGBK_TEST_S3_REGION="$PGBK_TEST_S3_REGION" \

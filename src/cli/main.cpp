@@ -244,18 +244,8 @@ Absolutized(const settings::Definition &d, const std::string &value)
 	if ((d.flags & settings::kPaths) == 0)
 		return value;
 	std::string out;
-	size_t start = 0;
-	while (start <= value.size()) {
-		size_t comma = value.find(',', start);
-		std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-		auto a = item.find_first_not_of(' ');
-		item = a == std::string::npos ? "" : AbsolutePath(item.substr(a));
-		if (!item.empty())
-			out += (out.empty() ? "" : ",") + item;
-		if (comma == std::string::npos)
-			break;
-		start = comma + 1;
-	}
+	for (const auto &item : settings::SplitList(value))
+		out += (out.empty() ? "" : ",") + AbsolutePath(item);
 	return out;
 }
 

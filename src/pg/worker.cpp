@@ -334,9 +334,7 @@ copy_files(BackupRun *run)
 		opts.parallel = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel"));
 		opts.verify_checksums = DataChecksumsEnabled();
 		opts.file_delay = std::chrono::milliseconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.test_file_delay")));
-		pgbk::RepositoryLocation location = pgbk::ParseRepositoryLocation(
-			pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.repository")), opts.pgdata);
-		opts.skip_directory = location.driver->LocalDirectory(location);
+		opts.skip_directory = current_repo->local_directory();
 		opts.tablespace_version_dir = TABLESPACE_VERSION_DIRECTORY;
 		current_session->CopyDataDirectory(opts, *current_callbacks);
 	});

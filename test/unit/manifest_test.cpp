@@ -96,6 +96,23 @@ TEST(Manifest, TruncationAndDamageAreErrors)
 	evil.path = "../../etc/passwd";
 	EXPECT_THROW(parse(head + EncodeManifestEntry(evil) + EncodeManifestEnd({})), Error);
 	EXPECT_NO_THROW(parse(head + entry + EncodeManifestEnd({})));
+	// Found by fuzzing: a header number that is not one is refused as damage (pgbk::Error), not
+	// with std::invalid_argument escaping to the caller.
+	for (std::string bad_identifier : {"\"x\"", "\"\"", "\"-1\"", "\"99999999999999999999\""}) {
+		std::string damaged = head;
+		auto at = damaged.find("\"system_identifier\":");
+		ASSERT_NE(at, std::string::npos);
+		auto value_end = damaged.find(',', at);
+		damaged.replace(at, value_end - at, "\"system_identifier\":" + bad_identifier);
+		EXPECT_THROW(parse(damaged + entry + EncodeManifestEnd({})), Error) << damaged;
+	}
+	// Also found by fuzzing: a fractional number where a size belongs (reading 1e40 as an
+	// integer is undefined behaviour) is damage.
+	std::string sized = EncodeManifestEntry(f);
+	auto size_at = sized.find("\"s\":");
+	ASSERT_NE(size_at, std::string::npos);
+	sized.replace(size_at, sized.find(',', size_at) - size_at, "\"s\":1e40");
+	EXPECT_THROW(parse(head + sized + EncodeManifestEnd({})), Error) << sized;
 }
 
 TEST(Manifest, RecipesOfDifferentialAndIncrementalEntriesRoundTrip)

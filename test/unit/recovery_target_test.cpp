@@ -67,6 +67,8 @@ TEST(RecoveryTarget, BadTargetsAreRefusedNamingTheOption)
 	xid.kind = K::Xid;
 	xid.value = "-5";
 	EXPECT_NE(ConfigError(xid).find("--target-xid"), std::string::npos);
+	xid.value = "99999999999999999999"; // 20 digits past 2^64: refused, not std::out_of_range
+	EXPECT_NE(ConfigError(xid).find("--target-xid"), std::string::npos);
 	RecoveryTarget name;
 	name.kind = K::Name;
 	name.value = std::string(64, 'n');

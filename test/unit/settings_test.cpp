@@ -148,7 +148,6 @@ TEST(Settings, ValuesStartAtTheDefaults)
 	EXPECT_EQ(v.Integer(Id("pgbk.parallel")), 2);
 	EXPECT_TRUE(v.Boolean(Id("pgbk.s3_verify_tls")));
 	EXPECT_EQ(v.Text(Id("pgbk.compression")), "zstd");
-	EXPECT_EQ(v.Choice(Id("pgbk.compression")), 1u);
 	EXPECT_FALSE(v.IsSet(Id("pgbk.parallel")));
 	v.Set("pgbk.parallel", "8");
 	EXPECT_TRUE(v.IsSet(Id("pgbk.parallel")));

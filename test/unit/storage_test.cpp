@@ -182,6 +182,7 @@ TEST(RepositoryLocation, InsideTheDataDirectoryHoweverWritten)
 	EXPECT_NE(refusal(dir / "alias/repo").find("it resolves to"), std::string::npos) << "the message shows why";
 	EXPECT_EQ(refusal(dir / "other/repo"), "");
 	EXPECT_EQ(refusal(dir / "data-backups"), "") << "a sibling with the same prefix is outside";
+	EXPECT_EQ(refusal(dd + "/../backups"), "") << "written through the data directory, but outside it";
 	EXPECT_EQ(ResolvedPath(dir / "alias/./x/../y"), ResolvedPath(dd) + "/y");
 }
 

@@ -1,4 +1,6 @@
 #include "pgbk/manifest.hpp"
+#include "pgbk/numbers.hpp"
+#include "pgbk/stored_json.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -97,7 +99,7 @@ ManifestParser::Line(const std::string &line)
 		throw bad("data after the end line");
 	json j;
 	try {
-		j = json::parse(line);
+		j = ParseStoredJson(line, "manifest line " + std::to_string(line_no_));
 		if (!have_header_) {
 			if (!j.contains("pgbk_manifest"))
 				throw bad("missing manifest header");
@@ -109,7 +111,10 @@ ManifestParser::Line(const std::string &line)
 			h.prior = j.value("prior", "");
 			h.prior_start_lsn = ParseLsn(j.value("prior_start_lsn", "0/0"));
 			h.page_delta = j.value("page_delta", false);
-			h.system_identifier = std::stoull(j.at("system_identifier").get<std::string>());
+			auto system_identifier = ParseDecimal(j.at("system_identifier").get<std::string>());
+			if (!system_identifier)
+				throw bad("system_identifier is not a decimal number");
+			h.system_identifier = *system_identifier;
 			h.pg_version_num = j.at("pg_version_num").get<int>();
 			h.timeline = j.at("timeline").get<uint32_t>();
 			h.start_lsn = ParseLsn(j.at("start_lsn").get<std::string>());

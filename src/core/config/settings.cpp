@@ -330,16 +330,6 @@ Values::Boolean(size_t id) const
 	return text_.at(id) == "on";
 }
 
-size_t
-Values::Choice(size_t id) const
-{
-	const auto &choices = kDefinitions[id].choices;
-	for (size_t i = 0; i < choices.size(); i++)
-		if (choices[i] == text_.at(id))
-			return i;
-	return 0;
-}
-
 bool
 Values::IsSet(size_t id) const
 {

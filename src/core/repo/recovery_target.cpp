@@ -1,4 +1,5 @@
 #include "pgbk/recovery_target.hpp"
+#include "pgbk/numbers.hpp"
 
 #include <cctype>
 #include <cstdio>
@@ -161,10 +162,8 @@ ValidateRecoveryTarget(RecoveryTarget &t)
 		}
 		break;
 	case K::Xid: {
-		bool digits = !t.value.empty() && t.value.size() <= 20;
-		for (char c : t.value)
-			digits = digits && std::isdigit(static_cast<unsigned char>(c));
-		if (!digits || (t.xid = std::stoull(t.value)) < 3)
+		auto xid = ParseDecimal(t.value);
+		if (!xid || (t.xid = *xid) < 3)
 			throw Error(ErrorKind::Config, "--target-xid \"" + t.value +
 											   "\" is not a transaction id; give the decimal id of the transaction "
 											   "(txid_current() or pg_current_xact_id())");
@@ -184,10 +183,8 @@ ValidateRecoveryTarget(RecoveryTarget &t)
 		throw Error(ErrorKind::Config, "--target-action needs a target (--target-time, --target-lsn, --target-xid, "
 									   "--target-name or --target-immediate)");
 	if (!t.timeline.empty() && t.timeline != "latest" && t.timeline != "current") {
-		bool digits = t.timeline.size() <= 10;
-		for (char c : t.timeline)
-			digits = digits && std::isdigit(static_cast<unsigned char>(c));
-		if (!digits || std::stoull(t.timeline) < 1 || std::stoull(t.timeline) > 0xFFFFFFFFull)
+		auto timeline = ParseDecimal(t.timeline);
+		if (!timeline || *timeline < 1 || *timeline > 0xFFFFFFFFull)
 			throw Error(ErrorKind::Config,
 						"--target-timeline \"" + t.timeline + "\": use latest, current or a timeline id such as 2");
 	}

@@ -3,6 +3,8 @@
 
 #include "pgbk/crypto.hpp"
 #include "pgbk/fileio.hpp"
+#include "pgbk/numbers.hpp"
+#include "pgbk/stored_json.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,7 +28,7 @@ json
 ParseJsonObject(const std::string &text, const std::string &what)
 {
 	try {
-		json j = json::parse(text);
+		json j = ParseStoredJson(text, what);
 		if (!j.is_object())
 			throw Error(ErrorKind::Corrupt, what + " is not a JSON object");
 		return j;
@@ -166,7 +168,11 @@ Repository::ReadIdentity()
 		if (format != kRepositoryFormat)
 			throw Error(ErrorKind::Conflict, "repository " + Describe() + " has format " + std::to_string(format) +
 												 "; this pgbk reads format " + std::to_string(kRepositoryFormat));
-		return ClusterIdentity{std::stoull(j.at("system_identifier").get<std::string>()), j.at("pg_major").get<int>()};
+		auto system_identifier = ParseDecimal(j.at("system_identifier").get<std::string>());
+		if (!system_identifier)
+			throw Error(ErrorKind::Corrupt,
+						"repository file pgbk.repo is damaged: system_identifier is not a decimal number");
+		return ClusterIdentity{*system_identifier, j.at("pg_major").get<int>()};
 	} catch (const json::exception &e) {
 		throw Error(ErrorKind::Corrupt, std::string("repository file pgbk.repo is damaged: ") + e.what());
 	}
@@ -508,7 +514,10 @@ Repository::ReadBackup(const std::string &label)
 		b.start_lsn = ParseLsn(s.at("start_lsn").get<std::string>());
 		b.timeline = s.at("timeline").get<uint32_t>();
 		b.wal_start = s.at("wal_start").get<std::string>();
-		b.system_identifier = std::stoull(s.at("system_identifier").get<std::string>());
+		auto system_identifier = ParseDecimal(s.at("system_identifier").get<std::string>());
+		if (!system_identifier)
+			throw Error(ErrorKind::Corrupt, info_key + " is damaged: system_identifier is not a decimal number");
+		b.system_identifier = *system_identifier;
 		b.pg_version_num = s.at("pg_version_num").get<int>();
 		b.host = s.value("host", "");
 		b.pgdata = s.value("pgdata", "");
@@ -524,7 +533,10 @@ Repository::ReadBackup(const std::string &label)
 			b.wal_stop = c.at("wal_stop").get<std::string>();
 			b.finished_at = c.at("finished_at").get<int64_t>();
 			b.stop_time_us = c.value("stop_time_us", int64_t{0});
-			b.next_xid = std::stoull(c.value("next_xid", std::string("0")));
+			auto next_xid = ParseDecimal(c.value("next_xid", std::string("0")));
+			if (!next_xid)
+				throw Error(ErrorKind::Corrupt, "next_xid is not a decimal number");
+			b.next_xid = *next_xid;
 			b.files = c.at("files").get<uint64_t>();
 			b.database_bytes = c.at("database_bytes").get<uint64_t>();
 			b.stored_bytes = c.at("stored_bytes").get<uint64_t>();
@@ -534,7 +546,7 @@ Repository::ReadBackup(const std::string &label)
 		} catch (const json::exception &e) {
 			b.status = BackupStatus::Failed;
 			b.error = "completion marker is damaged: " + std::string(e.what());
-		} catch (const std::exception &e) { // Error, or a malformed number
+		} catch (const Error &e) {
 			b.status = BackupStatus::Failed;
 			b.error = std::string("completion marker is damaged: ") + e.what();
 		}
@@ -617,7 +629,9 @@ OpenRepository(const RepositoryLocation &location, const settings::Values &value
 	using settings::Id;
 	auto keyring = Keyring::Load(values.Text(Id("pgbk.encryption_key_file")),
 								 SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring"))));
-	return std::make_unique<Repository>(OpenStorage(location, values, options), std::move(keyring));
+	auto repo = std::make_unique<Repository>(OpenStorage(location, values, options), std::move(keyring));
+	repo->set_local_directory(location.driver->LocalDirectory(location));
+	return repo;
 }
 
 std::unique_ptr<Repository>

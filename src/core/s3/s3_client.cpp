@@ -1,6 +1,7 @@
 #include "pgbk/s3_client.hpp"
 
 #include "pgbk/hash.hpp"
+#include "pgbk/numbers.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -157,6 +158,17 @@ Shown(const std::string &text)
 	for (unsigned char c : text.substr(0, 200))
 		out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
 	return out + (text.size() > 200 ? "..." : "");
+}
+
+// The object length after the '/' of a Content-Range header.
+uint64_t
+ObjectLengthOf(const std::string &bucket, const std::string &key, const std::string &length)
+{
+	auto n = ParseDecimal(length);
+	if (!n)
+		throw Error(ErrorKind::Io, "S3 GET " + bucket + "/" + key +
+									   " answered with a Content-Range length that is not a number: " + Shown(length));
+	return *n;
 }
 
 size_t
@@ -362,8 +374,9 @@ struct S3Client::Impl {
 				return r;
 			auto elapsed = std::chrono::steady_clock::now() - start;
 			std::chrono::milliseconds wait(std::uniform_int_distribution<long>(delay.count() / 2, delay.count())(rng));
-			if (!r.retry_after.empty() && std::all_of(r.retry_after.begin(), r.retry_after.end(), ::isdigit))
-				wait = std::max(wait, std::chrono::milliseconds(std::stol(r.retry_after) * 1000));
+			// Retry-After in seconds (an HTTP date is ignored), capped so that no answer overflows the wait
+			if (auto seconds = ParseDecimal(r.retry_after))
+				wait = std::max(wait, std::chrono::milliseconds(std::min<uint64_t>(*seconds, 3600) * 1000));
 			if (elapsed + wait > opts.retry_budget)
 				throw Error(ErrorKind::Io,
 							"S3 " + method + " " + Describe(bucket) + "/" + key + " failed after " +
@@ -560,7 +573,7 @@ S3Client::GetRange(const std::string &key, uint64_t offset, uint64_t length, std
 	HttpResult r = impl_->Call(bucket_, "GET", key, {}, h, nullptr);
 	if (r.status == 416) { // at or past the end (or an empty object)
 		auto slash = r.content_range.find('/');
-		return slash == std::string::npos ? 0 : std::stoull(r.content_range.substr(slash + 1));
+		return slash == std::string::npos ? 0 : ObjectLengthOf(bucket_, key, r.content_range.substr(slash + 1));
 	}
 	if (r.status >= 300)
 		impl_->Fail(bucket_, "GET", key, r);
@@ -568,7 +581,7 @@ S3Client::GetRange(const std::string &key, uint64_t offset, uint64_t length, std
 	uint64_t total = offset + out.size();
 	auto slash = r.content_range.find('/');
 	if (slash != std::string::npos && r.content_range.substr(slash + 1) != "*")
-		total = std::stoull(r.content_range.substr(slash + 1));
+		total = ObjectLengthOf(bucket_, key, r.content_range.substr(slash + 1));
 	else if (r.status == 200) // server ignored the range: whole object
 	{
 		total = out.size();
@@ -591,28 +604,42 @@ S3Client::ListObjects(const std::string &prefix, const std::string &delimiter,
 		if (!token.empty())
 			q.emplace_back("continuation-token", token);
 		HttpResult r = impl_->Must(bucket_, "GET", "", q, {}, nullptr);
-		XmlDoc doc(r.body);
-		xmlNode *root = doc.Root();
-		if (root == nullptr)
-			throw Error(ErrorKind::Io, "S3 ListObjectsV2 of " + Describe() + " returned no XML");
-		// Keys and common prefixes interleave in key order.
-		std::vector<S3Object> page;
-		XmlDoc::ForEachChild(root, "Contents", [&](xmlNode *c) {
-			page.push_back(
-				S3Object{XmlDoc::ChildText(c, "Key"), std::stoull("0" + XmlDoc::ChildText(c, "Size")), false});
-		});
-		XmlDoc::ForEachChild(root, "CommonPrefixes", [&](xmlNode *c) {
-			page.push_back(S3Object{XmlDoc::ChildText(c, "Prefix"), 0, true});
-		});
-		std::sort(page.begin(), page.end(), [](const S3Object &a, const S3Object &b) { return a.key < b.key; });
-		for (const auto &o : page)
+		ListPage page = ParseListObjectsPage(r.body, Describe());
+		for (const auto &o : page.entries)
 			fn(o);
-		if (XmlDoc::ChildText(root, "IsTruncated") != "true")
+		if (!page.truncated)
 			return;
-		token = XmlDoc::ChildText(root, "NextContinuationToken");
-		if (token.empty())
-			throw Error(ErrorKind::Io, "S3 ListObjectsV2 of " + Describe() + " is truncated without a token");
+		token = page.next_token;
 	}
+}
+
+ListPage
+ParseListObjectsPage(const std::string &body, const std::string &described)
+{
+	XmlDoc doc(body);
+	xmlNode *root = doc.Root();
+	if (root == nullptr)
+		throw Error(ErrorKind::Io, "S3 ListObjectsV2 of " + described + " returned no XML");
+	ListPage page;
+	XmlDoc::ForEachChild(root, "Contents", [&](xmlNode *c) {
+		std::string size = XmlDoc::ChildText(c, "Size");
+		auto n = ParseDecimal(size);
+		if (!n)
+			throw Error(ErrorKind::Io,
+						"S3 ListObjectsV2 of " + described + " gave a size that is not a number: " + Shown(size));
+		page.entries.push_back(S3Object{XmlDoc::ChildText(c, "Key"), *n, false});
+	});
+	XmlDoc::ForEachChild(root, "CommonPrefixes", [&](xmlNode *c) {
+		page.entries.push_back(S3Object{XmlDoc::ChildText(c, "Prefix"), 0, true});
+	});
+	// Keys and common prefixes interleave in key order.
+	std::sort(page.entries.begin(), page.entries.end(),
+			  [](const S3Object &a, const S3Object &b) { return a.key < b.key; });
+	page.truncated = XmlDoc::ChildText(root, "IsTruncated") == "true";
+	page.next_token = XmlDoc::ChildText(root, "NextContinuationToken");
+	if (page.truncated && page.next_token.empty())
+		throw Error(ErrorKind::Io, "S3 ListObjectsV2 of " + described + " is truncated without a token");
+	return page;
 }
 
 std::vector<std::string>

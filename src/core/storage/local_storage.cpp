@@ -457,7 +457,7 @@ private:
 											   "; choose a directory outside it" +
 											   (where.empty() ? "" : " (" + where + ")"));
 		};
-		if (PathIsWithin(path, dd) || (path == dd || path.rfind(dd + "/", 0) == 0))
+		if (PathIsWithin(path, dd))
 			refuse("data directory", "");
 		std::vector<std::string> tablespaces;
 		ListDirectory(dd + "/pg_tblspc", &tablespaces);

@@ -105,6 +105,18 @@ public:
 	{
 		return keyring_.get();
 	}
+	// The directory on this machine that holds the repository ("" for a remote store):
+	// a backup walk skips it. Set by OpenRepository from the location it opened.
+	const std::string &
+	local_directory() const
+	{
+		return local_directory_;
+	}
+	void
+	set_local_directory(std::string directory)
+	{
+		local_directory_ = std::move(directory);
+	}
 	// The codec options with this repository's current key (every object pgbk writes is
 	// encrypted when the repository has a key).
 	CodecOptions WithKey(CodecOptions codec) const;
@@ -186,6 +198,7 @@ private:
 
 	std::unique_ptr<Storage> storage_;
 	std::shared_ptr<const Keyring> keyring_;
+	std::string local_directory_;
 };
 
 // Calls fn with each WAL segment name a backup needs to become consistent, from its

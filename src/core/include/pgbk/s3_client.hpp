@@ -42,6 +42,16 @@ struct S3Object {
 	bool is_prefix = false;
 };
 
+// One page of a ListObjectsV2 response: keys and common prefixes in key order, and the
+// token of the next page when it is truncated. Throws Io on a response that is not one
+// (no XML, a size that is not a number, truncated without a token).
+struct ListPage {
+	std::vector<S3Object> entries;
+	bool truncated = false;
+	std::string next_token;
+};
+ListPage ParseListObjectsPage(const std::string &body, const std::string &described);
+
 class S3Client {
 public:
 	S3Client(S3Options options, std::string bucket);

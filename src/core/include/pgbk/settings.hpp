@@ -267,7 +267,6 @@ public:
 	int64_t Integer(size_t id) const;
 	bool Boolean(size_t id) const;
 	// The index of an Enum setting's value among its choices.
-	size_t Choice(size_t id) const;
 	bool IsSet(size_t id) const;
 
 private:
