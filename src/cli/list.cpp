@@ -44,11 +44,12 @@ RunList(Context &context, const std::vector<std::string> &args)
 		return 0;
 	}
 	std::printf("repository: %s\n", repo.Describe().c_str());
-	if (auto timelines = repo.ListTimelines(); !timelines.empty()) {
+	if (auto timelines = repo.ReadTimelines(); !timelines.lineages().empty()) {
 		std::printf("timelines: 1");
-		for (const auto &t : timelines)
-			std::printf(", %u (from %u at %s)", t.timeline, t.parent, FormatLsn(t.switch_lsn).c_str());
-		std::printf("\n");
+		for (const auto &[tli, lineage] : timelines.lineages())
+			std::printf(", %u (from %u at %s)", tli, lineage.ancestors.back().timeline,
+						FormatLsn(lineage.ancestors.back().end).c_str());
+		std::printf("; restores follow timeline %u\n", timelines.Authoritative());
 	}
 	if (backups.empty()) {
 		std::printf("no backups\n");

@@ -92,13 +92,37 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 	return req;
 }
 
-// The backup: the one named (it must reach the target), or the newest that does.
+// The backup: the one named (it must reach the target), or the newest that does; both
+// on the history of the timeline the restore follows.
 void
 ChooseBackup(Repository &repo, RestoreRequest &req)
 {
 	auto backups = repo.ListBackups();
+	TimelineSet timelines = repo.ReadTimelines();
+	std::string followed = req.target.timeline;
+	std::optional<TimelineLineage> history = RestoreHistory(timelines, req.target);
+	if (history && req.target.timeline != followed)
+		std::printf("following timeline %s, not the highest (%u): that one forks off a line another timeline "
+					"superseded earlier (timelines: %s)\n",
+					req.target.timeline.c_str(), timelines.Highest(),
+					timelines.LineageOf(timelines.Highest()).Describe().c_str());
 	if (req.options.label.empty()) {
-		req.options.backup = SelectBackupForTarget(backups, req.target, repo.Describe());
+		std::string excluded;
+		if (history)
+			std::erase_if(backups, [&](const BackupRecord &b) {
+				std::string why = b.status == BackupStatus::Complete ? OffHistoryReason(b, *history) : "";
+				if (!why.empty() && excluded.empty())
+					excluded = why;
+				return !why.empty();
+			});
+		try {
+			req.options.backup = SelectBackupForTarget(backups, req.target, repo.Describe());
+		} catch (const Error &e) {
+			if (excluded.empty())
+				throw;
+			throw Error(e.kind(), std::string(e.what()) + " on the history of timeline " +
+									  std::to_string(history->timeline) + " (" + excluded + ")");
+		}
 		if (req.target.kind == RecoveryTarget::Kind::Name)
 			std::printf("a restore point's position is only known by replaying WAL: restoring the oldest backup, "
 						"%s, which reaches every restore point after it (name a newer one with --backup to replay "
@@ -106,6 +130,11 @@ ChooseBackup(Repository &repo, RestoreRequest &req)
 						req.options.backup->label.c_str());
 	} else {
 		req.options.backup = SelectBackup(backups, req.options.label, repo.Describe());
+		if (history)
+			if (std::string why = OffHistoryReason(*req.options.backup, *history); !why.empty())
+				throw Error(ErrorKind::Config,
+							why +
+								"; restore a backup on that history, or name the backup's line with --target-timeline");
 		if (req.target.kind != RecoveryTarget::Kind::None)
 			SelectBackupForTarget({*req.options.backup}, req.target, "backup " + req.options.label);
 	}

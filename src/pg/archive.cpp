@@ -6,6 +6,7 @@
  * object is durable. Failures are WARNINGs and return false so the archiver retries;
  * nothing here may take the archiver down.
  */
+#include "pgbk/timeline_fence.hpp"
 #include "pgbk/wal_archiver.hpp"
 
 #include "boundary.hpp"
@@ -18,6 +19,8 @@ namespace {
 /* Leaked on purpose: no C++ destructor runs at archiver exit (shutdown_cb joins). */
 pgbk::Repository *archive_repo = nullptr;
 pgbk::WalArchiver *archiver = nullptr;
+/* The repository's history files as the archiver last read them (with archive_repo). */
+pgbk::TimelineFence *archive_fence = nullptr;
 /* What the archiver was created with: a reload that changes them recreates it (the
  * repository is reopened when its settings or keys change: RepositoryConfigSignature). */
 pgbk::CodecOptions archiver_codec;
@@ -45,7 +48,8 @@ CurrentTimeText()
  * Archives one file. Returns a result; never throws.
  */
 pgbk::glue::CppResult
-ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *already)
+ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::glue::ServerPosition position,
+		   bool *already)
 {
 	return pgbk::glue::RunCpp([&] {
 		// The archiver's working directory is the data directory.
@@ -57,6 +61,8 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *a
 		if (archive_repo == nullptr || archive_repo_signature == nullptr || *archive_repo_signature != signature) {
 			delete archiver; // waits for its background work on the old repository
 			archiver = nullptr;
+			delete archive_fence;
+			archive_fence = nullptr;
 			delete archive_repo;
 			archive_repo = nullptr;
 			archive_repo_checked = false;
@@ -81,8 +87,15 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, bool *a
 			archiver_codec = codec;
 			archiver_threads = threads;
 		}
+		// Nothing past a fork that superseded this server (a former primary after a
+		// failover): the repository's history files decide, re-read when a new one appears.
+		if (archive_fence == nullptr)
+			archive_fence = new pgbk::TimelineFence(*archive_repo, wal_segment_size);
+		pgbk::TimelineLineage own = pgbk::LocalLineage("pg_wal", position.timeline);
+		archive_fence->CheckFile(own, file);
 		// Segments waiting after this one are stored in the background meanwhile.
 		auto ahead = archiver->ReadyAfter("pg_wal", file, static_cast<size_t>(threads) * 2);
+		std::erase_if(ahead, [&](const auto &next) { return archive_fence->Refuses(own, next.first); });
 		pgbk::Repository::ArchiveOutcome outcome;
 		try {
 			outcome = archiver->Archive(file, path, ahead);
@@ -156,7 +169,7 @@ pgbk_archive_file_internal(const char *file, const char *path)
 {
 	bool already = false;
 	pgbk::ClusterIdentity id = pgbk::glue::CurrentClusterIdentity();
-	pgbk::glue::CppResult r = ArchiveOne(file, path, id, &already);
+	pgbk::glue::CppResult r = ArchiveOne(file, path, id, pgbk::glue::CurrentServerPosition(), &already);
 
 	if (!r.ok) {
 		char what[MAXFNAMELEN + 32];

@@ -79,6 +79,18 @@ std::string DataDirectory();
 std::string AbsoluteDataDirectory();
 std::string HostName();
 ClusterIdentity CurrentClusterIdentity();
+// This server's timeline and WAL position: where it inserts on a primary, where it has
+// replayed on a standby. Reads shared memory only (never ereports).
+struct ServerPosition {
+	uint32_t timeline = 1;
+	Lsn lsn = 0;
+};
+ServerPosition CurrentServerPosition();
+// Throws Conflict (`what`: what is refused, e.g. "cannot start a backup") when the
+// repository's history files show that another server took over from a point this
+// server went past: a former primary or a promoted copy stores, backs up and removes
+// nothing there (timeline_fence.hpp).
+void RefuseIfSuperseded(Repository &repo, const std::string &what);
 // True once PostgreSQL asked this process to stop or cancel (reads signal flags only).
 bool StopRequested();
 // Opens the configured repository with the configured keys (throws pgbk::Error).

@@ -6,6 +6,7 @@
  */
 #include "pgbk/retention.hpp"
 #include "pgbk/storage_driver.hpp"
+#include "pgbk/timeline_fence.hpp"
 
 #include "boundary.hpp"
 #include "glue.hpp"
@@ -76,6 +77,34 @@ StopRequested()
 	return ShutdownRequestPending || ProcDiePending || QueryCancelPending;
 }
 
+ServerPosition
+CurrentServerPosition()
+{
+	ServerPosition p;
+	if (RecoveryInProgress()) {
+		TimeLineID tli = 0;
+		p.lsn = GetXLogReplayRecPtr(&tli);
+		p.timeline = tli;
+	} else {
+		p.lsn = GetXLogInsertRecPtr();
+		p.timeline = GetWALInsertionTimeLine();
+	}
+	return p;
+}
+
+void
+RefuseIfSuperseded(Repository &repo, const std::string &what)
+{
+	ServerPosition position = CurrentServerPosition();
+	TimelineLineage own = LocalLineage(AbsoluteDataDirectory() + "/pg_wal", position.timeline);
+	TimelineFence fence(repo, wal_segment_size);
+	if (auto fork = fence.SupersedingServer(own, position.lsn))
+		throw Error(ErrorKind::Conflict, what + ": " + SupersededMessage(own, *fork),
+					"This server may not write to the repository any more. Stop it, or rejoin it as a standby of "
+					"the primary on timeline " +
+						std::to_string(fork->child) + " (pg_rewind), then take backups there.");
+}
+
 std::unique_ptr<Repository>
 OpenConfiguredRepository()
 {
@@ -94,8 +123,10 @@ ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup)
 						   : RetentionPolicy::FullType::Count;
 	policy.diff = IntSetting(settings::Id("pgbk.retention_diff"));
 	auto repo = OpenConfiguredRepository();
-	// Removes only from this cluster's own repository.
+	// Removes only from this cluster's own repository, and never as a superseded server
+	// (a former primary's retention must not remove the new primary's backups).
 	repo->CheckOwner(CurrentClusterIdentity());
+	RefuseIfSuperseded(*repo, "this server removes nothing");
 	return Expire(*repo, policy, static_cast<int64_t>(time(nullptr)), wal_segment_size, on_backup);
 }
 

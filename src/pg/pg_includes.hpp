@@ -9,6 +9,7 @@ extern "C" {
 
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
+#include "access/xlogrecovery.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"

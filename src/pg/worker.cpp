@@ -8,6 +8,7 @@
  */
 #include "pgbk/backup.hpp"
 #include "pgbk/cron.hpp"
+#include "pgbk/timeline_fence.hpp"
 #include "pgbk/wal_archiver.hpp"
 
 #include "boundary.hpp"
@@ -223,10 +224,14 @@ choose_prior(BackupRun *run)
 	CppResult r = RunCpp([&] {
 		current_repo = pgbk::glue::OpenConfiguredRepository().release();
 		current_repo->CheckOrInit(pgbk::glue::CurrentClusterIdentity());
+		// A former primary (or a promoted copy) whose timeline another server took over
+		// takes no backup: a restore would pick it and fail.
+		pgbk::glue::RefuseIfSuperseded(*current_repo, "this server takes no backup");
 		if (pgbk::RulesOf(run->type).prior == pgbk::PriorRule::None)
 			return;
-		pgbk::PriorChoice c =
-			pgbk::ChoosePrior(current_repo->ListBackups(), run->type, GetWALInsertionTimeLine(), PG_VERSION_NUM);
+		pgbk::TimelineLineage lineage =
+			pgbk::LocalLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal", GetWALInsertionTimeLine());
+		pgbk::PriorChoice c = pgbk::ChoosePrior(current_repo->ListBackups(), run->type, lineage, PG_VERSION_NUM);
 		strlcpy(run->prior, c.label.c_str(), sizeof(run->prior));
 		run->prior_start = c.start_lsn;
 		strlcpy(why_full, c.why_full.c_str(), sizeof(why_full));

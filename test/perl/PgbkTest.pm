@@ -17,7 +17,7 @@ sub new_node
 {
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
+	$node->init(extra => ['--data-checksums'], allows_streaming => $opts{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pgbk'
 wal_level = replica

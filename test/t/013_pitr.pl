@@ -129,7 +129,7 @@ my $tl2_expect = PgbkTest::table_digests($inplace);
 $inplace->safe_psql('postgres', "INSERT INTO marks SELECT g, 'tl2-late' FROM generate_series(50200, 50299) g");
 PgbkTest::switch_and_wait_archived($inplace);
 ok(-e "$repo/wal/00000002.history", 'the history file of timeline 2 is in the repository');
-like(`pgbk --repo $repo list`, qr/^timelines: 1, 2 \(from 1 at [0-9A-F]+\/[0-9A-F]+\)$/m, 'pgbk list shows the timelines');
+like(`pgbk --repo $repo list`, qr/^timelines: 1, 2 \(from 1 at [0-9A-F]+\/[0-9A-F]+\); restores follow timeline 2$/m, 'pgbk list shows the timelines');
 $inplace->stop;
 
 my $tl2 = restore_to('tl2', $b3, '--target-lsn', $tl2_lsn, '--target-timeline', '2');

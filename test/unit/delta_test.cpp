@@ -284,8 +284,9 @@ TEST_F(DeltaTest, ExpiryRemovesWholeChainsAndOlderWalAndKeepsTheRestRestorable)
 	std::string f2 = Backup("20260101-000300F", "full", "", 7 * seg + 0x28, 1300);
 	SetPage("base/5/16385", 9, Page(9 * seg, 9, 's'));
 	std::string i2 = Backup("20260101-000400I", "incr", f2, 9 * seg + 0x28, 1400);
-	// A history file is never expired; an extra segment of the same log lies in between.
-	test::WriteFile(dir_ / "00000002.history", "1\t0/7000000\tno reason\n");
+	// A history file (a promotion after these backups) is never expired; an extra segment
+	// of the same log lies in between.
+	test::WriteFile(dir_ / "00000002.history", "1\t0/20000000\tno reason\n");
 	repo_->ArchiveWalFile("00000002.history", dir_ / "00000002.history", CodecOptions{});
 	test::WriteFile(dir_ / "seg", "wal");
 	repo_->ArchiveWalFile("000000010000000000000006", dir_ / "seg", CodecOptions{});

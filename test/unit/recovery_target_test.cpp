@@ -181,3 +181,42 @@ TEST(RecoveryTarget, PicksTheNewestBackupThatReachesTheTarget)
 			<< e.what();
 	}
 }
+
+// A restore follows the authoritative timeline, which is not always the highest, and
+// refuses backups off its history, naming the fork.
+TEST(RecoveryTarget, RestoresFollowTheAuthoritativeHistory)
+{
+	constexpr Lsn seg = 16ull << 20;
+	TimelineSet timelines;
+	timelines.Add(TimelineLineage{2, {{1, 5 * seg}}});
+	timelines.Add(TimelineLineage{3, {{1, 8 * seg}}}); // the former primary's line, promoted later
+	RecoveryTarget latest;
+	auto history = RestoreHistory(timelines, latest);
+	ASSERT_TRUE(history);
+	EXPECT_EQ(history->timeline, 2u);
+	EXPECT_EQ(latest.timeline, "2") << "written out: PostgreSQL's latest would follow timeline 3";
+	RecoveryTarget named;
+	named.timeline = "3";
+	EXPECT_EQ(RestoreHistory(timelines, named)->timeline, 3u);
+	named.timeline = "7";
+	EXPECT_THROW(RestoreHistory(timelines, named), Error);
+	RecoveryTarget current;
+	current.timeline = "current";
+	EXPECT_FALSE(RestoreHistory(timelines, current));
+
+	BackupRecord on, off;
+	on.label = "20260101-000000F";
+	on.timeline = 1;
+	on.stop_lsn = 4 * seg;
+	off = on;
+	off.label = "20260102-000000F";
+	off.stop_lsn = 6 * seg;
+	EXPECT_EQ(OffHistoryReason(on, *history), "");
+	EXPECT_NE(
+		OffHistoryReason(off, *history).find("timeline 2 forked off timeline 1 at 0/5000000, before the backup ended"),
+		std::string::npos)
+		<< OffHistoryReason(off, *history);
+	off.timeline = 3;
+	EXPECT_NE(OffHistoryReason(off, *history).find("not on the history of timeline 2 (1 until 0/5000000, then 2)"),
+			  std::string::npos);
+}

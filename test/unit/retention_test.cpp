@@ -171,6 +171,44 @@ TEST(Retention, CountKeepsChainsAndOrdersByTimeNotLabel)
 	EXPECT_EQ(plan.oldest_wal_kept, WalSegmentName(WalSegment{1, 1}, kSeg)) << "the full's WAL stays";
 }
 
+// Split brain: after the failover to timeline 2 at segment 5, the former primary kept
+// taking backups on timeline 1. With retention 1 they must neither displace the new
+// primary's backup nor protect themselves from expiry once older than it.
+TEST(Retention, BackupsOffTheAuthoritativeHistoryNeverCount)
+{
+	auto mk = [](const std::string &label, uint32_t tli, int64_t t, uint64_t seg) {
+		BackupRecord b;
+		b.label = label;
+		b.type = "full";
+		b.started_at = t;
+		b.status = BackupStatus::Complete;
+		b.timeline = tli;
+		b.start_lsn = seg * kSeg;
+		b.stop_lsn = seg * kSeg + 100;
+		b.wal_start = WalSegmentName(WalSegment{tli, seg}, kSeg);
+		return b;
+	};
+	TimelineLineage history{2, {{1, 5 * kSeg}}};
+	std::vector<BackupRecord> h = {mk("before-fork", 1, 100, 2), mk("new-primary", 2, 200, 6),
+								   mk("old-primary", 1, 300, 7), mk("old-primary-2", 1, 400, 9)};
+	RetentionPolicy p;
+	p.full = 1;
+	RetentionPlan plan = PlanRetention(h, p, 500, kSeg, &history);
+	ASSERT_EQ(plan.expire.size(), 1u);
+	EXPECT_EQ(plan.expire[0].label, "before-fork");
+	EXPECT_EQ(plan.oldest_wal_kept, WalSegmentName(WalSegment{2, 6}, kSeg));
+	// Without the history the former primary's newest would have been the one kept.
+	EXPECT_EQ(PlanRetention(h, p, 500, kSeg).expire.size(), 3u);
+	// Once a newer backup exists on the history, the former primary's older ones go.
+	h.push_back(mk("new-primary-2", 2, 600, 12));
+	plan = PlanRetention(h, p, 700, kSeg, &history);
+	ASSERT_EQ(plan.expire.size(), 4u);
+	for (const auto &e : plan.expire)
+		EXPECT_NE(e.label, "new-primary-2");
+	EXPECT_NE(plan.expire[0].reason.find("not on the history of timeline 2"), std::string::npos)
+		<< plan.expire[0].reason;
+}
+
 TEST(Retention, PriorOfDifferentialAndIncremental)
 {
 	auto rec = [](const std::string &label, const std::string &type, BackupStatus st, int64_t t, uint32_t tli) {
@@ -185,21 +223,30 @@ TEST(Retention, PriorOfDifferentialAndIncremental)
 		return b;
 	};
 	std::vector<BackupRecord> none;
-	EXPECT_NE(ChoosePrior(none, BackupType::Diff, 1, 150008).why_full.find("no complete full backup"),
+	EXPECT_NE(ChoosePrior(none, BackupType::Diff, TimelineLineage{}, 150008).why_full.find("no complete full backup"),
 			  std::string::npos);
 
 	std::vector<BackupRecord> h = {rec("A", "full", BackupStatus::Complete, 1, 1),
 								   rec("B", "incr", BackupStatus::Complete, 2, 1),
 								   rec("C", "full", BackupStatus::Failed, 3, 1)};
-	EXPECT_EQ(ChoosePrior(h, BackupType::Diff, 1, 150008).label, "A"); // the failed full does not count
-	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, 1, 150008).label, "B");
-	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, 1, 150008).start_lsn, Lsn{2} << 24);
+	EXPECT_EQ(ChoosePrior(h, BackupType::Diff, TimelineLineage{}, 150008).label, "A"); // the failed full does not count
+	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, TimelineLineage{}, 150008).label, "B");
+	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, TimelineLineage{}, 150008).start_lsn, Lsn{2} << 24);
 
-	// After a promotion the newest backup is on the old timeline: a full is taken.
-	PriorChoice other = ChoosePrior(h, BackupType::Incr, 2, 150008);
+	// After a promotion the newest backup is on the old timeline, before the fork: it is
+	// on the new primary's history, so the incremental stays incremental.
+	for (auto &b : h)
+		b.stop_lsn = b.start_lsn + 100;
+	TimelineLineage promoted{2, {{1, Lsn{5} << 24}}};
+	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, promoted, 150008).label, "B");
+	// A backup the old timeline took after the fork (a former primary's) is not.
+	TimelineLineage early{2, {{1, (Lsn{2} << 24) + 50}}};
+	EXPECT_EQ(ChoosePrior(h, BackupType::Incr, early, 150008).label, "A");
+	TimelineLineage before_all{2, {{1, 10}}};
+	PriorChoice other = ChoosePrior(h, BackupType::Incr, before_all, 150008);
 	EXPECT_TRUE(other.label.empty());
-	EXPECT_NE(other.why_full.find("timeline 1"), std::string::npos) << other.why_full;
-	PriorChoice upgraded = ChoosePrior(h, BackupType::Diff, 1, 160002);
+	EXPECT_NE(other.why_full.find("lies on this server's history"), std::string::npos) << other.why_full;
+	PriorChoice upgraded = ChoosePrior(h, BackupType::Diff, TimelineLineage{}, 160002);
 	EXPECT_TRUE(upgraded.label.empty());
 	EXPECT_NE(upgraded.why_full.find("PostgreSQL 15"), std::string::npos) << upgraded.why_full;
 }

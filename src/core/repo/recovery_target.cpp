@@ -223,6 +223,39 @@ RecoverySettings(const RecoveryTarget &t)
 	return out;
 }
 
+std::optional<TimelineLineage>
+RestoreHistory(const TimelineSet &timelines, RecoveryTarget &t)
+{
+	if (t.timeline == "current")
+		return std::nullopt;
+	if (t.timeline.empty() || t.timeline == "latest") {
+		uint32_t authoritative = timelines.Authoritative();
+		if (authoritative != timelines.Highest())
+			t.timeline = std::to_string(authoritative); // PostgreSQL's latest would take the highest
+		return timelines.LineageOf(authoritative);
+	}
+	auto tli = static_cast<uint32_t>(*ParseDecimal(t.timeline)); // validated
+	if (!timelines.Knows(tli))
+		throw Error(ErrorKind::NotFound, "--target-timeline " + t.timeline +
+											 ": the repository holds no history file for timeline " + t.timeline);
+	return timelines.LineageOf(tli);
+}
+
+std::string
+OffHistoryReason(const BackupRecord &b, const TimelineLineage &history)
+{
+	if (history.Reaches(b.timeline, b.stop_lsn))
+		return "";
+	std::string backup =
+		"backup " + b.label + " (timeline " + std::to_string(b.timeline) + ", ending at " + FormatLsn(b.stop_lsn) + ")";
+	if (auto left = history.EndOf(b.timeline))
+		return backup + " is not on the history of timeline " + std::to_string(history.timeline) + ": timeline " +
+			   std::to_string(history.ChildOf(b.timeline)) + " forked off timeline " + std::to_string(b.timeline) +
+			   " at " + FormatLsn(*left) + ", before the backup ended";
+	return backup + " is not on the history of timeline " + std::to_string(history.timeline) + " (" +
+		   history.Describe() + ")";
+}
+
 BackupRecord
 SelectBackupForTarget(const std::vector<BackupRecord> &backups, const RecoveryTarget &t, const std::string &where)
 {

@@ -323,36 +323,22 @@ Repository::FetchWalFile(const std::string &name, const std::string &dest)
 	return true;
 }
 
-std::vector<Repository::TimelineInfo>
-Repository::ListTimelines()
+TimelineSet
+Repository::ReadTimelines()
 {
-	std::vector<TimelineInfo> out;
-	std::vector<std::string> names;
+	TimelineSet set;
+	std::vector<std::string> names; // one per timeline: few
 	storage_->List("wal/", false, [&](const ListEntry &e) {
 		std::string name = e.key.substr(4);
 		if (!e.is_prefix && ClassifyWalFileName(name) == WalFileKind::TimelineHistory)
 			names.push_back(name);
 	});
 	for (const auto &name : names) {
-		TimelineInfo t;
-		t.timeline = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
-		// "parent<TAB>switchpoint<TAB>reason" per ancestor; the last line is the parent.
-		std::string text = GetObject(*storage_, WalArchiveKey(name), keyring_.get(), 1 << 20);
-		std::istringstream in(text);
-		std::string line;
-		while (std::getline(in, line)) {
-			unsigned parent = 0;
-			char lsn[32] = "";
-			if (line.empty() || line[0] == '#' || std::sscanf(line.c_str(), "%u %31s", &parent, lsn) != 2)
-				continue;
-			t.parent = parent;
-			t.switch_lsn = ParseLsn(lsn);
-		}
-		out.push_back(t);
+		auto tli = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16)); // 8 hex digits: checked
+		set.Add(ParseTimelineHistory(tli, GetObject(*storage_, WalArchiveKey(name), keyring_.get(), 1 << 20),
+									 "wal/" + name));
 	}
-	std::sort(out.begin(), out.end(),
-			  [](const TimelineInfo &a, const TimelineInfo &b) { return a.timeline < b.timeline; });
-	return out;
+	return set;
 }
 
 std::string

@@ -21,14 +21,17 @@ ExpiryInterrupted(const BackupRecord &b)
 
 RetentionPlan
 PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &policy, int64_t now,
-			  uint64_t segment_size)
+			  uint64_t segment_size, const TimelineLineage *history)
 {
 	RetentionPlan plan;
+	auto off_history = [history](const BackupRecord &b) {
+		return history && b.status == BackupStatus::Complete && !history->Reaches(b.timeline, b.stop_lsn);
+	};
 	std::map<std::string, const BackupRecord *> by_label;
 	std::vector<const BackupRecord *> fulls;
 	for (const auto &b : backups) {
 		by_label[b.label] = &b;
-		if (b.status == BackupStatus::Complete && IsBackupType(b.type, BackupType::Full))
+		if (b.status == BackupStatus::Complete && IsBackupType(b.type, BackupType::Full) && !off_history(b))
 			fulls.push_back(&b);
 	}
 	if (policy.full <= 0 || fulls.empty()) {
@@ -61,7 +64,7 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	std::map<std::string, std::string> reason;
 	std::vector<const BackupRecord *> diffs;
 	for (const auto &b : backups) {
-		if (b.status != BackupStatus::Complete || IsBackupType(b.type, BackupType::Full))
+		if (b.status != BackupStatus::Complete || IsBackupType(b.type, BackupType::Full) || off_history(b))
 			continue;
 		if (!by_label.count(b.prior))
 			reason[b.label] = "its prior backup " + b.prior + " is gone";
@@ -115,10 +118,12 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 		std::string why;
 		if (ExpiryInterrupted(b))
 			why = kInterruptedExpiry;
-		else if (b.status == BackupStatus::Failed) {
+		else if (b.status == BackupStatus::Failed || off_history(b)) {
 			if (oldest_kept == nullptr || i >= static_cast<size_t>(oldest_kept - backups.data()))
-				continue; // failed after the oldest kept backup: kept for its error until older
-			why = "failed, older than every kept backup";
+				continue; // after the oldest kept backup: kept (for its error, or a rescue) until older
+			why = off_history(b) ? "not on the history of timeline " + std::to_string(history->timeline) +
+									   ", older than every kept backup"
+								 : "failed, older than every kept backup";
 		} else if (reason.count(b.label))
 			why = reason[b.label];
 		else
@@ -145,26 +150,27 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 }
 
 PriorChoice
-ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, uint32_t timeline, int pg_version_num)
+ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, const TimelineLineage &lineage,
+			int pg_version_num)
 {
 	PriorChoice c;
 	const BackupTypeRules &rules = RulesOf(type);
 	if (rules.prior == PriorRule::None)
 		return c;
 	bool any = rules.prior == PriorRule::NewestAny;
-	const BackupRecord *newest = nullptr;
+	const BackupRecord *newest = nullptr, *newest_off_history = nullptr;
 	for (const auto &b : backups) // ordered by time: the last match is the newest
 		if (b.status == BackupStatus::Complete && (any || IsBackupType(b.type, BackupType::Full)))
-			newest = &b;
+			(lineage.Reaches(b.timeline, b.stop_lsn) ? newest : newest_off_history) = &b;
 	std::string what = any ? "complete backup" : "complete full backup";
 	if (newest == nullptr) {
-		c.why_full = "there is no " + what + " in the repository to take the " + std::string(rules.adjective) +
-					 " backup against";
-		return c;
-	}
-	if (newest->timeline != timeline) {
-		c.why_full = "the newest " + what + ", " + newest->label + ", is on timeline " +
-					 std::to_string(newest->timeline) + " and the server is on timeline " + std::to_string(timeline);
+		c.why_full = newest_off_history == nullptr
+						 ? "there is no " + what + " in the repository to take the " + std::string(rules.adjective) +
+							   " backup against"
+						 : "no " + what + " lies on this server's history (timeline " + lineage.Describe() +
+							   "); the newest, " + newest_off_history->label + ", is on timeline " +
+							   std::to_string(newest_off_history->timeline) +
+							   (lineage.EndOf(newest_off_history->timeline) ? " after this server left it" : "");
 		return c;
 	}
 	if (newest->pg_version_num / 10000 != pg_version_num / 10000) {
@@ -197,7 +203,9 @@ Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t se
 		if (on_backup)
 			on_backup(item);
 	}
-	RetentionPlan plan = PlanRetention(backups, policy, now, segment_size);
+	TimelineSet timelines = repo.ReadTimelines();
+	TimelineLineage history = timelines.LineageOf(timelines.Authoritative());
+	RetentionPlan plan = PlanRetention(backups, policy, now, segment_size, &history);
 	for (const auto &item : plan.expire) {
 		repo.RemoveBackup(item.label, kExpiredPrefix + item.reason, now);
 		report.backups.push_back(item);

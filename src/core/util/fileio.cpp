@@ -53,6 +53,20 @@ WriteFully(int fd, const void *data, size_t len, const std::string &path, int64_
 	}
 }
 
+std::string
+ReadSmallFile(const std::string &path, size_t max)
+{
+	UniqueFd fd = OpenOrThrow(path, O_RDONLY | O_CLOEXEC);
+	std::vector<char> buf(64 * 1024);
+	std::string out;
+	ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) {
+		if (out.size() + n > max)
+			throw Error(ErrorKind::Corrupt, "\"" + path + "\" is larger than " + std::to_string(max) + " bytes");
+		out.append(data, n);
+	});
+	return out;
+}
+
 void
 ReadChunks(int fd, const std::string &path, std::vector<char> &buf, const std::function<void(const char *, size_t)> &fn)
 {

@@ -37,6 +37,8 @@ void WriteFully(int fd, const void *data, size_t len, const std::string &path, i
 // Calls fn for each chunk read from the current position to the end of the file.
 void ReadChunks(int fd, const std::string &path, std::vector<char> &buf,
 				const std::function<void(const char *, size_t)> &fn);
+// The whole of a small file (a history file, a marker); throws Corrupt past `max` bytes.
+std::string ReadSmallFile(const std::string &path, size_t max);
 // syncfs(2) of the file system holding path: every dirty file and directory entry.
 void SyncFileSystem(const std::string &path);
 // The names in a directory, without "." and "..", in no particular order; false (and

@@ -44,6 +44,16 @@ std::vector<std::pair<std::string, std::string>> RecoverySettings(const Recovery
 // no target) takes the newest backup; a restore point name, whose position is unknown
 // before replay, the oldest (name a newer one with --backup to replay less). A target no backup reaches throws NotFound
 // saying which range is restorable. `backups` as ListBackups returns them.
+// The history a restore follows: the timeline named by --target-timeline, or by default
+// (and "latest") the repository's authoritative timeline (timeline.hpp), which is not the
+// highest one when that one forks off a superseded line; then `t.timeline` is set to it,
+// so the restored server follows it too. "current": none (the backup's own timeline).
+// Throws NotFound for a timeline without a history file.
+std::optional<TimelineLineage> RestoreHistory(const TimelineSet &timelines, RecoveryTarget &t);
+// Why a backup cannot start a recovery along `history` ("" when it can): its timeline is
+// not on that history, or the history left it before the backup ended.
+std::string OffHistoryReason(const BackupRecord &b, const TimelineLineage &history);
+
 BackupRecord SelectBackupForTarget(const std::vector<BackupRecord> &backups, const RecoveryTarget &t,
 								   const std::string &where);
 

@@ -13,6 +13,7 @@
 #include "pgbk/manifest.hpp"
 #include "pgbk/object.hpp"
 #include "pgbk/storage.hpp"
+#include "pgbk/timeline.hpp"
 #include "pgbk/storage_driver.hpp"
 #include "pgbk/wal.hpp"
 
@@ -152,12 +153,8 @@ public:
 	bool FetchWalFile(const std::string &name, const std::string &dest);
 	bool HasWalFile(const std::string &name);
 
-	// Timelines with a history file in the archive (timeline 1 has none), in order.
-	struct TimelineInfo {
-		uint32_t timeline = 0, parent = 0;
-		Lsn switch_lsn = 0; // where it branched off its parent
-	};
-	std::vector<TimelineInfo> ListTimelines();
+	// The timelines whose history files the archive holds (timeline 1 has none).
+	TimelineSet ReadTimelines();
 
 	// Backups.
 	static std::string BackupKey(const std::string &label, const std::string &leaf);

@@ -39,19 +39,25 @@ inline constexpr const char *kExpiredPrefix = "expired: ";
 // `backups` ordered by start time then LSN (Repository::ListBackups). Never expires the
 // newest complete full backup, anything a kept backup depends on, a backup that is still
 // being taken (incomplete) or the chain it is being taken against.
+//
+// With `history` (the authoritative timeline's lineage), only backups on it count: one a
+// superseded line took (a former primary's after a failover) is never kept in place of
+// one on the history, and goes like a failed backup once older than every kept one.
 RetentionPlan PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &policy, int64_t now,
-							uint64_t segment_size);
+							uint64_t segment_size, const TimelineLineage *history = nullptr);
 
 // The backup a differential ("diff": the newest complete full backup) or incremental
-// ("incr": the newest complete backup of any type) is taken against. Empty label with a
-// reason when there is none that fits this server (none complete, another timeline,
+// ("incr": the newest complete backup of any type) is taken against, among those on the
+// server's history (`lineage`: its own timeline, or an ancestor it left after the backup
+// ended, so the first incremental after a promotion is an incremental). Empty label with
+// a reason when there is none that fits this server (none complete, none on its history,
 // another PostgreSQL major version): the backup is then taken as a full one.
 struct PriorChoice {
 	std::string label;
 	Lsn start_lsn = 0;
 	std::string why_full; // set when label is empty
 };
-PriorChoice ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, uint32_t timeline,
+PriorChoice ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, const TimelineLineage &lineage,
 						int pg_version_num);
 
 struct ExpiryReport {

@@ -1,0 +1,114 @@
+#include "pgbk/timeline_fence.hpp"
+
+#include "pgbk/fileio.hpp"
+
+#include <cstdio>
+#include <limits>
+
+namespace pgbk {
+
+namespace {
+
+// A full re-read of the history files at least this often (a timeline created with an
+// id below one already read is a race the probe of the next id does not see).
+constexpr std::chrono::seconds kFullRefresh{60};
+
+std::string
+HistoryFileName(uint32_t tli)
+{
+	char name[32];
+	std::snprintf(name, sizeof name, "%08X.history", tli);
+	return name;
+}
+
+} // namespace
+
+TimelineLineage
+LocalLineage(const std::string &pg_wal, uint32_t tli)
+{
+	if (tli <= 1) {
+		TimelineLineage l;
+		l.timeline = 1;
+		return l;
+	}
+	std::string path = pg_wal + "/" + HistoryFileName(tli);
+	return ParseTimelineHistory(tli, ReadSmallFile(path, 1 << 20), path);
+}
+
+const TimelineSet &
+TimelineFence::Current()
+{
+	auto now = std::chrono::steady_clock::now();
+	// New timelines take the next free id (PostgreSQL's promotion probes the archive
+	// for it), so one existence check per file sees a new one at once.
+	bool stale = !set_ || now - read_at_ >= kFullRefresh ||
+				 repo_.storage().Size(WalArchiveKey(HistoryFileName(set_->Highest() + 1))).has_value();
+	if (stale) {
+		set_ = repo_.ReadTimelines();
+		read_at_ = now;
+	}
+	return *set_;
+}
+
+std::optional<std::pair<uint32_t, Lsn>>
+TimelineFence::EndOf(const TimelineLineage &own, const std::string &name) const
+{
+	switch (ClassifyWalFileName(name)) {
+	case WalFileKind::TimelineHistory: {
+		// A history file extends the lineage from its parent's switch point on.
+		auto tli = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
+		return std::make_pair(tli, Lsn{0});
+	}
+	case WalFileKind::Partial: {
+		auto seg = ParseWalSegmentName(name, segment_size_);
+		if (!seg)
+			return std::nullopt;
+		// What a promotion leaves of the old timeline's last segment: WAL up to the
+		// switch point only.
+		if (auto end = own.EndOf(seg->timeline))
+			return std::make_pair(seg->timeline, *end);
+		return std::make_pair(seg->timeline, (seg->segno + 1) * segment_size_);
+	}
+	case WalFileKind::Segment:
+	case WalFileKind::BackupHistory: {
+		auto seg = ParseWalSegmentName(name, segment_size_);
+		if (!seg)
+			return std::nullopt;
+		return std::make_pair(seg->timeline, (seg->segno + 1) * segment_size_);
+	}
+	default:
+		return std::nullopt;
+	}
+}
+
+void
+TimelineFence::CheckFile(const TimelineLineage &own, const std::string &name)
+{
+	auto end = EndOf(own, name);
+	if (!end)
+		return;
+	if (auto fork = Current().Superseding(own, end->first, end->second))
+		throw WalFenced(ErrorKind::Conflict, "WAL file " + name + " is not stored: " + SupersededMessage(own, *fork),
+						"This server's WAL stays in pg_wal, unacknowledged. If timeline " +
+							std::to_string(fork->child) +
+							" is the real primary's, stop this server (or rejoin it as a standby with pg_rewind); "
+							"if it was created by mistake (a restored copy promoted into this repository without "
+							"--clone), move wal/" +
+							HistoryFileName(fork->child) + " out of the repository.");
+}
+
+bool
+TimelineFence::Refuses(const TimelineLineage &own, const std::string &name)
+{
+	auto end = EndOf(own, name);
+	const TimelineSet &set = set_ ? *set_ : Current();
+	return end && set.Superseding(own, end->first, end->second).has_value();
+}
+
+std::optional<TimelineBranch>
+TimelineFence::SupersedingServer(const TimelineLineage &own, Lsn position)
+{
+	return Current().Superseding(own, own.timeline, position);
+}
+
+} // namespace pgbk

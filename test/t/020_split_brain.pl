@@ -1,0 +1,82 @@
+# Timeline fencing (issue 13): a primary and a streaming standby share one repository.
+# The standby is promoted while the old primary keeps running and taking writes (split
+# brain). The repository's history files are the authority: the old primary stores no
+# WAL past the fork, starts no backup and removes nothing, and says why; the new
+# primary's first incremental after the promotion stays incremental; a plain restore
+# follows the new primary's timeline and holds none of the old primary's later writes.
+use strict;
+use warnings;
+
+use File::Find;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgbkTest;
+
+my $primary = PgbkTest::new_node('primary', allows_streaming => 1);
+my $repo = PgbkTest::repo($primary);
+$primary->safe_psql('postgres', "ALTER SYSTEM SET pgbk.repository = '$repo'");
+$primary->reload;
+$primary->safe_psql('postgres', "CREATE TABLE t (id int, phase text)");
+$primary->safe_psql('postgres', "INSERT INTO t SELECT g, 'before' FROM generate_series(1, 10000) g");
+my $full = $primary->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
+like($full, qr/F$/, 'a full backup on the primary');
+
+# The standby: same settings, same repository.
+$primary->backup('base');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'base', has_streaming => 1);
+$standby->start;
+$primary->safe_psql('postgres', "INSERT INTO t SELECT g, 'streamed' FROM generate_series(10001, 12000) g");
+$primary->wait_for_catchup($standby);
+
+# Failover: the standby is promoted; the old primary is not told and keeps writing.
+$standby->promote;
+PgbkTest::wait_for(sub { -e "$repo/wal/00000002.history" }, 'the new primary archived its history file');
+$standby->safe_psql('postgres', "INSERT INTO t SELECT g, 'new-primary' FROM generate_series(20001, 21000) g");
+my $expect = PgbkTest::table_digests($standby);
+
+$primary->safe_psql('postgres', "INSERT INTO t SELECT g, 'split-brain' FROM generate_series(30001, 40000) g");
+my $past_fork = $primary->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+ok($primary->poll_query_until('postgres',
+	"SELECT last_failed_wal = '$past_fork' AND last_failure ~ 'timeline 2 in the repository forked off timeline 1 at' FROM pgbk_archive_status"),
+	'the old primary refuses to store WAL past the fork, naming both timelines and the fork point')
+  or diag($primary->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
+like(PostgreSQL::Test::Utils::slurp_file($primary->logfile), qr/was timeline 2 created by promoting a standby/,
+	'and the log asks the question');
+ok(-e $primary->data_dir . "/pg_wal/archive_status/$past_fork.ready", 'the segment stays in pg_wal, unacknowledged');
+my ($stored, $partial) = (0, 0);
+find(sub { $stored++ if $_ eq $past_fork; $partial++ if $_ eq "$past_fork.partial" }, "$repo/wal");
+is($stored, 0, 'and is not in the repository');
+is($partial, 1, 'where the new primary stored its part before the fork (.partial)');
+
+my ($ret, $out, $err) = $primary->psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
+isnt($ret, 0, 'the old primary starts no backup');
+like($err, qr/this server takes no backup: timeline 2 in the repository forked off timeline 1/, 'and says why');
+($ret, $out, $err) = $primary->psql('postgres', 'SELECT * FROM pgbk_expire()');
+isnt($ret, 0, 'the old primary removes nothing');
+like($err, qr/this server removes nothing: timeline 2 in the repository forked off timeline 1/, 'and says why');
+
+# The new primary: the first incremental after the promotion is an incremental.
+my $incr = $standby->safe_psql('postgres', "SELECT pgbk_backup_now('incr', wait => true)");
+like($incr, qr/I$/, 'the first incremental after the promotion is incremental');
+is($standby->safe_psql('postgres', "SELECT prior FROM pgbk_backups WHERE label = '$incr'"), $full,
+	'taken against the full backup from before the fork');
+PgbkTest::switch_and_wait_archived($standby);
+like(`pgbk --repo $repo list`, qr/restores follow timeline 2$/m, 'pgbk list names the timeline restores follow');
+
+# A plain restore reaches the new primary's data, nothing of the split brain's.
+my $restored = PgbkTest::restore_and_start($repo, 'restored');
+is_deeply(PgbkTest::table_digests($restored), $expect, 'a plain restore holds exactly the new primary\'s data');
+is($restored->safe_psql('postgres', "SELECT count(*) FROM t WHERE phase = 'split-brain'"), '0',
+	'and none of the old primary\'s writes after the fork');
+$restored->stop;
+
+# Restoring the full backup from before the fork, following the history, too.
+my $from_full = PgbkTest::restore_and_start($repo, 'from_full', '--backup', $full);
+is_deeply(PgbkTest::table_digests($from_full), $expect, 'the full from before the fork replays onto timeline 2');
+$from_full->stop;
+
+$primary->stop;
+$standby->stop;
+done_testing();

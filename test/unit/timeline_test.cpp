@@ -1,0 +1,189 @@
+#include "pgbk/timeline.hpp"
+#include "pgbk/timeline_fence.hpp"
+
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+using namespace pgbk;
+
+namespace {
+
+constexpr Lsn kSeg = 16ull << 20;
+
+// A history file as PostgreSQL writes it: one line per ancestor.
+std::string
+History(std::initializer_list<std::pair<uint32_t, Lsn>> steps)
+{
+	std::string text;
+	for (auto [tli, end] : steps)
+		text += std::to_string(tli) + "\t" + FormatLsn(end) + "\tno recovery target specified\n\n";
+	return text;
+}
+
+TimelineLineage
+Lineage(uint32_t tli, std::initializer_list<std::pair<uint32_t, Lsn>> steps)
+{
+	return ParseTimelineHistory(tli, History(steps), "test");
+}
+
+} // namespace
+
+TEST(Timeline, HistoryFilesParseAndBadOnesAreRefused)
+{
+	TimelineLineage l = Lineage(3, {{1, 5 * kSeg + 40}, {2, 9 * kSeg}});
+	ASSERT_EQ(l.ancestors.size(), 2u);
+	EXPECT_EQ(l.ChildOf(1), 2u);
+	EXPECT_EQ(l.ChildOf(2), 3u);
+	EXPECT_TRUE(l.Reaches(1, 5 * kSeg + 40)) << "the switch point itself is on the history";
+	EXPECT_FALSE(l.Reaches(1, 5 * kSeg + 41));
+	EXPECT_TRUE(l.Reaches(3, std::numeric_limits<Lsn>::max()));
+	EXPECT_FALSE(l.Reaches(4, 0));
+	EXPECT_EQ(l.Describe(), "1 until 0/5000028, then 2 until 0/9000000, then 3");
+	EXPECT_THROW(ParseTimelineHistory(2, "", "2.history"), Error);
+	EXPECT_THROW(ParseTimelineHistory(2, "2\t0/5000000\tx\n", "2.history"), Error) << "a parent below the child";
+	EXPECT_THROW(ParseTimelineHistory(3, "2\t0/5000000\n1\t0/6000000\n", "3.history"), Error) << "out of order";
+	EXPECT_THROW(ParseTimelineHistory(2, "1\tzz\n", "2.history"), Error);
+	EXPECT_NO_THROW(ParseTimelineHistory(2, "# comment\n1\t0/5000000\treason\n", "2.history"));
+}
+
+// Failover: the standby is promoted to 2 at F; the old primary keeps running on 1.
+TEST(Timeline, AnOldPrimaryPastTheForkIsSuperseded)
+{
+	const Lsn fork = 5 * kSeg + 0x100;
+	TimelineSet set;
+	set.Add(Lineage(2, {{1, fork}}));
+	TimelineLineage old_primary = set.LineageOf(1);
+	// Segments that end before the fork may still be stored (the old primary's backlog).
+	EXPECT_FALSE(set.Superseding(old_primary, 1, 5 * kSeg));
+	EXPECT_FALSE(set.Superseding(old_primary, 1, fork)) << "a clean switchover ends exactly at the fork";
+	auto past = set.Superseding(old_primary, 1, 6 * kSeg);
+	ASSERT_TRUE(past);
+	EXPECT_EQ(past->child, 2u);
+	EXPECT_EQ(past->switch_lsn, fork);
+	EXPECT_NE(
+		SupersededMessage(old_primary, *past).find("timeline 2 in the repository forked off timeline 1 at 0/5000100"),
+		std::string::npos);
+	// The new primary is never superseded by its own history, even for files of timeline 1
+	// (its .partial is checked at the switch point).
+	TimelineLineage new_primary = set.LineageOf(2);
+	EXPECT_FALSE(set.Superseding(new_primary, 2, std::numeric_limits<Lsn>::max()));
+	EXPECT_FALSE(set.Superseding(new_primary, 1, fork));
+	EXPECT_TRUE(set.Superseding(new_primary, 1, 6 * kSeg)) << "timeline 1's WAL past the fork is not its own";
+	EXPECT_EQ(set.Authoritative(), 2u);
+}
+
+// The old primary's own standby is promoted later (timeline 3 off 1 at a later point):
+// the earlier fork wins although 3 is the higher id, and a restore must follow 2.
+TEST(Timeline, TheEarlierForkWinsOverAHigherTimelineFromASupersededLine)
+{
+	TimelineSet set;
+	set.Add(Lineage(2, {{1, 5 * kSeg}}));
+	set.Add(Lineage(3, {{1, 8 * kSeg}}));
+	EXPECT_EQ(set.Authoritative(), 2u);
+	auto three = set.Superseding(set.LineageOf(3), 3, 9 * kSeg);
+	ASSERT_TRUE(three);
+	EXPECT_EQ(three->child, 2u);
+	EXPECT_FALSE(set.Superseding(set.LineageOf(2), 2, 100 * kSeg));
+	// Timeline 3's WAL before 2's fork is shared history and may be stored.
+	EXPECT_FALSE(set.Superseding(set.LineageOf(3), 1, 5 * kSeg));
+}
+
+// Two standbys promoted at the same point: the higher timeline wins, deterministically.
+TEST(Timeline, SameSwitchPointTheHigherChildWins)
+{
+	TimelineSet set;
+	set.Add(Lineage(2, {{1, 5 * kSeg}}));
+	set.Add(Lineage(3, {{1, 5 * kSeg}}));
+	EXPECT_EQ(set.Authoritative(), 3u);
+	EXPECT_TRUE(set.Superseding(set.LineageOf(2), 2, 6 * kSeg));
+	EXPECT_FALSE(set.Superseding(set.LineageOf(3), 3, 6 * kSeg));
+}
+
+// A restored copy promoted into the same repository (PITR to an earlier point, without
+// --clone) forks the production timeline: the history files are the authority, so the
+// production server is fenced from there and the copy's line is the one restores follow.
+TEST(Timeline, APromotedPointInTimeCopySupersedesTheLineItLeft)
+{
+	TimelineSet set;
+	set.Add(Lineage(2, {{1, 5 * kSeg}}));
+	set.Add(Lineage(3, {{1, 5 * kSeg}, {2, 20 * kSeg}}));
+	set.Add(Lineage(4, {{1, 5 * kSeg}, {2, 12 * kSeg}})); // restored to 12 and promoted
+	EXPECT_EQ(set.Authoritative(), 4u);
+	auto production = set.Superseding(set.LineageOf(3), 3, 30 * kSeg);
+	ASSERT_TRUE(production);
+	EXPECT_EQ(production->child, 4u);
+	EXPECT_EQ(production->parent, 2u);
+	EXPECT_EQ(production->switch_lsn, 12 * kSeg);
+	// A lagging standby on 2 that has not reached 12 is not fenced.
+	EXPECT_FALSE(set.Superseding(set.LineageOf(2), 2, 11 * kSeg));
+}
+
+// Generated chains of clean failovers: the newest timeline is authoritative and no
+// server on it, nor a standby that has not passed a fork, is ever fenced.
+TEST(Timeline, CleanFailoverChainsNeverFenceTheCurrentPrimary)
+{
+	for (uint32_t length = 1; length <= 12; length++) {
+		TimelineSet set;
+		std::vector<std::pair<uint32_t, Lsn>> steps;
+		for (uint32_t tli = 2; tli <= length + 1; tli++) {
+			steps.emplace_back(tli - 1, (tli * 7 + length) * kSeg + tli);
+			TimelineLineage l;
+			l.timeline = tli;
+			for (auto [t, e] : steps)
+				l.ancestors.push_back({t, e});
+			set.Add(l);
+		}
+		uint32_t newest = length + 1;
+		EXPECT_EQ(set.Authoritative(), newest) << length;
+		TimelineLineage primary = set.LineageOf(newest);
+		EXPECT_FALSE(set.Superseding(primary, newest, std::numeric_limits<Lsn>::max())) << length;
+		for (const auto &step : primary.ancestors) {
+			EXPECT_FALSE(set.Superseding(primary, step.timeline, step.end)) << length;
+			TimelineLineage older = set.LineageOf(step.timeline);
+			EXPECT_FALSE(set.Superseding(older, step.timeline, step.end)) << "at the fork: not past it";
+			EXPECT_TRUE(set.Superseding(older, step.timeline, step.end + 1)) << "one byte past the fork";
+		}
+	}
+}
+
+// The fence over a real (local) repository: it sees a history file stored after it was
+// created at its next check, and refuses exactly the WAL past the fork.
+TEST(TimelineFence, RefusesWalPastTheForkOnceTheHistoryIsStored)
+{
+	pgbk::test::TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	TimelineFence fence(repo, kSeg);
+	TimelineLineage old_primary = LocalLineage(dir / "pg_wal", 1);
+	auto segment = [](uint32_t tli, uint64_t segno) { return WalSegmentName(WalSegment{tli, segno}, kSeg); };
+	EXPECT_FALSE(fence.Refuses(old_primary, segment(1, 7)));
+	// The standby is promoted to timeline 2 at 0/5000100 and archives its history file.
+	pgbk::test::WriteFile(dir / "00000002.history", History({{1, 5 * kSeg + 0x100}}));
+	repo.ArchiveWalFile("00000002.history", dir / "00000002.history", CodecOptions{});
+	// The next check reads the new history file (Refuses alone answers from the last read).
+	EXPECT_NO_THROW(fence.CheckFile(old_primary, segment(1, 4))) << "the old primary's backlog before the fork";
+	EXPECT_TRUE(fence.Refuses(old_primary, segment(1, 5))) << "holds WAL past the fork";
+	EXPECT_TRUE(fence.Refuses(old_primary, segment(1, 7)));
+	try {
+		fence.CheckFile(old_primary, segment(1, 7));
+		ADD_FAILURE() << "not refused";
+	} catch (const WalFenced &e) {
+		EXPECT_NE(std::string(e.what()).find("timeline 2 in the repository forked off timeline 1 at 0/5000100"),
+				  std::string::npos)
+			<< e.what();
+		EXPECT_NE(e.hint().find("wal/00000002.history"), std::string::npos) << e.hint();
+	}
+	// A timeline the old primary's own standby would create later is refused as well.
+	TimelineLineage later = Lineage(3, {{1, 9 * kSeg}});
+	EXPECT_TRUE(fence.Refuses(later, "00000003.history"));
+	// The new primary stores its own WAL and the .partial of timeline 1's last segment.
+	pgbk::test::WriteFile(dir / "pg_wal/00000002.history", History({{1, 5 * kSeg + 0x100}}));
+	TimelineLineage new_primary = LocalLineage(dir / "pg_wal", 2);
+	EXPECT_FALSE(fence.Refuses(new_primary, segment(2, 5)));
+	EXPECT_FALSE(fence.Refuses(new_primary, segment(1, 5) + ".partial"));
+	EXPECT_FALSE(fence.Refuses(new_primary, "00000002.history"));
+	EXPECT_FALSE(fence.SupersedingServer(new_primary, 50 * kSeg));
+	EXPECT_TRUE(fence.SupersedingServer(old_primary, 6 * kSeg));
+}
