@@ -172,6 +172,12 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
 						errhint("%s", hint)));
 	}
+	/* Never queued to run at a promotion that may not come (or may come on another node). */
+	if (RecoveryInProgress())
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("pgbk: this server is a standby; backups are taken on the primary"),
+						errhint("Run pgbk_backup_now() on the primary: every node shares the repository, so its "
+								"backups serve this one too.")));
 	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));

@@ -23,6 +23,12 @@ using pgbk::glue::RunCpp;
 static pgbk::BackupSession *current_session = NULL;
 static pgbk::Repository *current_repo = NULL;
 static pgbk::BackupCallbacks *current_callbacks = NULL;
+/*
+ * Whether this job wrote its backup's record (backup.info, create-only). Only then may
+ * its failure mark the label failed and remove data: another node that claimed the same
+ * label first owns everything under it.
+ */
+static bool current_record_written = false;
 
 static void
 free_current_backup(void)
@@ -35,6 +41,7 @@ free_current_backup(void)
 		delete current_callbacks;
 		current_callbacks = NULL;
 	});
+	current_record_written = false;
 }
 
 static void
@@ -287,7 +294,19 @@ start_backup(BackupRun *run)
 		info.pg_version_num = PG_VERSION_NUM;
 		info.host = pgbk::glue::HostName();
 		info.pgdata = pgbk::glue::AbsoluteDataDirectory();
-		current_repo->WriteBackupStart(info);
+		try {
+			current_repo->WriteBackupStart(info);
+		} catch (const pgbk::Error &e) {
+			if (e.kind() != pgbk::ErrorKind::AlreadyExists)
+				throw;
+			throw pgbk::Error(pgbk::ErrorKind::Conflict,
+							  "backup label " + info.label +
+								  " is already taken in the repository (another server started a backup in the same "
+								  "second); this backup is not taken and the other one is left alone",
+							  "Run pgbk_backup_now() again for a new label; if two servers take backups into one "
+							  "repository, only the primary should (pgbk fences a former primary).");
+		}
+		current_record_written = true;
 		pgbk::ManifestHeader h;
 		h.label = run->label;
 		h.type = info.type;
@@ -545,8 +564,9 @@ run_job(PgbkJob *job)
 			do_pg_abort_backup(0, BoolGetDatum(false));
 		strlcpy(label, job->label, sizeof(label));
 		strlcpy(message, edata->message, sizeof(message));
+		bool record_written = current_record_written;
 		free_current_backup();
-		{
+		if (record_written) {
 			CppResult r = RunCpp([&] {
 				auto repo = pgbk::glue::OpenConfiguredRepository();
 				if (repo->ReadBackup(label)) {

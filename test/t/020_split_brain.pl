@@ -29,6 +29,10 @@ $standby->init_from_backup($primary, 'base', has_streaming => 1);
 $standby->start;
 $primary->safe_psql('postgres', "INSERT INTO t SELECT g, 'streamed' FROM generate_series(10001, 12000) g");
 $primary->wait_for_catchup($standby);
+my ($ret, $out, $err) = $standby->psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
+isnt($ret, 0, 'a backup requested on the standby fails at once instead of waiting for a promotion');
+like($err, qr/this server is a standby; backups are taken on the primary/, 'saying why');
+is($standby->safe_psql('postgres', 'SELECT count(*) FROM pgbk_jobs'), '0', 'and nothing is queued');
 
 # Failover: the standby is promoted; the old primary is not told and keeps writing.
 $standby->promote;
@@ -50,7 +54,7 @@ find(sub { $stored++ if $_ eq $past_fork; $partial++ if $_ eq "$past_fork.partia
 is($stored, 0, 'and is not in the repository');
 is($partial, 1, 'where the new primary stored its part before the fork (.partial)');
 
-my ($ret, $out, $err) = $primary->psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
+($ret, $out, $err) = $primary->psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
 isnt($ret, 0, 'the old primary starts no backup');
 like($err, qr/this server takes no backup: timeline 2 in the repository forked off timeline 1/, 'and says why');
 ($ret, $out, $err) = $primary->psql('postgres', 'SELECT * FROM pgbk_expire()');
