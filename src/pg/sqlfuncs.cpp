@@ -272,7 +272,9 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 
 			memset(nulls, 0, sizeof(nulls));
 			if (b.status == pgbk::BackupStatus::Incomplete) {
-				if (label_in_progress(b.label.c_str()))
+				/* Running here, or on another node that still renews its lease. */
+				if (label_in_progress(b.label.c_str()) ||
+					(b.lease_expires_at != 0 && !pgbk::LeaseExpired(b, static_cast<int64_t>(time(nullptr)))))
 					status = "running";
 				else {
 					status = "failed";

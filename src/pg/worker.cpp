@@ -7,6 +7,7 @@
  * core's own threads doing the I/O. Only this thread ever calls PostgreSQL.
  */
 #include "pgbk/backup.hpp"
+#include "pgbk/backup_lease.hpp"
 #include "pgbk/cron.hpp"
 #include "pgbk/timeline_fence.hpp"
 #include "pgbk/wal_archiver.hpp"
@@ -29,11 +30,15 @@ static pgbk::BackupCallbacks *current_callbacks = NULL;
  * label first owns everything under it.
  */
 static bool current_record_written = false;
+/* Renews the running backup's lease on its own thread; freed before the repository. */
+static pgbk::BackupLease *current_lease = NULL;
 
 static void
 free_current_backup(void)
 {
 	RunCpp([&] {
+		delete current_lease;
+		current_lease = NULL;
 		delete current_session;
 		current_session = NULL;
 		delete current_repo;
@@ -111,21 +116,34 @@ cleanup_interrupted_backups(void)
 	CppResult r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
 		std::string host = pgbk::glue::HostName(), pgdata = pgbk::glue::AbsoluteDataDirectory();
+		// A superseded server (a former primary) touches nothing of the others'.
+		bool superseded = false;
+		try {
+			pgbk::glue::RefuseIfSuperseded(*repo, "no cleanup");
+		} catch (const pgbk::Error &) {
+			superseded = true;
+		}
+		auto now = static_cast<int64_t>(time(nullptr));
 		for (auto &b : repo->ListBackups()) {
 			if (b.label.compare(newest) > 0)
 				strlcpy(newest, b.label.c_str(), sizeof(newest));
 			if (b.status != pgbk::BackupStatus::Incomplete)
 				continue;
 			/*
-			 * Only this data directory's own leftovers: a restored copy sharing the
-			 * repository must never touch a backup its source is still taking.
+			 * This data directory's own leftovers (no backup of ours runs while the worker
+			 * starts), and any node's whose lease expired (its taker is gone: a failover,
+			 * a pod rescheduled under another name). Never one another node is still
+			 * taking: a restored copy sharing the repository must not touch its source's.
 			 */
-			if (b.host != host || b.pgdata != pgdata)
+			bool own = b.host == host && b.pgdata == pgdata;
+			if (superseded || (!own && !pgbk::LeaseExpired(b, now)))
 				continue;
 			repo->MarkBackupFailed(b.label,
-								   "interrupted: the server or the backup worker stopped before the backup "
-								   "completed",
-								   static_cast<int64_t>(time(nullptr)));
+								   own ? "interrupted: the server or the backup worker stopped before the backup "
+										 "completed"
+									   : "interrupted: its lease (held by " + b.lease_holder +
+											 ") expired without the backup completing",
+								   now);
 			repo->RemoveBackupData(b.label);
 			cleaned++;
 		}
@@ -307,6 +325,11 @@ start_backup(BackupRun *run)
 							  "repository, only the primary should (pgbk fences a former primary).");
 		}
 		current_record_written = true;
+		int lease_seconds = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.test_backup_lease"));
+		auto term = lease_seconds > 0 ? std::chrono::seconds(lease_seconds) : pgbk::kBackupLeaseTerm;
+		current_lease =
+			new pgbk::BackupLease(*current_repo, info.label, info.host + ":" + info.pgdata, term,
+								  std::min<std::chrono::milliseconds>(pgbk::kBackupLeaseRenewal, term / 10));
 		pgbk::ManifestHeader h;
 		h.label = run->label;
 		h.type = info.type;
@@ -443,6 +466,8 @@ run_backup(PgbkJob *job)
 	run.type = pgbk::ParseBackupType(job->kind).value_or(pgbk::BackupType::Full);
 
 	check_backup_possible();
+	/* Leftovers of a failover or a crash are found by any node, not only at our start. */
+	cleanup_interrupted_backups();
 	choose_prior(&run);
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("pgbk: %s backup %s", pgbk::RulesOf(run.type).name.data(), run.label));

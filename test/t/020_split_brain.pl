@@ -79,8 +79,31 @@ $restored->stop;
 # Restoring the full backup from before the fork, following the history, too.
 my $from_full = PgbkTest::restore_and_start($repo, 'from_full', '--backup', $full);
 is_deeply(PgbkTest::table_digests($from_full), $expect, 'the full from before the fork replays onto timeline 2');
-$from_full->stop;
+
+$standby->stop;
+
+# A backup whose taker dies (a crash, a failover, a pod rescheduled under another name) is
+# cleaned up by another node once its lease expires. The taker is the latest copy, the
+# one node here that is not superseded.
+$from_full->safe_psql('postgres', "ALTER SYSTEM SET pgbk.test_file_delay = '500ms'");
+$from_full->safe_psql('postgres', "ALTER SYSTEM SET pgbk.test_backup_lease = 3");
+$from_full->reload;
+my $slow = $from_full->safe_psql('postgres', 'SELECT pgbk_backup_now()');
+PgbkTest::wait_for(sub { -e "$repo/backup/$slow/lease" }, 'a slow backup holds a lease');
+is($from_full->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$slow'"), 'running',
+	'pgbk_backups shows it running');
+$from_full->stop('immediate');
+my $cleaner = PgbkTest::restore_and_start($repo, 'cleaner');
+my $status = sub {
+	return $cleaner->safe_psql('postgres', "SELECT status || ': ' || coalesce(error, '') FROM pgbk_backups WHERE label = '$slow'");
+};
+PgbkTest::wait_for(sub {
+	$cleaner->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
+	return $status->() =~ /lease .* expired/;
+}, 'once the lease expired, the next backup on another node marks the dead node\'s backup failed');
+like($status->(), qr/^failed: interrupted: its lease \(held by .*from_full.*\) expired without the backup completing/,
+	'saying why');
+$cleaner->stop;
 
 $primary->stop;
-$standby->stop;
 done_testing();

@@ -1,4 +1,5 @@
 #include "pgbk/backup.hpp"
+#include "pgbk/backup_lease.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
 
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <thread>
 
 using namespace pgbk;
 using pgbk::test::TempDir;
@@ -284,4 +286,45 @@ TEST(Repository, BackupWalRangeUsesTheClusterSegmentSize)
 	EXPECT_THROW(ForEachBackupWalSegment(b, 16 << 20, [](const std::string &) {}), Error);
 	b.wal_stop = "";
 	EXPECT_THROW(ForEachBackupWalSegment(b, 16 << 20, [](const std::string &) {}), Error);
+}
+
+// The lease of a backup being taken is written at once, renewed while it runs, and read
+// back with the record; it stops being renewed when its holder goes.
+TEST(BackupLease, WrittenRenewedAndReadBack)
+{
+	pgbk::test::TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	BackupStartInfo info;
+	info.label = "20260101-000000F";
+	info.started_at = 100;
+	info.timeline = 1;
+	info.wal_start = "000000010000000000000002";
+	repo.WriteBackupStart(info);
+	EXPECT_EQ(repo.ReadBackup(info.label)->lease_expires_at, 0) << "no lease yet";
+	int64_t expires = 0;
+	{
+		BackupLease lease(repo, info.label, "node-a:/data", std::chrono::seconds(600), std::chrono::milliseconds(20));
+		BackupRecord b = *repo.ReadBackup(info.label);
+		EXPECT_EQ(b.lease_holder, "node-a:/data");
+		EXPECT_GE(b.lease_expires_at, static_cast<int64_t>(time(nullptr)) + 590);
+		EXPECT_FALSE(LeaseExpired(b, static_cast<int64_t>(time(nullptr))));
+		EXPECT_TRUE(LeaseExpired(b, b.lease_expires_at + 1));
+		// Renewed: the object is rewritten (its modification time moves) while the lease lives.
+		std::string key = dir / "repo/backup/20260101-000000F/lease";
+		struct stat first {};
+		ASSERT_EQ(::stat(key.c_str(), &first), 0);
+		auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+		struct stat now {};
+		do {
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+			ASSERT_EQ(::stat(key.c_str(), &now), 0);
+		} while (now.st_mtim.tv_nsec == first.st_mtim.tv_nsec && now.st_mtim.tv_sec == first.st_mtim.tv_sec &&
+				 std::chrono::steady_clock::now() < deadline);
+		EXPECT_TRUE(now.st_mtim.tv_nsec != first.st_mtim.tv_nsec || now.st_mtim.tv_sec != first.st_mtim.tv_sec);
+		EXPECT_EQ(lease.FailedRenewals(), 0);
+		expires = b.lease_expires_at;
+	}
+	EXPECT_GE(repo.ReadBackup(info.label)->lease_expires_at, expires) << "kept after its holder went, to expire";
+	repo.MarkBackupFailed(info.label, "interrupted", 200);
+	EXPECT_EQ(repo.ReadBackup(info.label)->status, BackupStatus::Failed);
 }

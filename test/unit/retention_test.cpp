@@ -250,3 +250,31 @@ TEST(Retention, PriorOfDifferentialAndIncremental)
 	EXPECT_TRUE(upgraded.label.empty());
 	EXPECT_NE(upgraded.why_full.find("PostgreSQL 15"), std::string::npos) << upgraded.why_full;
 }
+
+// A backup left incomplete by a failover holds the WAL floor only while its lease runs.
+TEST(Retention, AnExpiredLeaseNoLongerHoldsWal)
+{
+	auto mk = [](const std::string &label, BackupStatus status, int64_t t, uint64_t seg) {
+		BackupRecord b;
+		b.label = label;
+		b.type = "full";
+		b.started_at = t;
+		b.status = status;
+		b.timeline = 1;
+		b.start_lsn = seg * kSeg;
+		b.stop_lsn = seg * kSeg + 100;
+		b.wal_start = WalSegmentName(WalSegment{1, seg}, kSeg);
+		return b;
+	};
+	std::vector<BackupRecord> h = {mk("interrupted", BackupStatus::Incomplete, 100, 2),
+								   mk("complete", BackupStatus::Complete, 200, 6)};
+	h[0].lease_expires_at = 1000;
+	RetentionPolicy p;
+	p.full = 1;
+	EXPECT_EQ(PlanRetention(h, p, 900, kSeg).oldest_wal_kept, WalSegmentName(WalSegment{1, 2}, kSeg))
+		<< "still being taken: its WAL stays";
+	EXPECT_EQ(PlanRetention(h, p, 1001, kSeg).oldest_wal_kept, WalSegmentName(WalSegment{1, 6}, kSeg))
+		<< "the lease expired: nobody takes it any more";
+	h[0].lease_expires_at = 0; // no lease (an older pgbk): held as before
+	EXPECT_EQ(PlanRetention(h, p, 5000, kSeg).oldest_wal_kept, WalSegmentName(WalSegment{1, 2}, kSeg));
+}

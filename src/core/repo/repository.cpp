@@ -385,6 +385,13 @@ Repository::WriteBackupStart(const BackupStartInfo &info)
 }
 
 void
+Repository::WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at)
+{
+	json j = {{"format", kRepositoryFormat}, {"label", label}, {"holder", holder}, {"expires_at", expires_at}};
+	PutObject(*storage_, BackupKey(label, "lease"), j.dump() + "\n", WithKey(kMetaCodec), WriteMode::Replace);
+}
+
+void
 Repository::WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
 								const ObjectSummary &manifest)
 {
@@ -544,6 +551,14 @@ Repository::ReadBackup(const std::string &label)
 			b.finished_at = f.value("failed_at", int64_t{0});
 		} catch (const std::exception &e) {
 			b.error = std::string("failure record is damaged: ") + e.what();
+		}
+	} else if (std::string lease_key = BackupKey(label, "lease"); storage_->Size(lease_key)) {
+		try {
+			json l = ParseJsonObject(GetObject(*storage_, lease_key, keyring_.get(), 1 << 20), lease_key);
+			b.lease_expires_at = l.at("expires_at").get<int64_t>();
+			b.lease_holder = l.value("holder", "");
+		} catch (const std::exception &) {
+			// A damaged lease is no lease: the backup counts as still being taken.
 		}
 	}
 	return b;

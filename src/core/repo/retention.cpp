@@ -93,9 +93,10 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 			}
 	}
 
-	// A backup being taken keeps its whole chain, whatever the policy says of it.
+	// A backup being taken keeps its whole chain, whatever the policy says of it (one
+	// whose lease expired is no longer being taken by anyone).
 	for (const auto &b : backups) {
-		if (b.status != BackupStatus::Incomplete)
+		if (b.status != BackupStatus::Incomplete || LeaseExpired(b, now))
 			continue;
 		for (auto it = by_label.find(b.prior); it != by_label.end(); it = by_label.find(it->second->prior)) {
 			if (!kept.insert(it->first).second)
@@ -137,7 +138,7 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	uint64_t min_segno = UINT64_MAX;
 	std::string min_name;
 	for (const auto &b : backups) {
-		if (!kept.count(b.label) && b.status != BackupStatus::Incomplete)
+		if (!kept.count(b.label) && (b.status != BackupStatus::Incomplete || LeaseExpired(b, now)))
 			continue; // a backup being taken needs its WAL too
 		auto seg = ParseWalSegmentName(b.wal_start, segment_size);
 		if (seg && seg->segno < min_segno) {

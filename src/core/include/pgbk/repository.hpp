@@ -56,9 +56,21 @@ struct BackupRecord {
 	std::string manifest_sha256;
 	uint64_t system_identifier = 0;
 	int pg_version_num = 0;
-	std::string host, pgdata; // who took it: only they clean it up after a crash
+	std::string host, pgdata; // who took it
 	std::string key_id; // the key its objects are encrypted with ("" = none)
+	// An incomplete backup's lease (backup/<label>/lease), renewed while it is being
+	// taken: once expired, any node knows it was interrupted. 0 = none (older pgbk).
+	int64_t lease_expires_at = 0;
+	std::string lease_holder;
 };
+
+// Whether a backup was interrupted as far as any node can tell: incomplete, with a lease
+// that expired (its taker died, or a failover or a rescheduled pod left it behind).
+inline bool
+LeaseExpired(const BackupRecord &b, int64_t now)
+{
+	return b.status == BackupStatus::Incomplete && b.lease_expires_at != 0 && b.lease_expires_at < now;
+}
 
 struct BackupStartInfo {
 	std::string label, type = "full";
@@ -168,6 +180,8 @@ public:
 	void WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
 							 const ObjectSummary &manifest);
 	void MarkBackupFailed(const std::string &label, const std::string &error, int64_t when);
+	// Writes (replaces) the lease of a backup being taken.
+	void WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at);
 	// Removes the data objects of a backup that did not complete (keeps its record).
 	void RemoveBackupData(const std::string &label);
 	// Removes a backup entirely (expiry): a failure record carrying `reason` first, so
