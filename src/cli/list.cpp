@@ -1,12 +1,52 @@
-// pgbk list: the backups and timelines of a repository.
+// pgbk list: the backups and timelines of a repository, and the holes in its archive.
 #include "cli.hpp"
 
+#include "pgbk/continuity.hpp"
+
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 namespace pgbk::cli {
 namespace {
+
+// Every hole in the archive from the oldest complete backup on the history restores
+// follow to the newest WAL on it.
+void
+PrintContinuity(Repository &repo, const std::vector<BackupRecord> &backups, const TimelineLineage &history)
+{
+	auto oldest = std::find_if(backups.begin(), backups.end(), [&](const BackupRecord &b) {
+		return b.status == BackupStatus::Complete && history.Reaches(b.timeline, b.stop_lsn);
+	});
+	if (oldest == backups.end())
+		return;
+	uint64_t segment_size = 0;
+	ArchiveContinuity c;
+	try {
+		segment_size = repo.ReadManifestHeader(*oldest).segment_size;
+		auto from = ParseWalSegmentName(oldest->wal_start, segment_size);
+		if (!from)
+			throw Error(ErrorKind::Corrupt, "backup " + oldest->label + " has no valid WAL start");
+		c = CheckArchiveContinuity(repo, history, *from, segment_size);
+	} catch (const Error &e) {
+		std::printf("archive: not checked (%s)\n", e.what());
+		return;
+	}
+	if (c.hole_count == 0) {
+		std::printf("archive: continuous from %s (backup %s) to %s\n", oldest->wal_start.c_str(), oldest->label.c_str(),
+					c.last.c_str());
+		return;
+	}
+	std::printf("archive: %llu hole(s), %llu segment(s) missing after backup %s (no point-in-time recovery past "
+				"the first):\n",
+				static_cast<unsigned long long>(c.hole_count), static_cast<unsigned long long>(c.missing_segments),
+				oldest->label.c_str());
+	for (const auto &hole : c.holes)
+		std::printf("    %s\n", DescribeHole(hole, segment_size).c_str());
+	if (c.hole_count > c.holes.size())
+		std::printf("    ... and %llu more\n", static_cast<unsigned long long>(c.hole_count - c.holes.size()));
+}
 
 int
 RunList(Context &context, const std::vector<std::string> &args)
@@ -31,6 +71,8 @@ RunList(Context &context, const std::vector<std::string> &args)
 						   {"start_lsn", FormatLsn(b.start_lsn)},
 						   {"stop_lsn", b.stop_lsn ? FormatLsn(b.stop_lsn) : ""},
 						   {"timeline", b.timeline},
+						   {"host", b.host},
+						   {"pgdata", b.pgdata},
 						   {"wal_start", b.wal_start},
 						   {"wal_stop", b.wal_stop},
 						   {"database_bytes", b.database_bytes},
@@ -44,13 +86,15 @@ RunList(Context &context, const std::vector<std::string> &args)
 		return 0;
 	}
 	std::printf("repository: %s\n", repo.Describe().c_str());
-	if (auto timelines = repo.ReadTimelines(); !timelines.lineages().empty()) {
+	TimelineSet timelines = repo.ReadTimelines();
+	if (!timelines.lineages().empty()) {
 		std::printf("timelines: 1");
 		for (const auto &[tli, lineage] : timelines.lineages())
 			std::printf(", %u (from %u at %s)", tli, lineage.ancestors.back().timeline,
 						FormatLsn(lineage.ancestors.back().end).c_str());
 		std::printf("; restores follow timeline %u\n", timelines.Authoritative());
 	}
+	PrintContinuity(repo, backups, timelines.LineageOf(timelines.Authoritative()));
 	if (backups.empty()) {
 		std::printf("no backups\n");
 		return 0;
@@ -62,6 +106,8 @@ RunList(Context &context, const std::vector<std::string> &args)
 					BackupStatusName(b.status), FormatTime(b.started_at).c_str(), FormatTime(b.finished_at).c_str(),
 					FormatLsn(b.start_lsn).c_str(), b.stop_lsn ? FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
 					HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
+		if (!b.host.empty())
+			std::printf("    taken on: %s:%s\n", b.host.c_str(), b.pgdata.c_str());
 		if (!b.prior.empty())
 			std::printf("    prior: %s\n", b.prior.c_str());
 		if (!b.error.empty())

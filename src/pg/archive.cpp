@@ -91,7 +91,7 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 		// failover): the repository's history files decide, re-read when a new one appears.
 		if (archive_fence == nullptr)
 			archive_fence = new pgbk::TimelineFence(*archive_repo, wal_segment_size);
-		pgbk::TimelineLineage own = pgbk::LocalLineage("pg_wal", position.timeline);
+		pgbk::TimelineLineage own = archive_fence->ServerLineage("pg_wal", position.timeline);
 		archive_fence->CheckFile(own, file);
 		// Segments waiting after this one are stored in the background meanwhile.
 		auto ahead = archiver->ReadyAfter("pg_wal", file, static_cast<size_t>(threads) * 2);

@@ -96,8 +96,8 @@ void
 RefuseIfSuperseded(Repository &repo, const std::string &what)
 {
 	ServerPosition position = CurrentServerPosition();
-	TimelineLineage own = LocalLineage(AbsoluteDataDirectory() + "/pg_wal", position.timeline);
 	TimelineFence fence(repo, wal_segment_size);
+	TimelineLineage own = fence.ServerLineage(AbsoluteDataDirectory() + "/pg_wal", position.timeline);
 	if (auto fork = fence.SupersedingServer(own, position.lsn))
 		throw Error(ErrorKind::Conflict, what + ": " + SupersededMessage(own, *fork),
 					"This server may not write to the repository any more. Stop it, or rejoin it as a standby of "

@@ -255,7 +255,8 @@ choose_prior(BackupRun *run)
 		if (pgbk::RulesOf(run->type).prior == pgbk::PriorRule::None)
 			return;
 		pgbk::TimelineLineage lineage =
-			pgbk::LocalLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal", GetWALInsertionTimeLine());
+			pgbk::TimelineFence(*current_repo, wal_segment_size)
+				.ServerLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal", GetWALInsertionTimeLine());
 		pgbk::PriorChoice c = pgbk::ChoosePrior(current_repo->ListBackups(), run->type, lineage, PG_VERSION_NUM);
 		strlcpy(run->prior, c.label.c_str(), sizeof(run->prior));
 		run->prior_start = c.start_lsn;

@@ -67,7 +67,11 @@ like($incr, qr/I$/, 'the first incremental after the promotion is incremental');
 is($standby->safe_psql('postgres', "SELECT prior FROM pgbk_backups WHERE label = '$incr'"), $full,
 	'taken against the full backup from before the fork');
 PgbkTest::switch_and_wait_archived($standby);
-like(`pgbk --repo $repo list`, qr/restores follow timeline 2$/m, 'pgbk list names the timeline restores follow');
+my $list = `pgbk --repo $repo list`;
+like($list, qr/restores follow timeline 2$/m, 'pgbk list names the timeline restores follow');
+like($list, qr/^archive: continuous from \S+ \(backup \Q$full\E\) to 00000002/m,
+	'and finds no hole along its history (the old primary\'s WAL up to the fork, then timeline 2)');
+like($list, qr/^\Q$incr\E .*\n    taken on: [^:\n]+:\Q@{[ $standby->data_dir ]}\E$/m, 'and which node took each backup');
 
 # A plain restore reaches the new primary's data, nothing of the split brain's.
 my $restored = PgbkTest::restore_and_start($repo, 'restored');

@@ -1,4 +1,5 @@
 #include "pgbk/timeline.hpp"
+#include "pgbk/continuity.hpp"
 #include "pgbk/timeline_fence.hpp"
 
 #include "test_util.hpp"
@@ -185,5 +186,45 @@ TEST(TimelineFence, RefusesWalPastTheForkOnceTheHistoryIsStored)
 	EXPECT_FALSE(fence.Refuses(new_primary, segment(1, 5) + ".partial"));
 	EXPECT_FALSE(fence.Refuses(new_primary, "00000002.history"));
 	EXPECT_FALSE(fence.SupersedingServer(new_primary, 50 * kSeg));
+	// Without its history file in pg_wal, the repository's copy serves.
+	EXPECT_EQ(fence.ServerLineage(dir / "elsewhere", 2).Describe(), new_primary.Describe());
+	EXPECT_THROW(fence.ServerLineage(dir / "elsewhere", 5), Error) << "a timeline nobody has a history of";
 	EXPECT_TRUE(fence.SupersedingServer(old_primary, 6 * kSeg));
+}
+
+// Holes in the archive along the history: on the old timeline up to the segment before
+// the switch (the WAL an old primary never archived), and between segments.
+TEST(ArchiveContinuity, ReportsEveryHoleAlongTheHistory)
+{
+	pgbk::test::TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	pgbk::test::WriteFile(dir / "seg", "wal");
+	auto store = [&](uint32_t tli, uint64_t segno) {
+		repo.ArchiveWalFile(WalSegmentName(WalSegment{tli, segno}, kSeg), dir / "seg", CodecOptions{});
+	};
+	for (uint64_t segno : {2, 3, 5})
+		store(1, segno);
+	store(1, 7); // past the fork: the old primary's, not on the history
+	for (uint64_t segno : {7, 8, 10})
+		store(2, segno);
+	TimelineLineage history = Lineage(2, {{1, 7 * kSeg + 0x100}});
+	ArchiveContinuity c = CheckArchiveContinuity(repo, history, WalSegment{1, 2}, kSeg);
+	ASSERT_EQ(c.holes.size(), 3u);
+	EXPECT_EQ(DescribeHole(c.holes[0], kSeg), "timeline 1: 000000010000000000000004 (1 segment)");
+	EXPECT_EQ(DescribeHole(c.holes[1], kSeg), "timeline 1: 000000010000000000000006 (1 segment)")
+		<< "the old timeline up to the switch segment";
+	EXPECT_EQ(DescribeHole(c.holes[2], kSeg), "timeline 2: 000000020000000000000009 (1 segment)");
+	EXPECT_EQ(c.missing_segments, 3u);
+	EXPECT_EQ(c.first, "000000010000000000000002");
+	EXPECT_EQ(c.last, "00000002000000000000000A");
+	// Complete from a later start; a segment of another log directory counts too.
+	store(1, 4);
+	store(1, 6);
+	store(2, 9);
+	store(2, 256); // 00000002 00000001 00000000
+	for (uint64_t segno = 11; segno < 256; segno++)
+		store(2, segno);
+	c = CheckArchiveContinuity(repo, history, WalSegment{1, 2}, kSeg);
+	EXPECT_EQ(c.hole_count, 0u) << (c.holes.empty() ? "" : DescribeHole(c.holes[0], kSeg));
+	EXPECT_EQ(c.last, "000000020000000100000000");
 }

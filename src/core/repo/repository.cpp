@@ -612,6 +612,23 @@ Repository::ReadManifest(const BackupRecord &b, const std::function<void(const M
 	return t;
 }
 
+ManifestHeader
+Repository::ReadManifestHeader(const BackupRecord &b)
+{
+	std::string key = BackupKey(b.label, "manifest");
+	ObjectReader r(storage_->OpenRead(key), key, keyring_.get());
+	ManifestParser p;
+	std::optional<ManifestHeader> header;
+	p.on_header = [&](const ManifestHeader &h) { header = h; };
+	std::vector<char> buf(64 * 1024);
+	while (!header)
+		if (size_t n = r.Read(buf.data(), buf.size()))
+			p.Feed(buf.data(), n);
+		else
+			throw Error(ErrorKind::Corrupt, "manifest of backup " + b.label + " has no header");
+	return *header;
+}
+
 void
 ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 						const std::function<void(const std::string &)> &fn)

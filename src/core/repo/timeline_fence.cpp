@@ -35,6 +35,18 @@ LocalLineage(const std::string &pg_wal, uint32_t tli)
 	return ParseTimelineHistory(tli, ReadSmallFile(path, 1 << 20), path);
 }
 
+TimelineLineage
+TimelineFence::ServerLineage(const std::string &pg_wal, uint32_t tli)
+{
+	try {
+		return LocalLineage(pg_wal, tli);
+	} catch (const Error &e) {
+		if (e.kind() != ErrorKind::NotFound || !Current().Knows(tli))
+			throw;
+		return Current().LineageOf(tli);
+	}
+}
+
 const TimelineSet &
 TimelineFence::Current()
 {

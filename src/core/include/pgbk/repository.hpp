@@ -202,6 +202,9 @@ public:
 	// Streams the manifest of a complete backup, checking it against the marker.
 	ManifestTotals ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,
 								const std::function<void(const ManifestEntry &)> &on_entry);
+	// Only the manifest's header line (the first part of the object), unchecked against
+	// the marker: for what a listing needs (the WAL segment size).
+	ManifestHeader ReadManifestHeader(const BackupRecord &b);
 
 private:
 	void WriteIdentity(const ClusterIdentity &id, const RepositoryEncryption &enc, WriteMode mode);

@@ -27,6 +27,9 @@ class TimelineFence {
 public:
 	TimelineFence(Repository &repo, uint64_t segment_size) : repo_(repo), segment_size_(segment_size) {}
 
+	// The server's lineage: its own history file in pg_wal (LocalLineage), or the
+	// repository's copy when pg_wal no longer has it.
+	TimelineLineage ServerLineage(const std::string &pg_wal, uint32_t tli);
 	// Throws WalFenced (naming both timelines and the fork) if WAL file `name` holds WAL
 	// past a fork that supersedes `own`, the server's lineage.
 	void CheckFile(const TimelineLineage &own, const std::string &name);

@@ -1,0 +1,39 @@
+// Continuity of the WAL archive along a timeline's history: every segment a recovery
+// from a point onward would read must be in the repository. A hole is WAL lost for
+// point-in-time recovery past it (an old primary that had not archived everything at a
+// failover, an overflow): verify and list report each one.
+#pragma once
+#include "pgbk/repository.hpp"
+#include "pgbk/timeline.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pgbk {
+
+struct WalHole {
+	uint32_t timeline = 0;
+	uint64_t first_segno = 0, last_segno = 0; // inclusive
+};
+
+struct ArchiveContinuity {
+	std::string first, last; // the first and last segment found along the history
+	std::vector<WalHole> holes; // the first kMaxHolesReported
+	uint64_t hole_count = 0;
+	uint64_t missing_segments = 0;
+};
+
+constexpr size_t kMaxHolesReported = 100;
+
+// Checks the segments from `from` (a backup's wal_start) along `history`: on each
+// ancestor up to the segment before the one holding its switch point (the next timeline
+// holds that one), on the history's own timeline up to the newest archived segment.
+// Streams the listing one WAL directory (at most 4 GiB of WAL) at a time.
+ArchiveContinuity CheckArchiveContinuity(Repository &repo, const TimelineLineage &history, const WalSegment &from,
+										 uint64_t segment_size);
+
+// "timeline 1: 000000010000000000000007 to 000000010000000000000009 (3 segments)"
+std::string DescribeHole(const WalHole &hole, uint64_t segment_size);
+
+} // namespace pgbk

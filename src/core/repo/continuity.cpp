@@ -1,0 +1,110 @@
+#include "pgbk/continuity.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+
+namespace pgbk {
+
+namespace {
+
+// The segment range of one timeline of the history: [first, last], last unbounded for
+// the history's own timeline.
+struct Span {
+	uint32_t timeline = 0;
+	uint64_t first = 0;
+	std::optional<uint64_t> last;
+};
+
+std::vector<Span>
+SpansFrom(const TimelineLineage &history, const WalSegment &from, uint64_t segment_size)
+{
+	std::vector<Span> spans;
+	uint64_t begin = 0;
+	auto add = [&](uint32_t tli, std::optional<Lsn> end) {
+		Span s{tli, begin, std::nullopt};
+		if (end) {
+			uint64_t switch_segno = *end / segment_size;
+			if (switch_segno == 0)
+				s.first = 1, s.last = 0; // empty
+			else
+				s.last = switch_segno - 1;
+			begin = switch_segno;
+		}
+		spans.push_back(s);
+	};
+	for (const auto &step : history.ancestors)
+		add(step.timeline, step.end);
+	add(history.timeline, std::nullopt);
+	// Start at `from`: drop the spans before its timeline, and the segments before it.
+	auto at = std::find_if(spans.begin(), spans.end(), [&](const Span &s) { return s.timeline == from.timeline; });
+	if (at == spans.end())
+		return {};
+	spans.erase(spans.begin(), at);
+	spans.front().first = std::max(spans.front().first, from.segno);
+	return spans;
+}
+
+} // namespace
+
+ArchiveContinuity
+CheckArchiveContinuity(Repository &repo, const TimelineLineage &history, const WalSegment &from, uint64_t segment_size)
+{
+	ArchiveContinuity out;
+	auto hole = [&](uint32_t tli, uint64_t first, uint64_t last) {
+		out.hole_count++;
+		out.missing_segments += last - first + 1;
+		if (out.holes.size() < kMaxHolesReported)
+			out.holes.push_back(WalHole{tli, first, last});
+	};
+	for (const Span &span : SpansFrom(history, from, segment_size)) {
+		if (span.last && *span.last < span.first)
+			continue;
+		char tli_hex[16];
+		std::snprintf(tli_hex, sizeof tli_hex, "%08X", span.timeline);
+		// The WAL directories of this timeline (one per 4 GiB), in order.
+		std::vector<std::string> dirs;
+		repo.storage().List(std::string("wal/") + tli_hex, false, [&](const ListEntry &e) {
+			if (e.is_prefix)
+				dirs.push_back(e.key);
+		});
+		std::sort(dirs.begin(), dirs.end());
+		uint64_t expected = span.first;
+		for (const auto &dir : dirs) {
+			std::vector<uint64_t> segnos; // one directory: at most 4 GiB / segment size
+			repo.storage().List(dir, false, [&](const ListEntry &e) {
+				std::string name = e.key.substr(e.key.find_last_of('/') + 1);
+				if (e.is_prefix || ClassifyWalFileName(name) != WalFileKind::Segment)
+					return;
+				if (auto seg = ParseWalSegmentName(name, segment_size); seg && seg->timeline == span.timeline)
+					segnos.push_back(seg->segno);
+			});
+			std::sort(segnos.begin(), segnos.end());
+			for (uint64_t segno : segnos) {
+				if (segno < expected || (span.last && segno > *span.last))
+					continue;
+				if (segno > expected)
+					hole(span.timeline, expected, segno - 1);
+				if (out.first.empty())
+					out.first = WalSegmentName(WalSegment{span.timeline, segno}, segment_size);
+				out.last = WalSegmentName(WalSegment{span.timeline, segno}, segment_size);
+				expected = segno + 1;
+			}
+		}
+		if (span.last && expected <= *span.last)
+			hole(span.timeline, expected, *span.last); // the WAL up to a switch point never arrived
+	}
+	return out;
+}
+
+std::string
+DescribeHole(const WalHole &hole, uint64_t segment_size)
+{
+	uint64_t n = hole.last_segno - hole.first_segno + 1;
+	return "timeline " + std::to_string(hole.timeline) + ": " +
+		   WalSegmentName(WalSegment{hole.timeline, hole.first_segno}, segment_size) +
+		   (n > 1 ? " to " + WalSegmentName(WalSegment{hole.timeline, hole.last_segno}, segment_size) : "") + " (" +
+		   std::to_string(n) + (n == 1 ? " segment)" : " segments)");
+}
+
+} // namespace pgbk
