@@ -86,10 +86,15 @@ struct ServerPosition {
 	Lsn lsn = 0;
 };
 ServerPosition CurrentServerPosition();
-// Throws Conflict (`what`: what is refused, e.g. "cannot start a backup") when the
-// repository's history files show that another server took over from a point this
-// server went past: a former primary or a promoted copy stores, backs up and removes
-// nothing there (timeline_fence.hpp).
+// Why this server is superseded, if it is: the repository's history files show that
+// another server took over from a point this server went past (timeline_fence.hpp).
+struct Superseded {
+	std::string reason; // both timelines and the fork (SupersededMessage)
+	uint32_t by_timeline = 0; // the timeline that took over
+};
+std::optional<Superseded> SupersededBy(Repository &repo);
+// Throws Conflict (`what`: what is refused, e.g. "this server takes no backup") when it
+// is: a former primary or a promoted copy stores, backs up and removes nothing.
 void RefuseIfSuperseded(Repository &repo, const std::string &what);
 // True once PostgreSQL asked this process to stop or cancel (reads signal flags only).
 bool StopRequested();

@@ -92,17 +92,25 @@ CurrentServerPosition()
 	return p;
 }
 
-void
-RefuseIfSuperseded(Repository &repo, const std::string &what)
+std::optional<Superseded>
+SupersededBy(Repository &repo)
 {
 	ServerPosition position = CurrentServerPosition();
 	TimelineFence fence(repo, wal_segment_size);
 	TimelineLineage own = fence.ServerLineage(AbsoluteDataDirectory() + "/pg_wal", position.timeline);
 	if (auto fork = fence.SupersedingServer(own, position.lsn))
-		throw Error(ErrorKind::Conflict, what + ": " + SupersededMessage(own, *fork),
+		return Superseded{SupersededMessage(own, *fork), fork->child};
+	return std::nullopt;
+}
+
+void
+RefuseIfSuperseded(Repository &repo, const std::string &what)
+{
+	if (auto superseded = SupersededBy(repo))
+		throw Error(ErrorKind::Conflict, what + ": " + superseded->reason,
 					"This server may not write to the repository any more. Stop it, or rejoin it as a standby of "
 					"the primary on timeline " +
-						std::to_string(fork->child) + " (pg_rewind), then take backups there.");
+						std::to_string(superseded->by_timeline) + " (pg_rewind), then take backups there.");
 }
 
 std::unique_ptr<Repository>

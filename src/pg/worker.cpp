@@ -117,12 +117,7 @@ cleanup_interrupted_backups(void)
 		auto repo = pgbk::glue::OpenConfiguredRepository();
 		std::string host = pgbk::glue::HostName(), pgdata = pgbk::glue::AbsoluteDataDirectory();
 		// A superseded server (a former primary) touches nothing of the others'.
-		bool superseded = false;
-		try {
-			pgbk::glue::RefuseIfSuperseded(*repo, "no cleanup");
-		} catch (const pgbk::Error &) {
-			superseded = true;
-		}
+		bool superseded = pgbk::glue::SupersededBy(*repo).has_value();
 		auto now = static_cast<int64_t>(time(nullptr));
 		for (auto &b : repo->ListBackups()) {
 			if (b.label.compare(newest) > 0)

@@ -13,6 +13,22 @@ namespace {
 
 constexpr uint64_t kSeg = 16 << 20;
 
+// A full backup on `tli` starting in segment `seg` (and ending just after).
+BackupRecord
+FullBackup(const std::string &label, uint32_t tli, BackupStatus status, int64_t t, uint64_t seg)
+{
+	BackupRecord b;
+	b.label = label;
+	b.type = "full";
+	b.started_at = t;
+	b.status = status;
+	b.timeline = tli;
+	b.start_lsn = seg * kSeg;
+	b.stop_lsn = seg * kSeg + 100;
+	b.wal_start = WalSegmentName(WalSegment{tli, seg}, kSeg);
+	return b;
+}
+
 // A history the way the worker makes one: a diff is relative to the newest complete full,
 // an incr to the newest complete backup; without one either becomes a full.
 std::vector<BackupRecord>
@@ -177,16 +193,7 @@ TEST(Retention, CountKeepsChainsAndOrdersByTimeNotLabel)
 TEST(Retention, BackupsOffTheAuthoritativeHistoryNeverCount)
 {
 	auto mk = [](const std::string &label, uint32_t tli, int64_t t, uint64_t seg) {
-		BackupRecord b;
-		b.label = label;
-		b.type = "full";
-		b.started_at = t;
-		b.status = BackupStatus::Complete;
-		b.timeline = tli;
-		b.start_lsn = seg * kSeg;
-		b.stop_lsn = seg * kSeg + 100;
-		b.wal_start = WalSegmentName(WalSegment{tli, seg}, kSeg);
-		return b;
+		return FullBackup(label, tli, BackupStatus::Complete, t, seg);
 	};
 	TimelineLineage history{2, {{1, 5 * kSeg}}};
 	std::vector<BackupRecord> h = {mk("before-fork", 1, 100, 2), mk("new-primary", 2, 200, 6),
@@ -255,16 +262,7 @@ TEST(Retention, PriorOfDifferentialAndIncremental)
 TEST(Retention, AnExpiredLeaseNoLongerHoldsWal)
 {
 	auto mk = [](const std::string &label, BackupStatus status, int64_t t, uint64_t seg) {
-		BackupRecord b;
-		b.label = label;
-		b.type = "full";
-		b.started_at = t;
-		b.status = status;
-		b.timeline = 1;
-		b.start_lsn = seg * kSeg;
-		b.stop_lsn = seg * kSeg + 100;
-		b.wal_start = WalSegmentName(WalSegment{1, seg}, kSeg);
-		return b;
+		return FullBackup(label, 1, status, t, seg);
 	};
 	std::vector<BackupRecord> h = {mk("interrupted", BackupStatus::Incomplete, 100, 2),
 								   mk("complete", BackupStatus::Complete, 200, 6)};

@@ -334,8 +334,8 @@ Repository::ReadTimelines()
 			names.push_back(name);
 	});
 	for (const auto &name : names) {
-		auto tli = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16)); // 8 hex digits: checked
-		set.Add(ParseTimelineHistory(tli, GetObject(*storage_, WalArchiveKey(name), keyring_.get(), 1 << 20),
+		set.Add(ParseTimelineHistory(TimelineOfHistoryFileName(name),
+									 GetObject(*storage_, WalArchiveKey(name), keyring_.get(), 1 << 20),
 									 "wal/" + name));
 	}
 	return set;

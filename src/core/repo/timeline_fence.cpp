@@ -2,7 +2,6 @@
 
 #include "pgbk/fileio.hpp"
 
-#include <cstdio>
 #include <limits>
 
 namespace pgbk {
@@ -12,14 +11,6 @@ namespace {
 // A full re-read of the history files at least this often (a timeline created with an
 // id below one already read is a race the probe of the next id does not see).
 constexpr std::chrono::seconds kFullRefresh{60};
-
-std::string
-HistoryFileName(uint32_t tli)
-{
-	char name[32];
-	std::snprintf(name, sizeof name, "%08X.history", tli);
-	return name;
-}
 
 } // namespace
 
@@ -31,7 +22,7 @@ LocalLineage(const std::string &pg_wal, uint32_t tli)
 		l.timeline = 1;
 		return l;
 	}
-	std::string path = pg_wal + "/" + HistoryFileName(tli);
+	std::string path = pg_wal + "/" + TimelineHistoryFileName(tli);
 	return ParseTimelineHistory(tli, ReadSmallFile(path, 1 << 20), path);
 }
 
@@ -54,7 +45,7 @@ TimelineFence::Current()
 	// New timelines take the next free id (PostgreSQL's promotion probes the archive
 	// for it), so one existence check per file sees a new one at once.
 	bool stale = !set_ || now - read_at_ >= kFullRefresh ||
-				 repo_.storage().Size(WalArchiveKey(HistoryFileName(set_->Highest() + 1))).has_value();
+				 repo_.storage().Size(WalArchiveKey(TimelineHistoryFileName(set_->Highest() + 1))).has_value();
 	if (stale) {
 		set_ = repo_.ReadTimelines();
 		read_at_ = now;
@@ -68,8 +59,7 @@ TimelineFence::EndOf(const TimelineLineage &own, const std::string &name) const
 	switch (ClassifyWalFileName(name)) {
 	case WalFileKind::TimelineHistory: {
 		// A history file extends the lineage from its parent's switch point on.
-		auto tli = static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
-		return std::make_pair(tli, Lsn{0});
+		return std::make_pair(TimelineOfHistoryFileName(name), Lsn{0});
 	}
 	case WalFileKind::Partial: {
 		auto seg = ParseWalSegmentName(name, segment_size_);
@@ -106,7 +96,7 @@ TimelineFence::CheckFile(const TimelineLineage &own, const std::string &name)
 							" is the real primary's, stop this server (or rejoin it as a standby with pg_rewind); "
 							"if it was created by mistake (a restored copy promoted into this repository without "
 							"--clone), move wal/" +
-							HistoryFileName(fork->child) + " out of the repository.");
+							TimelineHistoryFileName(fork->child) + " out of the repository.");
 }
 
 bool

@@ -60,6 +60,20 @@ ClassifyWalFileName(const std::string &name)
 	return WalFileKind::Unknown;
 }
 
+std::string
+TimelineHistoryFileName(uint32_t timeline)
+{
+	char name[32];
+	std::snprintf(name, sizeof name, "%08X.history", timeline);
+	return name;
+}
+
+uint32_t
+TimelineOfHistoryFileName(const std::string &name)
+{
+	return static_cast<uint32_t>(std::stoul(name.substr(0, 8), nullptr, 16));
+}
+
 bool
 IsValidWalSegmentSize(uint64_t bytes)
 {

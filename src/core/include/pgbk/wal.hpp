@@ -26,6 +26,9 @@ std::string WalSegmentName(const WalSegment &seg, uint64_t segment_size);
 // Parses a 24-character segment name (also the prefix of .partial/.backup names).
 std::optional<WalSegment> ParseWalSegmentName(const std::string &name, uint64_t segment_size);
 WalSegment SegmentOfLsn(uint32_t timeline, Lsn lsn, uint64_t segment_size);
+// "<TLI>.history", and the timeline of such a name (ClassifyWalFileName: TimelineHistory).
+std::string TimelineHistoryFileName(uint32_t timeline);
+uint32_t TimelineOfHistoryFileName(const std::string &name);
 // Repository key of a WAL-archive file: "wal/<TLI+LOG>/<name>" for segment-like names,
 // "wal/<name>" for timeline history files.
 std::string WalArchiveKey(const std::string &name);
