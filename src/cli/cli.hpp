@@ -25,6 +25,7 @@ struct Context {
 	std::unique_ptr<Repository> repo; // opened unless the command needs none
 	std::vector<std::string> global_args; // the options before the command (for a child pgbk)
 	int parallel = 2; // pgbk.parallel
+	std::string data_directory; // the --config file's server's ("" without --config)
 };
 
 enum class RepositoryUse {

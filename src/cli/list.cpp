@@ -14,38 +14,31 @@ namespace {
 // Every hole in the archive from the oldest complete backup on the history restores
 // follow to the newest WAL on it.
 void
-PrintContinuity(Repository &repo, const std::vector<BackupRecord> &backups, const TimelineLineage &history)
+PrintContinuity(Repository &repo, const std::vector<BackupRecord> &backups)
 {
-	auto oldest = std::find_if(backups.begin(), backups.end(), [&](const BackupRecord &b) {
-		return b.status == BackupStatus::Complete && history.Reaches(b.timeline, b.stop_lsn);
-	});
-	if (oldest == backups.end())
-		return;
-	uint64_t segment_size = 0;
-	ArchiveContinuity c;
+	RepositoryContinuity c;
 	try {
-		segment_size = repo.ReadManifestHeader(*oldest).segment_size;
-		auto from = ParseWalSegmentName(oldest->wal_start, segment_size);
-		if (!from)
-			throw Error(ErrorKind::Corrupt, "backup " + oldest->label + " has no valid WAL start");
-		c = CheckArchiveContinuity(repo, history, *from, segment_size);
+		c = CheckRepositoryContinuity(repo, backups);
 	} catch (const Error &e) {
 		std::printf("archive: not checked (%s)\n", e.what());
 		return;
 	}
-	if (c.hole_count == 0) {
-		std::printf("archive: continuous from %s (backup %s) to %s\n", oldest->wal_start.c_str(), oldest->label.c_str(),
-					c.last.c_str());
+	if (!c.checked)
+		return;
+	if (c.archive.hole_count == 0) {
+		std::printf("archive: continuous from %s (backup %s) to %s\n", c.from_wal.c_str(), c.from_backup.c_str(),
+					c.archive.last.c_str());
 		return;
 	}
 	std::printf("archive: %llu hole(s), %llu segment(s) missing after backup %s (no point-in-time recovery past "
 				"the first):\n",
-				static_cast<unsigned long long>(c.hole_count), static_cast<unsigned long long>(c.missing_segments),
-				oldest->label.c_str());
-	for (const auto &hole : c.holes)
-		std::printf("    %s\n", DescribeHole(hole, segment_size).c_str());
-	if (c.hole_count > c.holes.size())
-		std::printf("    ... and %llu more\n", static_cast<unsigned long long>(c.hole_count - c.holes.size()));
+				static_cast<unsigned long long>(c.archive.hole_count),
+				static_cast<unsigned long long>(c.archive.missing_segments), c.from_backup.c_str());
+	for (const auto &hole : c.archive.holes)
+		std::printf("    %s\n", DescribeHole(hole, c.segment_size).c_str());
+	if (c.archive.hole_count > c.archive.holes.size())
+		std::printf("    ... and %llu more\n",
+					static_cast<unsigned long long>(c.archive.hole_count - c.archive.holes.size()));
 }
 
 int
@@ -73,6 +66,7 @@ RunList(Context &context, const std::vector<std::string> &args)
 						   {"timeline", b.timeline},
 						   {"host", b.host},
 						   {"pgdata", b.pgdata},
+						   {"standby", b.standby},
 						   {"wal_start", b.wal_start},
 						   {"wal_stop", b.wal_stop},
 						   {"database_bytes", b.database_bytes},
@@ -94,7 +88,7 @@ RunList(Context &context, const std::vector<std::string> &args)
 						FormatLsn(lineage.ancestors.back().end).c_str());
 		std::printf("; restores follow timeline %u\n", timelines.Authoritative());
 	}
-	PrintContinuity(repo, backups, timelines.LineageOf(timelines.Authoritative()));
+	PrintContinuity(repo, backups);
 	if (backups.empty()) {
 		std::printf("no backups\n");
 		return 0;
@@ -107,7 +101,7 @@ RunList(Context &context, const std::vector<std::string> &args)
 					FormatLsn(b.start_lsn).c_str(), b.stop_lsn ? FormatLsn(b.stop_lsn).c_str() : "", b.timeline,
 					HumanBytes(b.database_bytes).c_str(), HumanBytes(b.stored_bytes).c_str());
 		if (!b.host.empty())
-			std::printf("    taken on: %s:%s\n", b.host.c_str(), b.pgdata.c_str());
+			std::printf("    taken on: %s:%s%s\n", b.host.c_str(), b.pgdata.c_str(), b.standby ? " (a standby)" : "");
 		if (!b.prior.empty())
 			std::printf("    prior: %s\n", b.prior.c_str());
 		if (!b.error.empty())

@@ -315,6 +315,7 @@ Run(const std::vector<std::string> &args)
 	std::string data_directory;
 	context.values = ResolveSettings(cl, &data_directory);
 	context.parallel = static_cast<int>(context.values.Integer(settings::Id("pgbk.parallel")));
+	context.data_directory = data_directory;
 	context.location = ParseRepositoryLocation(context.values.Text(settings::Id("pgbk.repository")), data_directory);
 	context.repo = OpenRepository(context.location, context.values);
 	if (cl.command->repository == RepositoryUse::Read)

@@ -8,6 +8,7 @@
 #include "pgbk/fileio.hpp"
 
 #include <chrono>
+#include <optional>
 #include <fcntl.h>
 #include <fstream>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@ struct RestoreRequest {
 	RestoreOptions options;
 	RecoveryTarget target;
 	bool clone = false;
+	std::string primary_conninfo; // --standby: where it streams from (--connstring from Patroni)
 	// The repository's secrets (S3 keys) go to a file outside the data directory, never
 	// into postgresql.auto.conf: every later base backup would carry them in plain text.
 	std::string secrets_file; // --secrets-file; default beside the data directory
@@ -39,15 +41,33 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 		targets++;
 	};
 	for (size_t i = 0; i < args.size(); i++) {
+		// "--option=value" as well (how Patroni passes a replica method's parameters).
+		std::string a = args[i];
+		std::optional<std::string> inline_value;
+		if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+			inline_value = a.substr(eq + 1);
+			a.resize(eq);
+		}
 		auto value = [&]() {
+			if (inline_value)
+				return *inline_value;
 			if (i + 1 >= args.size())
-				throw UsageError(args[i] + " needs a value");
+				throw UsageError(a + " needs a value");
 			return args[++i];
 		};
-		const std::string &a = args[i];
-		if (a == "--pgdata")
+		if (a == "--pgdata" || a == "--datadir")
 			req.options.pgdata = AbsolutePath(value());
-		else if (a == "--backup")
+		else if (a == "--standby")
+			req.options.standby = true;
+		else if (a == "--primary-conninfo" || a == "--connstring")
+			req.primary_conninfo = value();
+		else if (a == "--scope")
+			value(); // Patroni's cluster name: the repository already says which cluster
+		else if (a == "--role") {
+			if (std::string role = value(); role != "replica")
+				throw UsageError("--role " + role + ": pgbk restore builds a replica only");
+			req.options.standby = true;
+		} else if (a == "--backup")
 			req.options.label = value();
 		else if (a == "--parallel")
 			req.options.parallel = ParseParallel(value(), "--parallel");
@@ -89,6 +109,12 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 	}
 	if (req.options.pgdata.empty())
 		throw UsageError("restore needs --pgdata DIR");
+	if (req.options.standby && req.target.kind != RecoveryTarget::Kind::None)
+		throw UsageError("--standby follows the primary to its newest WAL: it takes no recovery target");
+	if (req.options.standby && req.clone)
+		throw UsageError("--standby makes a replica of this cluster, --clone an independent copy: give one");
+	if (!req.primary_conninfo.empty() && !req.options.standby)
+		throw UsageError("--primary-conninfo needs --standby");
 	return req;
 }
 
@@ -199,6 +225,8 @@ ConfigureRecovery(const Context &context, RestoreRequest &req)
 	opts.settings.emplace_back("pgbk.repository", context.location.url);
 	for (auto &kv : RecoverySettings(req.target))
 		opts.settings.push_back(kv);
+	if (!req.primary_conninfo.empty())
+		opts.settings.emplace_back("primary_conninfo", req.primary_conninfo);
 	if (req.clone) {
 		// A copy that keeps the source's settings would archive its WAL, and take its
 		// backups, into the source's repository and history.
@@ -274,7 +302,13 @@ ReportRestore(const Repository &repo, const RestoreRequest &req, const RestoreRe
 					"does not have removed\n",
 					HumanBytes(result.kept_bytes).c_str(), static_cast<unsigned long long>(result.kept_files),
 					HumanBytes(result.bytes).c_str(), static_cast<unsigned long long>(result.removed));
-	if (req.target.kind == RecoveryTarget::Kind::None)
+	if (opts.standby)
+		std::printf("standby is configured: start the server and it follows the primary (%s), replaying the "
+					"archived WAL from %s where streaming cannot serve it; it never promotes by itself\n",
+					req.primary_conninfo.empty() ? "archive only: no primary_conninfo given"
+												 : "streaming from primary_conninfo",
+					repo.Describe().c_str());
+	else if (req.target.kind == RecoveryTarget::Kind::None)
 		std::printf("recovery is configured: start the server and it replays the archived WAL from %s, then "
 					"promotes\n",
 					repo.Describe().c_str());
@@ -291,7 +325,7 @@ ReportRestore(const Repository &repo, const RestoreRequest &req, const RestoreRe
 	if (req.clone)
 		std::printf("--clone: this copy archives nowhere (archive_mode = off) and takes no scheduled backups; give it "
 					"its own pgbk.repository before turning archiving on\n");
-	else
+	else if (!opts.standby)
 		std::printf("after promotion it archives into %s on a new timeline (use --clone for an independent copy)\n",
 					repo.Describe().c_str());
 }
@@ -316,7 +350,8 @@ const CommandRegistration registration(
 	 "       [--target-time TIMESTAMPTZ | --target-lsn LSN | --target-xid XID | --target-name NAME |\n"
 	 "        --target-immediate] [--target-inclusive true|false] [--target-action promote|pause|shutdown]\n"
 	 "       [--target-timeline latest|current|N] [--clone] [--delta]\n"
-	 "       [--secrets-file FILE]",
+	 "       [--standby [--primary-conninfo CONNINFO]] [--secrets-file FILE]\n"
+	 "       (a Patroni create_replica_methods command: restore --standby, given --datadir= --connstring=)",
 	 RepositoryUse::Read, RunRestore});
 
 } // namespace

@@ -1,6 +1,7 @@
 // pgbk verify: re-reads backups and their WAL; one line (or JSON object) per problem.
 #include "cli.hpp"
 
+#include "pgbk/continuity.hpp"
 #include "pgbk/verify.hpp"
 
 #include <algorithm>
@@ -52,6 +53,30 @@ RunVerify(Context &context, const std::vector<std::string> &args)
 		if (std::string old = r.OldKeys(); !old.empty())
 			std::printf("%s: needs old key %s: keep its file in pgbk.encryption_keyring while this backup is kept\n",
 						b.label.c_str(), old.c_str());
+	}
+	// The archive between the backups: a hole is WAL no restore can replay past.
+	if (label.empty()) {
+		RepositoryContinuity c = CheckRepositoryContinuity(repo, repo.ListBackups());
+		nlohmann::json holes = nlohmann::json::array();
+		for (const auto &hole : c.archive.holes) {
+			std::string where = DescribeHole(hole, c.segment_size);
+			holes.push_back(where);
+			if (!json)
+				std::printf("archive: missing %s (after backup %s)\n", where.c_str(), c.from_backup.c_str());
+		}
+		problems += c.archive.hole_count;
+		if (!json && c.checked && c.archive.hole_count == 0)
+			std::printf("archive: continuous from %s (backup %s) to %s\n", c.from_wal.c_str(), c.from_backup.c_str(),
+						c.archive.last.c_str());
+		if (!json && c.archive.hole_count > c.archive.holes.size())
+			std::printf("archive: ... and %llu more hole(s)\n",
+						static_cast<unsigned long long>(c.archive.hole_count - c.archive.holes.size()));
+		out["archive"] = {{"checked", c.checked},
+						  {"from_backup", c.from_backup},
+						  {"last_wal", c.archive.last},
+						  {"hole_count", c.archive.hole_count},
+						  {"missing_segments", c.archive.missing_segments},
+						  {"holes", holes}};
 	}
 	if (json)
 		std::cout << out.dump(2) << "\n";

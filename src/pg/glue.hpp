@@ -4,6 +4,7 @@
 #include "pgbk/object.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/retention.hpp"
+#include "pgbk/schedule_slot.hpp"
 #include "pgbk/settings.hpp"
 
 #include <memory>
@@ -86,6 +87,11 @@ struct ServerPosition {
 	Lsn lsn = 0;
 };
 ServerPosition CurrentServerPosition();
+// Whether this server is a standby, streaming, and how far its replay lags (for which
+// node takes a scheduled backup: schedule_slot.hpp). Reads shared memory only.
+NodeRole CurrentNodeRole();
+// pgbk.backup_standby.
+BackupStandby BackupStandbyMode();
 // Why this server is superseded, if it is: the repository's history files show that
 // another server took over from a point this server went past (timeline_fence.hpp).
 struct Superseded {

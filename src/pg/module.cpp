@@ -8,6 +8,8 @@
 #include "pgbk/storage_driver.hpp"
 #include "pgbk/timeline_fence.hpp"
 
+#include <limits>
+
 #include "boundary.hpp"
 #include "glue.hpp"
 
@@ -90,6 +92,37 @@ CurrentServerPosition()
 		p.timeline = GetWALInsertionTimeLine();
 	}
 	return p;
+}
+
+NodeRole
+CurrentNodeRole()
+{
+	NodeRole role;
+	role.standby = RecoveryInProgress();
+	if (!role.standby)
+		return role;
+	role.streaming = WalRcvStreaming();
+	XLogRecPtr received = GetWalRcvFlushRecPtr(NULL, NULL);
+	XLogRecPtr replayed = GetXLogReplayRecPtr(NULL);
+	if (replayed >= received)
+		return role; // caught up with what the primary sent
+	// Behind: how old the last transaction replayed is (none yet: treat as far behind).
+	TimestampTz last = GetLatestXTime();
+	long secs = 0;
+	int usecs = 0;
+	if (last == 0)
+		role.replay_lag = std::chrono::seconds(std::numeric_limits<int32_t>::max());
+	else {
+		TimestampDifference(last, GetCurrentTimestamp(), &secs, &usecs);
+		role.replay_lag = std::chrono::seconds(secs);
+	}
+	return role;
+}
+
+BackupStandby
+BackupStandbyMode()
+{
+	return static_cast<BackupStandby>(IntSetting(settings::Id("pgbk.backup_standby")));
 }
 
 std::optional<Superseded>

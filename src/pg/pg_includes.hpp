@@ -26,6 +26,7 @@ extern "C" {
 #include "archive/archive_module.h"
 #else
 #include "postmaster/pgarch.h"
+#include "replication/walreceiver.h"
 #endif
 #include "storage/condition_variable.h"
 #include "storage/fd.h"

@@ -7,6 +7,7 @@
  * pgbk_set_retention).
  */
 #include "pgbk/backup_type.hpp"
+#include "pgbk/continuity.hpp"
 #include "pgbk/cron.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/target.hpp"
@@ -34,6 +35,7 @@ PG_FUNCTION_INFO_V1(pgbk_verify);
 PG_FUNCTION_INFO_V1(pgbk_expire);
 PG_FUNCTION_INFO_V1(pgbk_set_retention);
 PG_FUNCTION_INFO_V1(pgbk_archive_resume);
+PG_FUNCTION_INFO_V1(pgbk_archive_holes);
 PGDLLEXPORT Datum pgbk_archive_resume(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_expire(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_retention(PG_FUNCTION_ARGS);
@@ -44,6 +46,7 @@ PGDLLEXPORT Datum pgbk_backup_now(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_backups(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_jobs(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_schedule(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_archive_holes(PG_FUNCTION_ARGS);
 void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
 }
 
@@ -172,12 +175,7 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
 						errhint("%s", hint)));
 	}
-	/* Never queued to run at a promotion that may not come (or may come on another node). */
-	if (RecoveryInProgress())
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("pgbk: this server is a standby; backups are taken on the primary"),
-						errhint("Run pgbk_backup_now() on the primary: every node shares the repository, so its "
-								"backups serve this one too.")));
+	/* On a standby the backup is taken here (the worker runs on hot standbys too). */
 	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
@@ -265,8 +263,8 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 	{
 		for (size_t i = 0; i < list->size(); i++) {
 			const pgbk::BackupRecord &b = (*list)[i];
-			Datum values[15];
-			bool nulls[15];
+			Datum values[17];
+			bool nulls[17];
 			const char *status = pgbk::BackupStatusName(b.status);
 			const char *error = b.error.c_str();
 
@@ -302,6 +300,12 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 			values[13] = text_or_null(error, &nulls[13]);
 			/* Since 0.3; the row has the columns the installed SQL version declares. */
 			values[14] = text_or_null(b.prior.c_str(), &nulls[14]);
+			/* Where it was taken (host:data directory), and whether on a standby (0.6). */
+			char taken_on[MAXPGPATH + 256] = "";
+			if (!b.host.empty())
+				snprintf(taken_on, sizeof(taken_on), "%s:%s", b.host.c_str(), b.pgdata.c_str());
+			values[15] = text_or_null(taken_on, &nulls[15]);
+			values[16] = BoolGetDatum(b.standby);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
@@ -390,14 +394,18 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	const char *tz = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone"));
+	pgbk::BackupStandby mode = pgbk::glue::BackupStandbyMode();
+	bool standby = RecoveryInProgress();
+	auto max_lag = std::chrono::seconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.backup_standby_max_lag")));
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (size_t i = 0; i < std::size(pgbk::kBackupTypes); i++) {
 		const pgbk::BackupTypeRules *t = &pgbk::kBackupTypes[i];
 		const char *expr = pgbk::glue::ScheduleOf(t->type);
 		time_t next = 0;
-		Datum values[4];
-		bool nulls[4];
+		char runs_on[PGBK_ERROR_LEN] = "";
+		Datum values[5];
+		bool nulls[5];
 		CppResult r;
 
 		if (expr[0] == '\0')
@@ -405,6 +413,7 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 		r = RunCpp([&] {
 			auto n = pgbk::CronSchedule::Parse(expr).NextAfter(time(nullptr), tz);
 			next = n ? *n : 0;
+			strlcpy(runs_on, pgbk::ExpectedRunner(mode, standby, max_lag).c_str(), sizeof(runs_on));
 		});
 		pgbk::glue::RaiseIfFailed(r, pgbk::glue::ScheduleSettingName(t->type));
 		memset(nulls, 0, sizeof(nulls));
@@ -412,6 +421,7 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(expr);
 		values[2] = CStringGetTextDatum(tz);
 		values[3] = time_datum((int64)next, &nulls[3]);
+		values[4] = CStringGetTextDatum(runs_on); /* 0.6 */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum)0;
@@ -722,6 +732,14 @@ pgbk_verify(PG_FUNCTION_ARGS)
 			if (std::string old = v.OldKeys(); !old.empty())
 				notes->push_back(pgbk::VerifyProblem{b.label, "", old});
 		}
+		// The archive between and after the backups: each hole is WAL no restore replays past.
+		if (label == NULL) {
+			pgbk::RepositoryContinuity c = pgbk::CheckRepositoryContinuity(*repo, repo->ListBackups());
+			for (const auto &hole : c.archive.holes)
+				problems->push_back(pgbk::VerifyProblem{"archive", pgbk::DescribeHole(hole, c.segment_size),
+														"missing from the archive (after backup " + c.from_backup +
+															"): no restore replays past it"});
+		}
 	});
 	/* Not problems: which backups still need a key from before a rotation. */
 	if (r.ok)
@@ -749,6 +767,51 @@ pgbk_verify(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		delete_problems(problems);
+	}
+	PG_END_TRY();
+	return (Datum)0;
+}
+
+/*
+ * pgbk_archive_holes()
+ *
+ * The WAL missing from the archive along the history restores follow, from the oldest
+ * backup on it to the newest WAL (CheckRepositoryContinuity): one row per hole.
+ */
+Datum
+pgbk_archive_holes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	pgbk::RepositoryContinuity *volatile report = NULL;
+	CppResult r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		report = new pgbk::RepositoryContinuity(pgbk::CheckRepositoryContinuity(*repo, repo->ListBackups()));
+	});
+	pgbk::glue::RaiseIfFailed(r, "could not check the archive");
+	PG_TRY();
+	{
+		for (size_t i = 0; i < report->archive.holes.size(); i++) {
+			const pgbk::WalHole &h = report->archive.holes[i];
+			char first[MAXFNAMELEN], last[MAXFNAMELEN];
+			Datum values[5];
+			bool nulls[5] = {false, false, false, false, false};
+
+			XLogFileName(first, h.timeline, h.first_segno, report->segment_size);
+			XLogFileName(last, h.timeline, h.last_segno, report->segment_size);
+			values[0] = Int32GetDatum((int32)h.timeline);
+			values[1] = CStringGetTextDatum(first);
+			values[2] = CStringGetTextDatum(last);
+			values[3] = Int64GetDatum((int64)(h.last_segno - h.first_segno + 1));
+			values[4] = CStringGetTextDatum(report->from_backup.c_str());
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		RunCpp([&] { delete report; });
 	}
 	PG_END_TRY();
 	return (Datum)0;

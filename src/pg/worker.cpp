@@ -75,7 +75,8 @@ pgbk_register_worker(void)
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* On hot standbys too: they take backups (pgbk_backup_now(), pgbk.backup_standby). */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 10;
 	strlcpy(worker.bgw_library_name, "pgbk", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "pgbk_worker_main", BGW_MAXLEN);
@@ -217,13 +218,13 @@ typedef struct BackupRun {
 /*
  * check_backup_possible
  *
- * A backup needs a primary whose WAL goes to the repository.
+ * A backup needs a server whose WAL goes to the repository: the primary's archiving
+ * (a standby's backup waits for the primary to archive the WAL it needs), or a
+ * standby's own with archive_mode = always.
  */
 static void
 check_backup_possible(void)
 {
-	if (RecoveryInProgress())
-		ereport(ERROR, (errmsg("pgbk: backups of a standby are not supported yet")));
 	if (!XLogArchivingActive() || XLogArchiveLibrary == NULL || strcmp(XLogArchiveLibrary, "pgbk") != 0)
 		ereport(ERROR, (errmsg("pgbk: WAL archiving to the repository is not enabled"),
 						errhint("Set archive_mode = on and archive_library = 'pgbk' in postgresql.conf; a backup "
@@ -251,7 +252,8 @@ choose_prior(BackupRun *run)
 			return;
 		pgbk::TimelineLineage lineage =
 			pgbk::TimelineFence(*current_repo, wal_segment_size)
-				.ServerLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal", GetWALInsertionTimeLine());
+				.ServerLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal",
+							   pgbk::glue::CurrentServerPosition().timeline);
 		pgbk::PriorChoice c = pgbk::ChoosePrior(current_repo->ListBackups(), run->type, lineage, PG_VERSION_NUM);
 		strlcpy(run->prior, c.label.c_str(), sizeof(run->prior));
 		run->prior_start = c.start_lsn;
@@ -308,6 +310,7 @@ start_backup(BackupRun *run)
 		info.pg_version_num = PG_VERSION_NUM;
 		info.host = pgbk::glue::HostName();
 		info.pgdata = pgbk::glue::AbsoluteDataDirectory();
+		info.standby = RecoveryInProgress();
 		try {
 			current_repo->WriteBackupStart(info);
 		} catch (const pgbk::Error &e) {
@@ -670,11 +673,139 @@ job_queued(void)
 
 extern "C" void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
 
+/* The primary's wait before it takes a run left to the standbys (pgbk.backup_standby = prefer). */
+static long
+primary_grace_seconds(void)
+{
+	int test = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.test_primary_grace"));
+
+	return test > 0 ? test : (long)pgbk::kPrimaryGrace.count();
+}
+
+/*
+ * take_scheduled_slot
+ *
+ * Claims the run of schedule i that fired at `slot` in the repository and queues its
+ * backup; another node's claim means that node takes it. A superseded server (a
+ * former primary) claims nothing: it would take the run from the real primary.
+ */
+static void
+take_scheduled_slot(int i, time_t slot)
+{
+	const char *kind = pgbk::kBackupTypes[i].name.data();
+	bool claimed = false;
+	char winner[PGBK_ERROR_LEN] = "";
+	char label[PGBK_LABEL_LEN];
+	int64 id;
+	CppResult r;
+
+	if (job_queued()) {
+		ereport(LOG, (errmsg("pgbk: scheduled %s backup skipped: a backup is already queued", kind)));
+		return;
+	}
+	r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		pgbk::glue::RefuseIfSuperseded(*repo, "this server takes no scheduled backup");
+		pgbk::ScheduleSlotClaim claim;
+		claim.type = kind;
+		claim.slot = static_cast<int64_t>(slot);
+		claim.holder = pgbk::glue::HostName() + ":" + pgbk::glue::AbsoluteDataDirectory();
+		claim.standby = pgbk::glue::CurrentNodeRole().standby;
+		claim.claimed_at = static_cast<int64_t>(time(nullptr));
+		std::optional<pgbk::ScheduleSlotClaim> other;
+		claimed = pgbk::ClaimScheduleSlot(*repo, claim, &other);
+		if (!claimed && other)
+			strlcpy(winner, (other->holder + (other->standby ? " (a standby)" : " (the primary)")).c_str(),
+					sizeof(winner));
+	});
+	if (!r.ok) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "scheduled %s backup not taken", kind);
+		pgbk::glue::ReportFailure(r, WARNING, what);
+		return;
+	}
+	if (!claimed) {
+		ereport(LOG, (errmsg("pgbk: scheduled %s backup taken by another node%s%s", kind, winner[0] ? ": " : "",
+							 winner)));
+		return;
+	}
+	pgbk_enqueue_job(kind, PGBK_TRIGGER_SCHEDULE, label, &id);
+	ereport(LOG, (errmsg("pgbk: scheduled %s backup %s queued", kind, label)));
+}
+
+/*
+ * dispatch_scheduled_run
+ *
+ * Schedule i fired at `slot`: this node claims the run now, after the grace period
+ * (*claim_at), or leaves it to the other nodes (pgbk.backup_standby).
+ */
+static void
+dispatch_scheduled_run(int i, time_t slot, time_t *claim_at)
+{
+	const char *kind = pgbk::kBackupTypes[i].name.data();
+	pgbk::BackupStandby mode = pgbk::glue::BackupStandbyMode();
+	pgbk::NodeRole role = pgbk::glue::CurrentNodeRole();
+	auto max_lag = std::chrono::seconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.backup_standby_max_lag")));
+	pgbk::SlotAction action = pgbk::SlotAction::Leave;
+	char reason[PGBK_ERROR_LEN] = "";
+	CppResult r = RunCpp([&] {
+		pgbk::SlotPlan plan = pgbk::PlanScheduledRun(mode, role, max_lag);
+		action = plan.action;
+		strlcpy(reason, plan.reason.c_str(), sizeof(reason));
+	});
+
+	*claim_at = 0;
+	if (!r.ok) {
+		pgbk::glue::ReportFailure(r, WARNING, "scheduled backup not taken");
+		return;
+	}
+	switch (action) {
+		case pgbk::SlotAction::Claim:
+			take_scheduled_slot(i, slot);
+			break;
+		case pgbk::SlotAction::ClaimAfterGrace:
+			*claim_at = slot + primary_grace_seconds();
+			break;
+		case pgbk::SlotAction::Leave:
+			/* A standby with the default leaves every run to the primary: not news. */
+			ereport(mode == pgbk::BackupStandby::Off ? DEBUG1 : LOG,
+					(errmsg("pgbk: scheduled %s backup left to another node: %s", kind, reason)));
+			break;
+	}
+}
+
+/*
+ * claim_after_grace
+ *
+ * The primary's turn on a run no standby claimed in the grace period.
+ */
+static void
+claim_after_grace(int i, time_t slot)
+{
+	const char *kind = pgbk::kBackupTypes[i].name.data();
+	bool taken = false;
+	CppResult r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		taken = pgbk::ReadScheduleSlot(*repo, kind, static_cast<int64_t>(slot)).has_value();
+	});
+
+	if (r.ok && taken) {
+		ereport(LOG, (errmsg("pgbk: scheduled %s backup taken by a standby", kind)));
+		return;
+	}
+	/* Unreadable: the create-only claim decides anyway. */
+	take_scheduled_slot(i, slot);
+}
+
 void
 pgbk_worker_main(Datum main_arg)
 {
 	const int schedules = (int)std::size(pgbk::kBackupTypes);
 	time_t next_run[std::size(pgbk::kBackupTypes)];
+	/* A run this node claims once its grace period is over: when, and the slot. */
+	time_t claim_at[std::size(pgbk::kBackupTypes)] = {};
+	time_t claim_slot[std::size(pgbk::kBackupTypes)] = {};
 	char schedule_seen[std::size(pgbk::kBackupTypes)][256];
 	char timezone_seen[128];
 
@@ -706,6 +837,7 @@ pgbk_worker_main(Datum main_arg)
 		long timeout_ms;
 		time_t now;
 		int due = -1;
+		time_t due_slot = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending) {
@@ -731,23 +863,21 @@ pgbk_worker_main(Datum main_arg)
 		now = time(NULL);
 		for (int i = 0; i < schedules; i++)
 			if (next_run[i] != 0 && now >= next_run[i]) {
-				if (due < 0)
+				if (due < 0) {
 					due = i;
+					due_slot = next_run[i];
+				}
 				next_run[i] = next_scheduled_run(i, now);
 			}
 		if (due >= 0) {
-			char label[PGBK_LABEL_LEN];
-			int64 id;
-
-			const char *kind = pgbk::kBackupTypes[due].name.data();
-
-			if (job_queued())
-				ereport(LOG, (errmsg("pgbk: scheduled %s backup skipped: a backup is already queued", kind)));
-			else {
-				pgbk_enqueue_job(kind, PGBK_TRIGGER_SCHEDULE, label, &id);
-				ereport(LOG, (errmsg("pgbk: scheduled %s backup %s queued", kind, label)));
-			}
+			dispatch_scheduled_run(due, due_slot, &claim_at[due]);
+			claim_slot[due] = due_slot;
 		}
+		for (int i = 0; i < schedules; i++)
+			if (claim_at[i] != 0 && time(NULL) >= claim_at[i]) {
+				claim_at[i] = 0;
+				claim_after_grace(i, claim_slot[i]);
+			}
 
 		job = claim_next_job();
 		if (job != NULL) {
@@ -757,10 +887,11 @@ pgbk_worker_main(Datum main_arg)
 
 		timeout_ms = 60000;
 		for (int i = 0; i < schedules; i++)
-			if (next_run[i] != 0) {
-				long until = (long)(next_run[i] - time(NULL)) * 1000L;
-				timeout_ms = Max(Min(until, timeout_ms), 10);
-			}
+			for (time_t at : {next_run[i], claim_at[i]})
+				if (at != 0) {
+					long until = (long)(at - time(NULL)) * 1000L;
+					timeout_ms = Max(Min(until, timeout_ms), 10);
+				}
 		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}

@@ -192,6 +192,36 @@ TEST(TimelineFence, RefusesWalPastTheForkOnceTheHistoryIsStored)
 	EXPECT_TRUE(fence.SupersedingServer(old_primary, 6 * kSeg));
 }
 
+// pgbk wal-push cannot ask the server its timeline: pg_wal's newest history file that
+// includes the file's timeline tells.
+TEST(TimelineFence, WalPushFindsTheServersLineageInPgWal)
+{
+	pgbk::test::TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	TimelineFence fence(repo, kSeg);
+	auto segment = [](uint32_t tli, uint64_t segno) { return WalSegmentName(WalSegment{tli, segno}, kSeg); };
+	pgbk::test::WriteFile(dir / "pg_wal/" + segment(1, 3), "");
+	EXPECT_EQ(fence.LineageForFile(dir / "pg_wal", 1).timeline, 1u) << "no history file: the file's own";
+	pgbk::test::WriteFile(dir / "00000002.history", History({{1, 5 * kSeg + 0x100}}));
+	repo.ArchiveWalFile("00000002.history", dir / "00000002.history", CodecOptions{});
+	// An old primary that never saw timeline 2 pushing its WAL past the fork is refused.
+	TimelineLineage old_primary = fence.LineageForFile(dir / "pg_wal", 1);
+	EXPECT_EQ(old_primary.timeline, 1u);
+	EXPECT_NO_THROW(fence.CheckFile(old_primary, segment(1, 4)));
+	EXPECT_THROW(fence.CheckFile(old_primary, segment(1, 6)), WalFenced);
+	// The new primary pushing timeline 1's last segment as .partial: its lineage is 2's.
+	pgbk::test::WriteFile(dir / "pg_wal/00000002.history", History({{1, 5 * kSeg + 0x100}}));
+	TimelineLineage new_primary = fence.LineageForFile(dir / "pg_wal", 1);
+	EXPECT_EQ(new_primary.timeline, 2u);
+	EXPECT_NO_THROW(fence.CheckFile(new_primary, segment(1, 5) + ".partial"));
+	EXPECT_THROW(fence.CheckFile(old_primary, segment(1, 5) + ".partial"), WalFenced)
+		<< "without timeline 2's history its partial would run to the segment's end";
+	// A history file in pg_wal that does not include the file's timeline is not its lineage.
+	pgbk::test::WriteFile(dir / "pg_wal/00000004.history", History({{1, 5 * kSeg + 0x100}, {2, 9 * kSeg}}));
+	EXPECT_EQ(fence.LineageForFile(dir / "pg_wal", 2).timeline, 4u);
+	EXPECT_THROW(fence.LineageForFile(dir / "pg_wal", 3), Error) << "timeline 3 has no history anywhere";
+}
+
 // Holes in the archive along the history: on the old timeline up to the segment before
 // the switch (the WAL an old primary never archived), and between segments.
 TEST(ArchiveContinuity, ReportsEveryHoleAlongTheHistory)

@@ -107,4 +107,26 @@ DescribeHole(const WalHole &hole, uint64_t segment_size)
 		   std::to_string(n) + (n == 1 ? " segment)" : " segments)");
 }
 
+RepositoryContinuity
+CheckRepositoryContinuity(Repository &repo, const std::vector<BackupRecord> &backups)
+{
+	RepositoryContinuity r;
+	TimelineSet timelines = repo.ReadTimelines();
+	TimelineLineage history = timelines.LineageOf(timelines.Authoritative());
+	auto oldest = std::find_if(backups.begin(), backups.end(), [&](const BackupRecord &b) {
+		return b.status == BackupStatus::Complete && history.Reaches(b.timeline, b.stop_lsn);
+	});
+	if (oldest == backups.end())
+		return r;
+	r.segment_size = repo.ReadManifestHeader(*oldest).segment_size;
+	auto from = ParseWalSegmentName(oldest->wal_start, r.segment_size);
+	if (!from)
+		throw Error(ErrorKind::Corrupt, "backup " + oldest->label + " has no valid WAL start");
+	r.archive = CheckArchiveContinuity(repo, history, *from, r.segment_size);
+	r.from_backup = oldest->label;
+	r.from_wal = oldest->wal_start;
+	r.checked = true;
+	return r;
+}
+
 } // namespace pgbk

@@ -379,7 +379,8 @@ Repository::WriteBackupStart(const BackupStartInfo &info)
 			  {"system_identifier", std::to_string(info.cluster.system_identifier)},
 			  {"pg_version_num", info.pg_version_num},
 			  {"host", info.host},
-			  {"pgdata", info.pgdata}};
+			  {"pgdata", info.pgdata},
+			  {"standby", info.standby}};
 	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", WithKey(kMetaCodec),
 			  WriteMode::CreateOnly);
 }
@@ -514,6 +515,7 @@ Repository::ReadBackup(const std::string &label)
 		b.pg_version_num = s.at("pg_version_num").get<int>();
 		b.host = s.value("host", "");
 		b.pgdata = s.value("pgdata", "");
+		b.standby = s.value("standby", false);
 	} catch (const json::exception &e) {
 		throw Error(ErrorKind::Corrupt, info_key + " is damaged: " + e.what());
 	}

@@ -1,5 +1,7 @@
 #include "pgbk/retention.hpp"
 
+#include "pgbk/schedule_slot.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -215,6 +217,8 @@ Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t se
 	}
 	if (auto oldest = ParseWalSegmentName(plan.oldest_wal_kept, segment_size))
 		report.wal_removed = repo.RemoveWalBefore(oldest->segno, segment_size, &report.wal_first, &report.wal_last);
+	// A week of schedule claims is kept: what took each recent run stays readable.
+	report.schedule_claims_removed = RemoveScheduleClaimsBefore(repo, now - kScheduleClaimsKept.count());
 	return report;
 }
 

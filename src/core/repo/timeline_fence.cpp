@@ -2,6 +2,8 @@
 
 #include "pgbk/fileio.hpp"
 
+#include <algorithm>
+#include <dirent.h>
 #include <limits>
 
 namespace pgbk {
@@ -36,6 +38,25 @@ TimelineFence::ServerLineage(const std::string &pg_wal, uint32_t tli)
 			throw;
 		return Current().LineageOf(tli);
 	}
+}
+
+TimelineLineage
+TimelineFence::LineageForFile(const std::string &pg_wal, uint32_t file_tli)
+{
+	uint32_t newest = file_tli;
+	// Streamed: pg_wal may hold many thousands of segments during an outage.
+	if (DIR *d = ::opendir(pg_wal.c_str())) {
+		while (struct dirent *e = ::readdir(d))
+			if (ClassifyWalFileName(e->d_name) == WalFileKind::TimelineHistory)
+				newest = std::max(newest, TimelineOfHistoryFileName(e->d_name));
+		::closedir(d);
+	}
+	if (newest != file_tli) {
+		TimelineLineage lineage = LocalLineage(pg_wal, newest);
+		if (lineage.Includes(file_tli))
+			return lineage;
+	}
+	return ServerLineage(pg_wal, file_tli);
 }
 
 const TimelineSet &

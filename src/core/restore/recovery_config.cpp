@@ -1,5 +1,6 @@
 // The recovery configuration a restore writes: its settings in postgresql.auto.conf
-// (replacing what an earlier restore left there) and recovery.signal.
+// (replacing what an earlier restore left there) and recovery.signal (standby.signal
+// for a standby).
 #include "restore_internal.hpp"
 
 #include "pgbk/fileio.hpp"
@@ -83,7 +84,7 @@ WriteRecoveryConfiguration(RestoreState &state)
 	}
 	WriteRestoreSettings(state.PathOf("postgresql.auto.conf"), settings, state.backup.label);
 	if (!opts.restore_command.empty())
-		AppendToFile(state.PathOf("recovery.signal"), "");
+		AppendToFile(state.PathOf(opts.standby ? "standby.signal" : "recovery.signal"), "");
 }
 
 } // namespace pgbk::restore

@@ -33,6 +33,18 @@ constexpr size_t kMaxHolesReported = 100;
 ArchiveContinuity CheckArchiveContinuity(Repository &repo, const TimelineLineage &history, const WalSegment &from,
 										 uint64_t segment_size);
 
+// The archive's continuity as restores see it: from the oldest complete backup on the
+// history restores follow (the authoritative timeline's) to the newest WAL on it.
+struct RepositoryContinuity {
+	bool checked = false; // false: no complete backup on that history
+	std::string from_backup; // the oldest backup on it
+	std::string from_wal; // its wal_start
+	uint64_t segment_size = 0;
+	ArchiveContinuity archive;
+};
+// `backups` as ListBackups returns them (oldest first). Throws the repository's errors.
+RepositoryContinuity CheckRepositoryContinuity(Repository &repo, const std::vector<BackupRecord> &backups);
+
 // "timeline 1: 000000010000000000000007 to 000000010000000000000009 (3 segments)"
 std::string DescribeHole(const WalHole &hole, uint64_t segment_size);
 

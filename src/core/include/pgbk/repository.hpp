@@ -57,6 +57,7 @@ struct BackupRecord {
 	uint64_t system_identifier = 0;
 	int pg_version_num = 0;
 	std::string host, pgdata; // who took it
+	bool standby = false; // taken on a standby
 	std::string key_id; // the key its objects are encrypted with ("" = none)
 	// An incomplete backup's lease (backup/<label>/lease), renewed while it is being
 	// taken: once expired, any node knows it was interrupted. 0 = none (older pgbk).
@@ -82,6 +83,7 @@ struct BackupStartInfo {
 	ClusterIdentity cluster;
 	int pg_version_num = 0;
 	std::string host, pgdata;
+	bool standby = false;
 };
 
 struct BackupStopInfo {

@@ -31,6 +31,10 @@ struct RestoreOptions {
 	// restore_command written into postgresql.auto.conf; empty: none. kSegmentSizeToken
 	// in it becomes the backup's WAL segment size in bytes (known once its manifest is read).
 	std::string restore_command;
+	// Start as a standby (standby.signal instead of recovery.signal): the copy follows
+	// a primary, streaming when primary_conninfo is among the settings, else replaying
+	// the archive through restore_command, and never promotes by itself.
+	bool standby = false;
 	// Settings appended to postgresql.auto.conf (pgbk.repository and, for S3, the
 	// pgbk.s3_* settings): the restored cluster archives into the repository it came
 	// from, and its restore_command reaches it.

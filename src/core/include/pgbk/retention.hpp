@@ -5,6 +5,7 @@
 #include "pgbk/backup_type.hpp"
 #include "pgbk/repository.hpp"
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -67,7 +68,10 @@ struct ExpiryReport {
 	// Prefixes under backup/ that are no backup and not what a pgbk removal left:
 	// never removed, only reported.
 	std::vector<std::string> left_alone;
+	uint64_t schedule_claims_removed = 0; // schedule/ claims older than kScheduleClaimsKept
 };
+
+constexpr std::chrono::seconds kScheduleClaimsKept{7 * 24 * 3600};
 
 // Plans retention over the repository and carries it out: each expired backup is first
 // re-marked failed ("expired: ..."), then its objects are removed with backup.info last;

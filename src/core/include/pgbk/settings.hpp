@@ -64,6 +64,7 @@ inline constexpr std::string_view kCompressionChoices[] = {"none", "zstd"};
 inline constexpr std::string_view kRetentionTypeChoices[] = {"count", "time"};
 inline constexpr std::string_view kUriStyleChoices[] = {"host", "path"};
 inline constexpr std::string_view kSseChoices[] = {"none", "AES256", "aws:kms"};
+inline constexpr std::string_view kBackupStandbyChoices[] = {"off", "prefer", "only"};
 
 struct Definition {
 	std::string_view name;
@@ -122,6 +123,16 @@ inline constexpr Definition kDefinitions[] = {
 	 .hint = "Use a standard 5-field cron expression (minute hour day-of-month month day-of-week), for example '0 1 * * *' for 01:00 every day, or '' for no schedule.",
 	 .check = CheckSchedule,
 	 .doc = "Incremental backups (changes since the last complete backup of any type), same syntax. When several schedules are due at the same minute only the biggest runs (full > diff > incr); a schedule that fires while a backup is already queued is skipped and logged."},
+	{.name = "pgbk.backup_standby", .type = Type::Enum, .default_value = "off", .choices = kBackupStandbyChoices,
+	 .summary = "Where scheduled backups run: off (the primary), prefer (a standby, else the primary) or only (a standby).",
+	 .detail = "Every node evaluates the schedules; the node that claims a run in the repository takes it.",
+	 .doc = "Where scheduled backups run. Every node evaluates the same schedules and each run is taken by exactly one node, the one whose create-only claim `schedule/<type>/<time>` lands in the repository first. `off`: the primary. `prefer`: a streaming standby whose replay lag is under `pgbk.backup_standby_max_lag` claims the run at once; the primary claims it after 120 s if no standby did. `only`: standbys only (a run no standby qualifies for is skipped and logged there). `pgbk_backup_now()` runs on the node it is called on, primary or standby."},
+	{.name = "pgbk.backup_standby_max_lag", .type = Type::Integer, .default_value = "60", .unit = Unit::Seconds, .min = 0, .max = 86400,
+	 .summary = "Largest replay lag at which a standby takes a scheduled backup (pgbk.backup_standby).",
+	 .doc = "A standby whose replay lag is over this when a run is due leaves it to the other nodes (`pgbk.backup_standby`)."},
+	{.name = "pgbk.test_primary_grace", .type = Type::Integer, .default_value = "0", .unit = Unit::Seconds, .min = 0, .max = 3600,
+	 .flags = kTesting,
+	 .summary = "Testing only: the primary's grace period with pgbk.backup_standby = prefer (0 = 120 s)."},
 	{.name = "pgbk.retention_full", .type = Type::Integer, .default_value = "0", .min = 0, .max = 9999999,
 	 .summary = "Full backups to keep (pgbk.retention_full_type = count) or days to keep them (time).",
 	 .detail = "0 keeps every backup. Expiry runs after each backup and on pgbk_expire().",

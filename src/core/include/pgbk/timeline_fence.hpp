@@ -30,6 +30,11 @@ public:
 	// The server's lineage: its own history file in pg_wal (LocalLineage), or the
 	// repository's copy when pg_wal no longer has it.
 	TimelineLineage ServerLineage(const std::string &pg_wal, uint32_t tli);
+	// The lineage a WAL file on timeline `file_tli` belongs to when the server cannot be
+	// asked (pgbk wal-push, run by archive_command or by Patroni before pg_rewind): the
+	// newest timeline with a history file in pg_wal whose lineage includes `file_tli`
+	// (the one the server runs on, or heard of from its primary), else `file_tli`'s own.
+	TimelineLineage LineageForFile(const std::string &pg_wal, uint32_t file_tli);
 	// Throws WalFenced (naming both timelines and the fork) if WAL file `name` holds WAL
 	// past a fork that supersedes `own`, the server's lineage.
 	void CheckFile(const TimelineLineage &own, const std::string &name);
