@@ -10,6 +10,8 @@ packages=(
 	libzstd-dev libssl-dev libsodium-dev libcurl4-openssl-dev nlohmann-json3-dev
 	# tests
 	libgtest-dev libipc-run-perl perl tzdata
+	# high availability (TAP 021): Patroni with etcd on loopback
+	patroni etcd-server
 	# fuzzing (libFuzzer with ASan and UBSan)
 	clang-14 libclang-rt-14-dev
 	# demo and benchmark

@@ -250,10 +250,9 @@ choose_prior(BackupRun *run)
 		pgbk::glue::RefuseIfSuperseded(*current_repo, "this server takes no backup");
 		if (pgbk::RulesOf(run->type).prior == pgbk::PriorRule::None)
 			return;
-		pgbk::TimelineLineage lineage =
-			pgbk::TimelineFence(*current_repo, wal_segment_size)
-				.ServerLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal",
-							   pgbk::glue::CurrentServerPosition().timeline);
+		pgbk::TimelineLineage lineage = pgbk::TimelineFence(*current_repo, wal_segment_size)
+											.ServerLineage(pgbk::glue::AbsoluteDataDirectory() + "/pg_wal",
+														   pgbk::glue::CurrentServerPosition().timeline);
 		pgbk::PriorChoice c = pgbk::ChoosePrior(current_repo->ListBackups(), run->type, lineage, PG_VERSION_NUM);
 		strlcpy(run->prior, c.label.c_str(), sizeof(run->prior));
 		run->prior_start = c.start_lsn;
@@ -726,8 +725,8 @@ take_scheduled_slot(int i, time_t slot)
 		return;
 	}
 	if (!claimed) {
-		ereport(LOG, (errmsg("pgbk: scheduled %s backup taken by another node%s%s", kind, winner[0] ? ": " : "",
-							 winner)));
+		ereport(LOG,
+				(errmsg("pgbk: scheduled %s backup taken by another node%s%s", kind, winner[0] ? ": " : "", winner)));
 		return;
 	}
 	pgbk_enqueue_job(kind, PGBK_TRIGGER_SCHEDULE, label, &id);
@@ -761,17 +760,17 @@ dispatch_scheduled_run(int i, time_t slot, time_t *claim_at)
 		return;
 	}
 	switch (action) {
-		case pgbk::SlotAction::Claim:
-			take_scheduled_slot(i, slot);
-			break;
-		case pgbk::SlotAction::ClaimAfterGrace:
-			*claim_at = slot + primary_grace_seconds();
-			break;
-		case pgbk::SlotAction::Leave:
-			/* A standby with the default leaves every run to the primary: not news. */
-			ereport(mode == pgbk::BackupStandby::Off ? DEBUG1 : LOG,
-					(errmsg("pgbk: scheduled %s backup left to another node: %s", kind, reason)));
-			break;
+	case pgbk::SlotAction::Claim:
+		take_scheduled_slot(i, slot);
+		break;
+	case pgbk::SlotAction::ClaimAfterGrace:
+		*claim_at = slot + primary_grace_seconds();
+		break;
+	case pgbk::SlotAction::Leave:
+		/* A standby with the default leaves every run to the primary: not news. */
+		ereport(mode == pgbk::BackupStandby::Off ? DEBUG1 : LOG,
+				(errmsg("pgbk: scheduled %s backup left to another node: %s", kind, reason)));
+		break;
 	}
 }
 

@@ -99,8 +99,8 @@ ScheduleSlotKey(std::string_view type, int64_t slot)
 bool
 ClaimScheduleSlot(Repository &repo, const ScheduleSlotClaim &claim, std::optional<ScheduleSlotClaim> *winner)
 {
-	json j = {{"format", kRepositoryFormat}, {"type", claim.type},		 {"slot", claim.slot},
-			  {"holder", claim.holder},		 {"standby", claim.standby}, {"claimed_at", claim.claimed_at}};
+	json j = {{"format", kRepositoryFormat}, {"type", claim.type},       {"slot", claim.slot},
+			  {"holder", claim.holder},      {"standby", claim.standby}, {"claimed_at", claim.claimed_at}};
 	try {
 		PutObject(repo.storage(), ScheduleSlotKey(claim.type, claim.slot), j.dump() + "\n",
 				  repo.WithKey(CodecOptions{Codec::None, 0}), WriteMode::CreateOnly);
