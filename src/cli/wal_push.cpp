@@ -38,11 +38,17 @@ ParsePushArguments(const Context &context, const std::vector<std::string> &args)
 	}
 	if (r.path.empty())
 		throw UsageError("wal-push needs the WAL file's path (archive_command's %p)");
-	// archive_command runs in the data directory.
-	if (r.pgdata.empty())
-		r.pgdata = context.data_directory.empty() ? AbsolutePath(".") : context.data_directory;
-	r.pgdata = AbsolutePath(r.pgdata);
 	r.name = r.path.substr(r.path.find_last_of('/') + 1);
+	// The data directory: given; or the one holding the file's pg_wal (Patroni passes
+	// <data directory>/pg_wal/<name>, from its own working directory); or the --config
+	// file's server's; or the working directory (archive_command runs in the data
+	// directory and passes pg_wal/<name>).
+	std::string dir = r.path.substr(0, r.path.size() - r.name.size());
+	if (r.pgdata.empty() && dir.size() > 8 && dir[0] == '/' && dir.ends_with("/pg_wal/"))
+		r.pgdata = dir.substr(0, dir.size() - 8);
+	if (r.pgdata.empty())
+		r.pgdata = context.data_directory.empty() ? "." : context.data_directory;
+	r.pgdata = AbsolutePath(r.pgdata);
 	switch (ClassifyWalFileName(r.name)) {
 	case WalFileKind::Segment:
 	case WalFileKind::Partial:

@@ -345,6 +345,7 @@ start_backup(BackupRun *run)
 		h.segment_size = wal_segment_size;
 		h.data_checksums = DataChecksumsEnabled();
 		h.started_at = info.started_at;
+		h.taken_on = info.host + ":" + info.pgdata;
 		current_session = new pgbk::BackupSession(*current_repo, h);
 	});
 	pgbk::glue::RaiseIfFailed(r, "cannot start the backup");

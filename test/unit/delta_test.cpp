@@ -80,6 +80,8 @@ protected:
 		start.start_lsn = lsn;
 		start.timeline = 1;
 		start.wal_start = WalSegmentName(WalSegment{1, lsn / (16 << 20)}, 16 << 20);
+		start.host = node_;
+		start.pgdata = node_.empty() ? "" : "/data";
 		repo_->WriteBackupStart(start);
 		ManifestHeader h;
 		h.label = label;
@@ -87,6 +89,7 @@ protected:
 		h.start_lsn = lsn;
 		h.part_size = 1 << 20;
 		h.data_checksums = true;
+		h.taken_on = node_.empty() ? "" : node_ + ":/data";
 		if (!prior.empty()) {
 			h.prior = prior;
 			h.prior_start_lsn = repo_->ReadBackup(prior)->start_lsn;
@@ -149,6 +152,7 @@ protected:
 	std::string pg_ = dir_ / "pgdata";
 	int pg_version_num_ = 0;
 	std::string tablespace_version_dir_;
+	std::string node_; // the host backups are taken on ("" = not recorded)
 	std::unique_ptr<Repository> repo_;
 	std::map<std::string, std::map<std::string, std::string>> states_;
 };
@@ -235,6 +239,50 @@ TEST_F(DeltaTest, ARebuiltFileThatDoesNotMatchIsRefused)
 	} catch (const Error &err) {
 		EXPECT_EQ(err.kind(), ErrorKind::Corrupt);
 		EXPECT_NE(std::string(err.what()).find(key), std::string::npos) << err.what();
+	}
+}
+
+// A chain across nodes (a primary's full, a standby's or a new primary's incremental):
+// the nodes' copies of a page unchanged since the prior are the same rows but may differ
+// in bytes WAL never carries (a hint bit set on one node only), under the same LSN. The
+// rebuilt file holds the prior's page; it is checked page by page, not against the
+// whole-file checksum of the other node's copy.
+TEST_F(DeltaTest, AChainAcrossNodesIsCheckedPageByPage)
+{
+	node_ = "node-a";
+	std::string full = Backup("20260101-000000F", "full", "", 0x1000000, 1767225600);
+	node_ = "node-b";
+	SetPage("base/5/16384", 1, Page(0x100, 1, 'B')); // same LSN, other bytes
+	SetPage("base/5/16384", 2, Page(0x1000100, 2, 'N')); // changed since the full
+	std::string incr = Backup("20260102-000000I", "incr", full, 0x3000000, 1767312000);
+	EXPECT_TRUE(repo_->ReadManifestHeader(*repo_->ReadBackup(incr)).mixed_nodes);
+	EXPECT_FALSE(repo_->ReadManifestHeader(*repo_->ReadBackup(full)).mixed_nodes);
+	RestoreOptions ro;
+	ro.pgdata = dir_ / "restored";
+	ro.label = incr;
+	ASSERT_NO_THROW(RestoreBackup(*repo_, ro, {}));
+	std::string rebuilt = test::ReadFile(ro.pgdata + "/base/5/16384");
+	EXPECT_EQ(rebuilt.substr(1 * kBlockSize, kBlockSize), Page(0x100, 1, 'b')) << "the prior's copy of the page";
+	EXPECT_EQ(rebuilt.substr(2 * kBlockSize, kBlockSize), Page(0x1000100, 2, 'N'));
+	// A later incremental on node B inherits the mark: its chain still starts on node A.
+	std::string next = Backup("20260103-000000I", "incr", incr, 0x5000000, 1767398400);
+	EXPECT_TRUE(repo_->ReadManifestHeader(*repo_->ReadBackup(next)).mixed_nodes);
+
+	// A base whose page fails its data checksum is refused all the same.
+	std::string key = Repository::BackupDataKey(full, "base/5/16384");
+	std::filesystem::remove(dir_ / ("repo/" + key));
+	std::string damaged;
+	for (uint32_t b = 0; b < 4; b++)
+		damaged += Page(0x100, b, 'w');
+	damaged[3 * kBlockSize + 100] ^= 1;
+	PutObject(repo_->storage(), key, damaged, CodecOptions{}, WriteMode::CreateOnly);
+	ro.pgdata = dir_ / "restored-damaged";
+	try {
+		RestoreBackup(*repo_, ro, {});
+		FAIL() << "a damaged page was accepted";
+	} catch (const Error &err) {
+		EXPECT_EQ(err.kind(), ErrorKind::Corrupt);
+		EXPECT_NE(std::string(err.what()).find("block 3 fails its data checksum"), std::string::npos) << err.what();
 	}
 }
 

@@ -514,7 +514,8 @@ struct BackupSession::Impl {
 	// write, or damaged). Every other page has been unchanged since before the prior
 	// started: with data checksums every change, hint bits included, moves the LSN, so
 	// the prior holds exactly these bytes. The file's SHA-256 is therefore also that of
-	// the file restore rebuilds, and restore checks it.
+	// the file restore rebuilds, and restore checks it (page by page instead when the
+	// chain spans nodes: ManifestHeader::mixed_nodes).
 	void
 	CopyDelta(const FileJob &job, int fd, uint64_t end, uint32_t segno, bool verify, const CodecOptions &codec,
 			  const std::atomic<bool> &stop)
@@ -645,6 +646,9 @@ BackupSession::BackupSession(Repository &repo, const ManifestHeader &header)
 		// rewrites every page and keeps its LSN): otherwise compare whole files.
 		if (!ph.data_checksums)
 			impl_->header.page_delta = false;
+		std::string prior_node = prior->host.empty() ? ph.taken_on : prior->host + ":" + prior->pgdata;
+		if (ph.mixed_nodes || (!header.taken_on.empty() && prior_node != header.taken_on))
+			impl_->header.mixed_nodes = true;
 	}
 	std::string key = Repository::BackupKey(header.label, "manifest");
 	impl_->manifest_out = repo.storage().OpenWrite(key, WriteMode::CreateOnly);

@@ -24,7 +24,9 @@ EncodeManifestHeader(const ManifestHeader &h)
 			  {"segment_size", h.segment_size},
 			  {"part_size", h.part_size},
 			  {"data_checksums", h.data_checksums},
-			  {"started_at", h.started_at}};
+			  {"started_at", h.started_at},
+			  {"taken_on", h.taken_on},
+			  {"mixed_nodes", h.mixed_nodes}};
 	return j.dump() + "\n";
 }
 
@@ -124,6 +126,8 @@ ManifestParser::Line(const std::string &line)
 				throw bad("invalid part size " + std::to_string(h.part_size));
 			h.data_checksums = j.at("data_checksums").get<bool>();
 			h.started_at = j.at("started_at").get<int64_t>();
+			h.taken_on = j.value("taken_on", "");
+			h.mixed_nodes = j.value("mixed_nodes", false);
 			have_header_ = true;
 			if (on_header)
 				on_header(h);

@@ -3,6 +3,7 @@
 // against the manifest's size and SHA-256 as it is written.
 #include "restore_internal.hpp"
 
+#include "pgbk/backup.hpp"
 #include "pgbk/fileio.hpp"
 #include "pgbk/page.hpp"
 
@@ -117,6 +118,26 @@ RebuildFromDeltas(RestoreState &state, const FileJob &j, const std::atomic<bool>
 	Sha256 h;
 	std::vector<char> buf(kRecipeChunk);
 	uint64_t offset = 0, flushed = 0;
+	// A chain across nodes: every complete page older than this backup's start must pass
+	// its data checksum (newer ones may be torn; WAL replay rewrites them), except those
+	// the backup already found bad.
+	uint64_t relnode = 0;
+	std::string fork;
+	uint32_t segno = 0;
+	std::string name = e.path.substr(e.path.find_last_of('/') + 1);
+	bool check_pages = state.mixed_nodes && ParseRelationFileName(name, &relnode, &fork, &segno);
+	auto check_page = [&](const char *page, uint64_t at) {
+		uint32_t blkno = static_cast<uint32_t>(uint64_t{segno} * kRelSegBlocks + at / kBlockSize);
+		const auto *p = reinterpret_cast<const uint8_t *>(page);
+		PageHeaderView ph = ReadPageHeader(p);
+		if (PageIsNew(ph) || ph.lsn >= state.start_lsn || PageChecksum(p, blkno) == ph.checksum ||
+			std::find(e.bad_blocks.begin(), e.bad_blocks.end(), blkno) != e.bad_blocks.end())
+			return;
+		throw Error(ErrorKind::Corrupt, "file " + e.path + " rebuilt for backup " + state.backup.label + " from " +
+											base_label + " and " + std::to_string(e.deltas.size()) +
+											" page deltas: block " + std::to_string(blkno) +
+											" fails its data checksum");
+	};
 	while (offset < e.size) {
 		if (stop)
 			throw Error(ErrorKind::Cancelled, "restore stopped");
@@ -132,6 +153,9 @@ RebuildFromDeltas(RestoreState &state, const FileJob &j, const std::atomic<bool>
 				std::memcpy(buf.data() + (at - offset), d.page.data(), len);
 			}
 		h.Update(buf.data(), n);
+		if (check_pages)
+			for (size_t at = 0; at + kBlockSize <= n; at += kBlockSize)
+				check_page(buf.data() + at, offset + at);
 		WriteFully(fd.get(), buf.data(), n, path, static_cast<int64_t>(offset));
 		state.bytes += n;
 		offset += n;
@@ -149,7 +173,7 @@ RebuildFromDeltas(RestoreState &state, const FileJob &j, const std::atomic<bool>
 			next_record(d);
 		check(*d.r, d.key, d.meta->size, d.meta->sha256);
 	}
-	if (h.Final() != e.sha256)
+	if (!check_pages && h.Final() != e.sha256)
 		throw Error(ErrorKind::Corrupt, "file " + e.path + " rebuilt for backup " + state.backup.label + " from " +
 											base_label + " and " + std::to_string(e.deltas.size()) +
 											" page deltas does not match its checksum");

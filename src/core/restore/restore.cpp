@@ -239,6 +239,8 @@ RestoreEntries(RestoreState &state)
 		[&](const ManifestHeader &h) {
 			state.segment_size = h.segment_size;
 			state.pg_version_num = h.pg_version_num;
+			state.start_lsn = h.start_lsn;
+			state.mixed_nodes = h.mixed_nodes;
 		},
 		[&](const ManifestEntry &e) { RestoreEntry(state, runner, e); });
 	runner.Finish([&] { state.Report(); });

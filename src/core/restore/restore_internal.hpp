@@ -73,6 +73,8 @@ struct RestoreState {
 	uint64_t removed = 0; // --delta: entries the backup does not have
 	uint64_t segment_size = 16ull << 20; // from the manifest
 	int pg_version_num = 0; // from the manifest: the server version the backup is of
+	Lsn start_lsn = 0; // from the manifest
+	bool mixed_nodes = false; // from the manifest: rebuilt files are checked page by page
 	std::optional<FileJob> control; // global/pg_control, written last
 	std::vector<std::string> tablespace_targets; // synced before pg_control
 	std::unique_ptr<LocalTree> local; // --delta: the existing directory

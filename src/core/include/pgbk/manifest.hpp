@@ -35,6 +35,13 @@ struct ManifestHeader {
 	uint64_t part_size = kPartSize;
 	bool data_checksums = false;
 	int64_t started_at = 0; // unix seconds
+	std::string taken_on; // host:data directory of the node that took it ("" = unknown)
+	// The chain of priors spans nodes (a primary's full, a standby's incremental, a new
+	// primary's after a failover). Nodes' copies of a page unchanged since the prior are
+	// the same rows but may differ in bytes WAL never carries (hint bits), so a file
+	// rebuilt from such a chain is checked page by page (data checksums) rather than
+	// against the whole-file checksum of this node's copy.
+	bool mixed_nodes = false;
 };
 
 struct ManifestPart {
