@@ -64,26 +64,6 @@ ParsePushArguments(const Context &context, const std::vector<std::string> &args)
 	return r;
 }
 
-// The cluster the file belongs to: pg_control's system identifier (its first field in
-// every version) and PG_VERSION's major version.
-ClusterIdentity
-ReadClusterIdentity(const std::string &pgdata)
-{
-	ClusterIdentity id;
-	std::string control = pgdata + "/global/pg_control";
-	UniqueFd fd(::open(control.c_str(), O_RDONLY | O_CLOEXEC));
-	if (fd.get() < 0)
-		ThrowErrno("could not open " + control + " (is --pgdata the server's data directory?)", errno);
-	if (::pread(fd.get(), &id.system_identifier, sizeof id.system_identifier, 0) !=
-		static_cast<ssize_t>(sizeof id.system_identifier))
-		throw Error(ErrorKind::Corrupt, "could not read the system identifier from " + control);
-	std::string version = ReadSmallFile(pgdata + "/PG_VERSION", 64);
-	id.pg_major = std::atoi(version.c_str());
-	if (id.pg_major <= 0)
-		throw Error(ErrorKind::Corrupt, pgdata + "/PG_VERSION does not hold a PostgreSQL version");
-	return id;
-}
-
 // The server's WAL segment size: a segment's (or a partial segment's) own size, else
 // that of a segment in pg_wal, else PostgreSQL's default (only a backup history file's
 // name then needs it).

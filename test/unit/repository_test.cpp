@@ -5,6 +5,7 @@
 
 #include "test_util.hpp"
 
+#include <cstring>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -327,4 +328,20 @@ TEST(BackupLease, WrittenRenewedAndReadBack)
 	EXPECT_GE(repo.ReadBackup(info.label)->lease_expires_at, expires) << "kept after its holder went, to expire";
 	repo.MarkBackupFailed(info.label, "interrupted", 200);
 	EXPECT_EQ(repo.ReadBackup(info.label)->status, BackupStatus::Failed);
+}
+
+TEST(ClusterIdentity, ReadFromADataDirectoryWithoutTheServer)
+{
+	pgbk::test::TempDir dir;
+	uint64_t id = 7441234567890123456ull;
+	std::string control(8192, '\0');
+	std::memcpy(control.data(), &id, sizeof id);
+	pgbk::test::WriteFile(dir / "global/pg_control", control);
+	pgbk::test::WriteFile(dir / "PG_VERSION", "15\n");
+	ClusterIdentity c = ReadClusterIdentity(dir.path());
+	EXPECT_EQ(c.system_identifier, id);
+	EXPECT_EQ(c.pg_major, 15);
+	pgbk::test::WriteFile(dir / "PG_VERSION", "x\n");
+	EXPECT_THROW(ReadClusterIdentity(dir.path()), Error);
+	EXPECT_THROW(ReadClusterIdentity(dir / "missing"), Error);
 }

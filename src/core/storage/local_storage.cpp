@@ -3,6 +3,7 @@
 #include "pgbk/storage.hpp"
 #include "pgbk/storage_driver.hpp"
 
+#include "pgbk/cluster.hpp"
 #include "pgbk/fileio.hpp"
 
 #include <algorithm>
@@ -57,17 +58,12 @@ MakeDirs(const std::string &dir)
 }
 
 // Whether the pre-0.5 shared default repository `shared` holds the identity record of
-// the cluster in `data_directory` (its system identifier is pg_control's first 8 bytes,
-// in every version). Anything unreadable or unexpected means no.
+// the cluster in `data_directory`. Anything unreadable or unexpected means no.
 bool
 SharedDefaultIsOwnedBy(const std::string &shared, const std::string &data_directory)
 {
 	try {
-		UniqueFd control(::open((data_directory + "/global/pg_control").c_str(), O_RDONLY | O_CLOEXEC));
-		uint64_t system_identifier = 0;
-		if (control.get() < 0 || ::pread(control.get(), &system_identifier, sizeof system_identifier, 0) !=
-									 static_cast<ssize_t>(sizeof system_identifier))
-			return false;
+		uint64_t system_identifier = ReadSystemIdentifier(data_directory);
 		UniqueFd record(::open((shared + "/pgbk.repo").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
 		if (record.get() < 0)
 			return false;

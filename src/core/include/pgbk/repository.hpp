@@ -9,6 +9,7 @@
 //   backup/<label>/complete         completion marker, written last
 //   backup/<label>/failed           written when a backup failed or was interrupted
 #pragma once
+#include "pgbk/cluster.hpp"
 #include "pgbk/backup_type.hpp"
 #include "pgbk/manifest.hpp"
 #include "pgbk/object.hpp"
@@ -25,11 +26,6 @@
 namespace pgbk {
 
 constexpr int kRepositoryFormat = 1;
-
-struct ClusterIdentity {
-	uint64_t system_identifier = 0;
-	int pg_major = 0;
-};
 
 // What pgbk.repo records about encryption: whether objects are encrypted, the id of the
 // key new objects are written with, and the ids of keys used before a rotation.
