@@ -1,12 +1,16 @@
 #include "pgbk/timeline.hpp"
 #include "pgbk/continuity.hpp"
+#include "pgbk/retention.hpp"
 #include "pgbk/timeline_fence.hpp"
 
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
+#include <map>
+#include <random>
 
 using namespace pgbk;
 
@@ -146,6 +150,76 @@ TEST(Timeline, CleanFailoverChainsNeverFenceTheCurrentPrimary)
 			TimelineLineage older = set.LineageOf(step.timeline);
 			EXPECT_FALSE(set.Superseding(older, step.timeline, step.end)) << "at the fork: not past it";
 			EXPECT_TRUE(set.Superseding(older, step.timeline, step.end + 1)) << "one byte past the fork";
+		}
+	}
+}
+
+// Generated histories with split brains: timelines fork off random timelines at random
+// points (a standby promoted while its primary kept running, a restored copy promoted
+// into the repository). Exactly one leaf is authoritative and never fenced, every other
+// leaf is fenced once past its fork, fencing never lifts as a server advances, and the
+// prior an incremental on the authoritative line is taken against lies on its history.
+TEST(Timeline, GeneratedSplitBrainsLeaveOneAuthoritativeLine)
+{
+	std::mt19937 rng(20261203);
+	for (int round = 0; round < 300; round++) {
+		TimelineSet set;
+		std::map<uint32_t, TimelineLineage> lineages;
+		std::map<uint32_t, Lsn> starts; // where each timeline begins
+		lineages[1] = TimelineLineage{};
+		starts[1] = 0;
+		int forks = 1 + static_cast<int>(rng() % 6);
+		for (uint32_t child = 2; child <= static_cast<uint32_t>(forks) + 1; child++) {
+			uint32_t parent = 1 + rng() % (child - 1);
+			Lsn at = starts[parent] + 1 + rng() % (40 * kSeg);
+			TimelineLineage l = lineages[parent];
+			l.ancestors.push_back({parent, at});
+			l.timeline = child;
+			lineages[child] = l;
+			starts[child] = at;
+			set.Add(l);
+		}
+		uint32_t authoritative = set.Authoritative();
+		const TimelineLineage &line = lineages[authoritative];
+		EXPECT_FALSE(set.Superseding(line, authoritative, std::numeric_limits<Lsn>::max())) << round;
+		for (const auto &[tli, lineage] : lineages) {
+			bool leaf = std::none_of(lineages.begin(), lineages.end(),
+									 [&](const auto &other) { return other.second.ChildOf(tli) != 0; });
+			if (!leaf)
+				continue;
+			auto fork = set.Superseding(lineage, tli, std::numeric_limits<Lsn>::max());
+			EXPECT_EQ(fork.has_value(), tli != authoritative) << "round " << round << " leaf " << tli;
+			// Monotonic: once fenced at a position, fenced at every later one.
+			bool fenced = false;
+			for (Lsn pos = starts[tli]; pos < starts[tli] + 50 * kSeg; pos += kSeg / 2) {
+				bool now = set.Superseding(lineage, tli, pos).has_value();
+				EXPECT_TRUE(now || !fenced) << "round " << round << " leaf " << tli << " at " << FormatLsn(pos);
+				fenced = fenced || now;
+			}
+		}
+		// Backups on random timelines and positions: the prior chosen for an incremental
+		// on the authoritative line lies on its history.
+		std::vector<BackupRecord> backups;
+		for (int b = 0; b < 8; b++) {
+			uint32_t tli = 1 + rng() % static_cast<uint32_t>(lineages.size());
+			BackupRecord r;
+			r.label = "B" + std::to_string(b);
+			r.type = b == 0 || rng() % 3 == 0 ? "full" : "incr";
+			r.status = BackupStatus::Complete;
+			r.timeline = tli;
+			r.start_lsn = starts[tli] + rng() % (30 * kSeg);
+			r.stop_lsn = r.start_lsn + kSeg;
+			r.started_at = 1000 + b;
+			r.pg_version_num = 150008;
+			r.system_identifier = 1;
+			backups.push_back(r);
+		}
+		PriorChoice c = ChoosePrior(backups, BackupType::Incr, line, 150008);
+		if (!c.label.empty()) {
+			auto chosen =
+				std::find_if(backups.begin(), backups.end(), [&](const BackupRecord &r) { return r.label == c.label; });
+			ASSERT_NE(chosen, backups.end());
+			EXPECT_TRUE(line.Reaches(chosen->timeline, chosen->stop_lsn)) << "round " << round << " " << c.label;
 		}
 	}
 }
