@@ -2,6 +2,7 @@
 // starts to keep the next segments ready.
 #include "cli.hpp"
 
+#include "pgbk/archive_spool.hpp"
 #include "pgbk/wal.hpp"
 #include "pgbk/wal_prefetch.hpp"
 
@@ -66,6 +67,28 @@ SpawnPrefetcher(const std::vector<std::string> &global, const std::vector<std::s
 	::waitpid(pid, nullptr, 0);
 }
 
+// A file archived during a repository outage may still be only in the server's archive
+// spool (archive_spool.hpp): on the same host, a standby or a restore reads it there. The
+// spool is pgbk.spool_directory, or the default beside the --config file's data directory.
+bool
+FetchFromArchiveSpool(const Context &context, const std::string &name, const std::string &dest)
+{
+	std::string setting = context.values.Text(settings::Id("pgbk.spool_directory"));
+	if (setting.empty() && context.data_directory.empty())
+		return false;
+	try {
+		std::string dir = ResolveSpoolDirectory(setting, context.data_directory);
+		if (ArchiveSpool::UsageOf(dir).files == 0)
+			return false;
+		// The repository's keys open the spool's objects (the archive module writes both).
+		std::shared_ptr<const Keyring> keys(std::shared_ptr<const Keyring>{}, context.repo->keyring());
+		return ArchiveSpool::FetchFrom(dir, keys, name, dest);
+	} catch (const Error &e) {
+		std::fprintf(stderr, "pgbk: the archive spool could not be read: %s\n", e.what());
+		return false;
+	}
+}
+
 // restore_command: the segment from the prefetch spool when it is there, else from the
 // repository; then makes sure a prefetcher is fetching the next ones.
 int
@@ -113,7 +136,7 @@ RunWalFetch(Context &context, const std::vector<std::string> &args)
 			spool.reset(); // prefetching is an optimisation: fetch directly
 		}
 	}
-	if (!repo.FetchWalFile(name, dest)) {
+	if (!repo.FetchWalFile(name, dest) && !FetchFromArchiveSpool(context, name, dest)) {
 		std::fprintf(stderr, "pgbk: WAL file %s is not in the repository\n", name.c_str());
 		return 1;
 	}

@@ -8,11 +8,14 @@
  */
 #include "pgbk/timeline_fence.hpp"
 #include "pgbk/wal_archiver.hpp"
+#include "pgbk/archive_spool.hpp"
 
 #include "boundary.hpp"
 #include "glue.hpp"
 
+#include <chrono>
 #include <csetjmp>
+#include <cstring>
 
 namespace {
 
@@ -27,6 +30,15 @@ pgbk::CodecOptions archiver_codec;
 int archiver_threads = 0;
 std::string *archive_repo_signature = nullptr;
 bool archive_repo_checked = false;
+/* The spool for repository outages (null: none yet, or pgbk.spool_limit = 0), what it was
+ * opened with, and its drain thread (over archive_repo). */
+pgbk::ArchiveSpool *archive_spool = nullptr;
+std::string *archive_spool_signature = nullptr;
+pgbk::ArchiveSpoolDrainer *spool_drainer = nullptr;
+/* After an outage, WAL goes straight to the spool for a while: each attempt on an
+ * unreachable store costs the whole retry timeout. */
+std::chrono::steady_clock::time_point repository_down_until{};
+constexpr std::chrono::seconds kRepositoryDownFor{30};
 
 constexpr const char *kResumeHint =
 	"Find which server wrote the repository's copy (another server with this system identifier: a copy of this data "
@@ -44,21 +56,112 @@ CurrentTimeText()
 	return buf;
 }
 
-/*
- * Archives one file. Returns a result; never throws.
- */
-pgbk::glue::CppResult
-ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::glue::ServerPosition position,
-		   bool *already)
+/* Whether an error means the repository is away (it refused or did not answer), not
+ * that this file or this server is wrong: only then does the spool take the file. */
+bool
+IsOutage(const pgbk::Error &e)
 {
-	return pgbk::glue::RunCpp([&] {
-		// The archiver's working directory is the data directory.
-		if (auto reason = pgbk::ArchiveStopReason("."))
-			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
+	return e.kind() == pgbk::ErrorKind::Io || e.kind() == pgbk::ErrorKind::Timeout;
+}
+
+/* Opens (or reopens, after a change of pgbk.spool_directory or pgbk.spool_limit) the
+ * spool; null when spooling is off. */
+pgbk::ArchiveSpool *
+ConfiguredSpool()
+{
+	uint64_t limit = static_cast<uint64_t>(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.spool_limit"))) << 20;
+	std::string dir =
+		pgbk::ResolveSpoolDirectory(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
+									pgbk::glue::AbsoluteDataDirectory());
+	std::string signature = dir + "\n" + std::to_string(limit) + "\n" + pgbk::glue::RepositoryConfigSignature();
+	if (archive_spool != nullptr && *archive_spool_signature == signature)
+		return archive_spool;
+	delete spool_drainer;
+	spool_drainer = nullptr;
+	delete archive_spool;
+	archive_spool = nullptr;
+	if (limit == 0)
+		return nullptr;
+	if (archive_spool_signature == nullptr)
+		archive_spool_signature = new std::string();
+	*archive_spool_signature = signature;
+	archive_spool = new pgbk::ArchiveSpool(dir, limit, pgbk::KeyringOf(pgbk::glue::CurrentSettings()));
+	return archive_spool;
+}
+
+/* Starts draining the spool into the repository once both are open. */
+void
+EnsureSpoolDrainer()
+{
+	if (spool_drainer != nullptr || archive_spool == nullptr || archive_repo == nullptr)
+		return;
+	spool_drainer = new pgbk::ArchiveSpoolDrainer(*archive_spool, *archive_repo, pgbk::glue::CurrentCodec(),
+											  pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel")),
+											  pgbk::glue::AbsoluteDataDirectory(), wal_segment_size,
+											  pgbk::glue::StopRequested);
+}
+
+/* What happened to a file the repository could not take. */
+struct SpoolOutcome {
+	bool spooled = false;
+	bool first = false; // the first file spooled since the spool was last empty
+	pgbk::ArchiveSpool::Usage usage;
+};
+
+/*
+ * Stores `file` in the spool (the repository being away: `why`), fenced with the
+ * history files as last read. Throws when the spool is full or off.
+ */
+SpoolOutcome
+SpoolOne(const char *file, const char *path, const std::string &why, pgbk::glue::ServerPosition position)
+{
+	SpoolOutcome out;
+	pgbk::ArchiveSpool *spool = ConfiguredSpool();
+	if (spool == nullptr)
+		throw pgbk::Error(pgbk::ErrorKind::Io, why);
+	// The fence as last read: the repository cannot be asked now (the drain checks again).
+	if (archive_fence != nullptr) {
+		try {
+			pgbk::TimelineLineage own = pgbk::LocalLineage("pg_wal", position.timeline);
+			if (archive_fence->Refuses(own, file))
+				archive_fence->CheckFile(own, file);
+		} catch (const pgbk::WalFenced &) {
+			throw;
+		} catch (const pgbk::Error &) {
+			// Unknown here: the drain decides.
+		}
+	}
+	out.first = spool->CurrentUsage().files == 0;
+	if (!spool->Store(file, path, pgbk::glue::CurrentCodec())) {
+		pgbk::ArchiveSpool::Usage u = spool->CurrentUsage();
+		throw pgbk::Error(pgbk::ErrorKind::Io,
+						  why + "; the spool " + spool->directory() + " is full (" + std::to_string(u.files) +
+							  " files, " + std::to_string(u.bytes >> 20) + " MB)",
+						  "WAL stays in pg_wal until the repository answers (the spool drains into it then) or "
+						  "pgbk.spool_limit is raised.");
+	}
+	out.spooled = true;
+	out.usage = spool->CurrentUsage();
+	EnsureSpoolDrainer();
+	if (spool_drainer != nullptr)
+		spool_drainer->Wake();
+	return out;
+}
+
+/*
+ * Stores one file in the repository (throws pgbk::Error).
+ */
+void
+StoreInRepository(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::glue::ServerPosition position,
+				  bool *already)
+{
+	{
 		// Any change to what opening the repository reads (a reload with a new secret,
 		// endpoint or key file) reopens it for this segment.
 		std::string signature = pgbk::glue::RepositoryConfigSignature();
 		if (archive_repo == nullptr || archive_repo_signature == nullptr || *archive_repo_signature != signature) {
+			delete spool_drainer; // drains into the old repository: stopped first
+			spool_drainer = nullptr;
 			delete archiver; // waits for its background work on the old repository
 			archiver = nullptr;
 			delete archive_fence;
@@ -109,6 +212,43 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 							  kResumeHint);
 		}
 		*already = outcome == pgbk::Repository::ArchiveOutcome::AlreadyPresent;
+	}
+}
+
+/*
+ * Archives one file: into the repository, or into the spool while the repository is
+ * away. Returns a result; never throws.
+ */
+pgbk::glue::CppResult
+ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::glue::ServerPosition position,
+		   bool *already, SpoolOutcome *spooled, char *outage, size_t outage_len)
+{
+	return pgbk::glue::RunCpp([&] {
+		// The archiver's working directory is the data directory.
+		if (auto reason = pgbk::ArchiveStopReason("."))
+			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
+		bool down = std::chrono::steady_clock::now() < repository_down_until ||
+					(spool_drainer != nullptr && spool_drainer->RepositoryDown());
+		if (down && ConfiguredSpool() != nullptr) {
+			std::string why = spool_drainer != nullptr && !spool_drainer->LastError().empty()
+								  ? spool_drainer->LastError()
+								  : std::string("the repository did not answer");
+			strlcpy(outage, why.c_str(), outage_len);
+			*spooled = SpoolOne(file, path, why, position);
+			return;
+		}
+		try {
+			StoreInRepository(file, path, id, position, already);
+		} catch (const pgbk::Error &e) {
+			if (!IsOutage(e))
+				throw;
+			repository_down_until = std::chrono::steady_clock::now() + kRepositoryDownFor;
+			strlcpy(outage, e.what(), outage_len);
+			*spooled = SpoolOne(file, path, e.what(), position);
+		}
+		// Stored directly: whatever the spool holds can follow.
+		if (spool_drainer != nullptr && archive_spool != nullptr && archive_spool->CurrentUsage().files > 0)
+			spool_drainer->Wake();
 	});
 }
 
@@ -116,6 +256,8 @@ void
 RunCppShutdown()
 {
 	pgbk::glue::RunCpp([] {
+		delete spool_drainer;
+		spool_drainer = nullptr;
 		delete archiver;
 		archiver = nullptr;
 	});
@@ -168,8 +310,12 @@ static bool
 pgbk_archive_file_internal(const char *file, const char *path)
 {
 	bool already = false;
+	SpoolOutcome spooled;
+	char outage[PGBK_ERROR_LEN] = "";
 	pgbk::ClusterIdentity id = pgbk::glue::CurrentClusterIdentity();
-	pgbk::glue::CppResult r = ArchiveOne(file, path, id, pgbk::glue::CurrentServerPosition(), &already);
+	pgbk::glue::CppResult r = ArchiveOne(file, path, id, pgbk::glue::CurrentServerPosition(), &already, &spooled,
+										 outage, sizeof(outage));
+	static bool spool_full_warned = false;
 
 	if (!r.ok) {
 		char what[MAXFNAMELEN + 32];
@@ -178,10 +324,30 @@ pgbk_archive_file_internal(const char *file, const char *path)
 		if (r.kind == pgbk::ErrorKind::Conflict)
 			archive_repo_checked = false;
 		snprintf(what, sizeof(what), "could not archive \"%s\"", file);
-		pgbk::glue::ReportFailure(r, WARNING, what,
-								  "The archiver retries; WAL stays in pg_wal until the repository accepts it.");
+		/* A full spool is reported once, not once per segment. */
+		bool spool_full = strstr(r.message, "the spool ") != NULL && strstr(r.message, " is full (") != NULL;
+		if (!spool_full || !spool_full_warned)
+			pgbk::glue::ReportFailure(r, WARNING, what,
+									  "The archiver retries; WAL stays in pg_wal until the repository accepts it.");
+		spool_full_warned = spool_full_warned || spool_full;
 		RecordArchiveResult(file, false, r.message);
 		return false;
+	}
+	spool_full_warned = false;
+	if (spooled.spooled) {
+		char message[PGBK_ERROR_LEN];
+
+		if (spooled.first)
+			ereport(WARNING,
+					(errmsg("pgbk: the repository is unreachable; WAL is spooled from \"%s\" on", file),
+					 errdetail("%s", outage),
+					 errhint("Each file is stored durably in the spool (pgbk.spool_directory, up to pgbk.spool_limit) "
+							 "and drains into the repository once it answers; see pgbk_archive_status.")));
+		/* Acknowledged (durable in the spool), and the outage shown in pgbk_archive_status. */
+		snprintf(message, sizeof(message), "spooled (%llu files, %llu MB in the spool): %s",
+				 (unsigned long long)spooled.usage.files, (unsigned long long)(spooled.usage.bytes >> 20), outage);
+		RecordArchiveResult(file, false, message);
+		return true;
 	}
 	if (already)
 		ereport(DEBUG1, (errmsg("pgbk: \"%s\" was already archived with identical content", file)));

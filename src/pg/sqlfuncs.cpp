@@ -13,6 +13,7 @@
 #include "pgbk/target.hpp"
 #include "pgbk/verify.hpp"
 #include "pgbk/wal_archiver.hpp"
+#include "pgbk/archive_spool.hpp"
 
 #include <optional>
 #include <sys/stat.h>
@@ -446,8 +447,8 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 	time_t oldest_ready = 0;
 	DIR *dir;
 	struct dirent *de;
-	Datum values[9];
-	bool nulls[9];
+	Datum values[11];
+	bool nulls[11];
 
 	require_shared_state();
 	InitMaterializedSRF(fcinfo, 0);
@@ -503,6 +504,18 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 				strlcpy(reason, why->c_str(), sizeof(reason));
 		});
 		values[8] = text_or_null(reason, &nulls[8]);
+	}
+	/* Extension 0.7: what the spool holds (read from the spool directory itself). */
+	if (rsinfo->setDesc->natts > 10) {
+		pgbk::ArchiveSpool::Usage usage;
+		CppResult sr = RunCpp([&] {
+			usage = pgbk::ArchiveSpool::UsageOf(pgbk::ResolveSpoolDirectory(
+				pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
+				pgbk::glue::AbsoluteDataDirectory()));
+		});
+		values[9] = Int64GetDatum((int64)usage.files);
+		values[10] = Int64GetDatum((int64)usage.bytes);
+		nulls[9] = nulls[10] = !sr.ok;
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum)0;

@@ -2,7 +2,9 @@
 
 #include "pgbk/cron.hpp"
 #include "pgbk/crypto.hpp"
+#include "pgbk/storage.hpp"
 #include "pgbk/storage_driver.hpp"
+#include "pgbk/archive_spool.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -220,6 +222,18 @@ CheckHeaderValue(const std::string &value, const CheckContext &)
 	for (unsigned char c : value)
 		if (c < 0x20 || c == 0x7f)
 			throw Error(ErrorKind::Config, "the value contains a control character (such as a line break); remove it");
+}
+
+void
+CheckSpoolDirectory(const std::string &value, const CheckContext &context)
+{
+	if (!context.filesystem || context.types_only)
+		return;
+	if (value.empty() && context.data_directory.empty())
+		return;
+	std::string dir = ResolveSpoolDirectory(value, context.data_directory);
+	if (std::string why = CheckLocalRepositoryUsable(dir); !why.empty())
+		throw Error(ErrorKind::Config, "pgbk.spool_directory: " + why);
 }
 
 void

@@ -643,13 +643,18 @@ ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 		fn(WalSegmentName(WalSegment{first->timeline, seg}, segment_size));
 }
 
+std::shared_ptr<const Keyring>
+KeyringOf(const settings::Values &values)
+{
+	using settings::Id;
+	return Keyring::Load(values.Text(Id("pgbk.encryption_key_file")),
+						 SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring"))));
+}
+
 std::unique_ptr<Repository>
 OpenRepository(const RepositoryLocation &location, const settings::Values &values, const StorageOpenOptions &options)
 {
-	using settings::Id;
-	auto keyring = Keyring::Load(values.Text(Id("pgbk.encryption_key_file")),
-								 SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring"))));
-	auto repo = std::make_unique<Repository>(OpenStorage(location, values, options), std::move(keyring));
+	auto repo = std::make_unique<Repository>(OpenStorage(location, values, options), KeyringOf(values));
 	repo->set_local_directory(location.driver->LocalDirectory(location));
 	return repo;
 }

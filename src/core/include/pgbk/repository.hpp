@@ -219,6 +219,8 @@ private:
 void ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 							 const std::function<void(const std::string &)> &fn);
 
+// The keys the settings name (null: no encryption); throws Config naming a bad key file.
+std::shared_ptr<const Keyring> KeyringOf(const settings::Values &values);
 // Opens the repository at `location` with the keys the settings name (throws Config
 // naming a bad key file).
 std::unique_ptr<Repository> OpenRepository(const RepositoryLocation &location, const settings::Values &values,

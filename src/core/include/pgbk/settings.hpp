@@ -59,6 +59,7 @@ void CheckKeyring(const std::string &value, const CheckContext &context);
 void CheckEndpoint(const std::string &value, const CheckContext &context);
 void CheckHeaderValue(const std::string &value, const CheckContext &context);
 void CheckAllowedTargets(const std::string &value, const CheckContext &context);
+void CheckSpoolDirectory(const std::string &value, const CheckContext &context);
 
 inline constexpr std::string_view kCompressionChoices[] = {"none", "zstd"};
 inline constexpr std::string_view kRetentionTypeChoices[] = {"count", "time"};
@@ -157,6 +158,14 @@ inline constexpr Definition kDefinitions[] = {
 	{.name = "pgbk.archive_timeout", .type = Type::Integer, .default_value = "300", .unit = Unit::Seconds, .min = 1, .max = 86400,
 	 .summary = "How long a backup waits for the WAL it needs to reach the repository.",
 	 .doc = "How long a backup waits for the WAL it needs to reach the repository before it fails."},
+	{.name = "pgbk.spool_directory", .type = Type::String, .default_value = "", .flags = kPaths | kSuperuserOnly,
+	 .summary = "Where WAL is spooled while the repository is unreachable (empty: pgbk_spool-<name of the data directory> beside it).",
+	 .hint = "Set pgbk.spool_directory to an absolute directory the server can write, outside the data directory, or leave it empty.",
+	 .check = CheckSpoolDirectory,
+	 .doc = "Where the archive module keeps WAL while the repository refuses or does not answer: each file stored there durably (compressed, encrypted with the repository's key, checksummed) is acknowledged, so `pg_wal` can recycle it, and drains into the repository once it answers. Empty: the cluster's own `pgbk_spool-<name>` beside the data directory. Like a local repository it must be absolute, outside the data directory and tablespaces, and writable."},
+	{.name = "pgbk.spool_limit", .type = Type::Integer, .default_value = "1024", .unit = Unit::Megabytes, .min = 0, .max = 1048576,
+	 .summary = "Most WAL the spool holds (0 disables spooling).",
+	 .doc = "Most WAL (stored size) the spool holds; once it is full WAL stays in `pg_wal` as without a spool. `0` disables spooling."},
 	{.name = "pgbk.test_file_delay", .type = Type::Integer, .default_value = "0", .unit = Unit::Milliseconds, .min = 0, .max = 60000,
 	 .flags = kTesting,
 	 .summary = "Testing only: pause before copying each file."},

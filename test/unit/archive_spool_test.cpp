@@ -1,4 +1,4 @@
-#include "pgbk/wal_spool.hpp"
+#include "pgbk/archive_spool.hpp"
 #include "pgbk/wal_archiver.hpp"
 
 #include "test_util.hpp"
@@ -23,26 +23,28 @@ const CodecOptions kCodec{Codec::Zstd, 1};
 
 // An outage: segments go to the spool up to its limit, then the spool refuses; when the
 // repository is back each drains there intact and leaves the spool.
-TEST(WalSpool, HoldsUpToItsLimitAndDrainsEverythingIntact)
+TEST(ArchiveSpool, HoldsUpToItsLimitAndDrainsEverythingIntact)
 {
 	TempDir dir;
 	for (int i = 1; i <= 6; i++)
 		test::WriteFile(dir / Seg(i), test::RandomBytes(100000, static_cast<uint32_t>(i)));
 	test::WriteFile(dir / "00000002.history", "1\t0/5000000\tno recovery target specified\n");
-	WalSpool spool(dir / "spool", 450000, nullptr);
+	ArchiveSpool spool(dir / "spool", 450000, nullptr);
 	for (int i = 1; i <= 4; i++)
 		ASSERT_TRUE(spool.Store(Seg(i), dir / Seg(i), kCodec)) << i;
 	EXPECT_FALSE(spool.Store(Seg(5), dir / Seg(5), kCodec)) << "full: 4 random 100 kB segments do not compress";
 	EXPECT_TRUE(spool.Store(Seg(4), dir / Seg(4), kCodec)) << "spooled before: no-op";
 	EXPECT_EQ(spool.CurrentUsage().files, 4u);
 	// Reopened (a restarted archiver) it counts the same.
-	WalSpool again(dir / "spool", 450000, nullptr);
+	ArchiveSpool again(dir / "spool", 450000, nullptr);
 	EXPECT_EQ(again.CurrentUsage().files, 4u);
 	EXPECT_EQ(again.CurrentUsage().bytes, spool.CurrentUsage().bytes);
 	// wal-fetch on the same host finds a spooled segment.
 	ASSERT_TRUE(again.Fetch(Seg(2), dir / "fetched"));
 	EXPECT_EQ(test::ReadFile(dir / "fetched"), test::ReadFile(dir / Seg(2)));
 	EXPECT_FALSE(again.Fetch(Seg(6), dir / "fetched"));
+	ASSERT_TRUE(ArchiveSpool::FetchFrom(dir / "spool", nullptr, Seg(3), dir / "fetched")) << "a reader's fetch";
+	EXPECT_EQ(test::ReadFile(dir / "fetched"), test::ReadFile(dir / Seg(3)));
 
 	Repository repo(OpenLocalStorage(dir / "repo"));
 	std::vector<std::string> order;
@@ -62,13 +64,13 @@ TEST(WalSpool, HoldsUpToItsLimitAndDrainsEverythingIntact)
 // Interrupted drains: a file the repository already holds with identical content (a
 // crash after storing, before removing it from the spool) leaves the spool; one it
 // holds with other content (another server's) stays, and the conflict is reported.
-TEST(WalSpool, ADrainCrashedHalfWayResumesAndAConflictKeepsTheFile)
+TEST(ArchiveSpool, ADrainCrashedHalfWayResumesAndAConflictKeepsTheFile)
 {
 	TempDir dir;
 	for (int i = 1; i <= 3; i++)
 		test::WriteFile(dir / Seg(i), test::RandomBytes(50000, static_cast<uint32_t>(i)));
 	auto ring = Keyring::FromText("6a09e667f3bcc908b2fb1366ea957d3e3adec17512775099da2f590b0667322a");
-	WalSpool spool(dir / "spool", 1 << 20, ring);
+	ArchiveSpool spool(dir / "spool", 1 << 20, ring);
 	for (int i = 1; i <= 3; i++)
 		ASSERT_TRUE(spool.Store(Seg(i), dir / Seg(i), kCodec));
 	test::WriteFile(dir / "spool/drain-" + Seg(1), "left by a crash");
@@ -76,7 +78,7 @@ TEST(WalSpool, ADrainCrashedHalfWayResumesAndAConflictKeepsTheFile)
 	repo.ArchiveWalFile(Seg(1), dir / Seg(1), kCodec); // stored before the crash
 	test::WriteFile(dir / "other", "another server's segment 2");
 	repo.ArchiveWalFile(Seg(2), dir / "other", kCodec);
-	WalSpool reopened(dir / "spool", 1 << 20, ring);
+	ArchiveSpool reopened(dir / "spool", 1 << 20, ring);
 	EXPECT_FALSE(std::filesystem::exists(dir / "spool/drain-" + Seg(1))) << "the crash's leftover is gone";
 	EXPECT_THROW(reopened.Drain(repo, kCodec, 1, nullptr, nullptr), WalContentConflict);
 	EXPECT_EQ(reopened.CurrentUsage().files, 2u) << "1 left (already stored); 2 conflicts, and nothing after it moves";
@@ -85,12 +87,12 @@ TEST(WalSpool, ADrainCrashedHalfWayResumesAndAConflictKeepsTheFile)
 }
 
 // The fence (admit) keeps a file in the spool: WAL past a fork never reaches the repository.
-TEST(WalSpool, AFileTheFenceRefusesStaysSpooled)
+TEST(ArchiveSpool, AFileTheFenceRefusesStaysSpooled)
 {
 	TempDir dir;
 	test::WriteFile(dir / Seg(1), "one");
 	test::WriteFile(dir / Seg(2), "two");
-	WalSpool spool(dir / "spool", 1 << 20, nullptr);
+	ArchiveSpool spool(dir / "spool", 1 << 20, nullptr);
 	spool.Store(Seg(1), dir / Seg(1), kCodec);
 	spool.Store(Seg(2), dir / Seg(2), kCodec);
 	Repository repo(OpenLocalStorage(dir / "repo"));

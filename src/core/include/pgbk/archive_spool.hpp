@@ -12,6 +12,8 @@
 #include "pgbk/repository.hpp"
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,10 +22,15 @@
 
 namespace pgbk {
 
-class WalSpool {
+// pgbk.spool_directory as a directory: the value, absolute and outside the data
+// directory (checked like a local pgbk.repository), or when empty the cluster's own
+// `pgbk_spool-<name of the data directory>` beside the data directory. Throws Config.
+std::string ResolveSpoolDirectory(const std::string &value, const std::string &data_directory);
+
+class ArchiveSpool {
 public:
 	// `directory` is created on first use; `limit` bounds what it holds (stored bytes).
-	WalSpool(std::string directory, uint64_t limit, std::shared_ptr<const Keyring> keyring);
+	ArchiveSpool(std::string directory, uint64_t limit, std::shared_ptr<const Keyring> keyring);
 
 	const std::string &
 	directory() const
@@ -48,6 +55,12 @@ public:
 				   const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop);
 	// Restores a spooled file to `dest` (wal-fetch on the same host); false if absent.
 	bool Fetch(const std::string &name, const std::string &dest);
+	// The same for a reader that does not own the spool (wal-fetch while the server
+	// drains it): nothing of the spool is touched.
+	static bool FetchFrom(const std::string &directory, std::shared_ptr<const Keyring> keyring,
+						  const std::string &name, const std::string &dest);
+	// What the spool at `directory` holds, without opening (or creating) it.
+	static Usage UsageOf(const std::string &directory);
 
 private:
 	void DrainOne(Repository &repo, const CodecOptions &codec, const std::string &name);
@@ -58,6 +71,41 @@ private:
 	mutable std::mutex mu_;
 	Usage usage_;
 	std::mutex drain_mu_; // one drain at a time
+};
+
+// Drains a spool on a signal-free thread: every few seconds while the spool holds files,
+// and at once on Wake(). Each file is fenced on the way (TimelineFence, with the lineage
+// pg_wal shows for its timeline), so WAL past a fork never leaves the spool. A content
+// conflict stops archiving (StopArchiving: the archive module then refuses every file)
+// and the drain until a superuser resumes.
+class ArchiveSpoolDrainer {
+public:
+	ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, CodecOptions codec, int parallel, std::string data_directory,
+					uint64_t segment_size, std::function<bool()> stop);
+	~ArchiveSpoolDrainer(); // stops and joins
+	ArchiveSpoolDrainer(const ArchiveSpoolDrainer &) = delete;
+	ArchiveSpoolDrainer &operator=(const ArchiveSpoolDrainer &) = delete;
+	void Wake();
+	// The last drain failed (the repository still does not answer): new WAL goes to the
+	// spool without trying the repository first.
+	bool RepositoryDown() const;
+	std::string LastError() const;
+
+private:
+	void Run();
+
+	ArchiveSpool &spool_;
+	Repository &repo_;
+	CodecOptions codec_;
+	int parallel_;
+	std::string data_directory_;
+	uint64_t segment_size_;
+	std::function<bool()> stop_;
+	mutable std::mutex mu_;
+	std::condition_variable cv_;
+	bool stopping_ = false, woken_ = false, down_ = false;
+	std::string last_error_;
+	std::thread thread_;
 };
 
 } // namespace pgbk
