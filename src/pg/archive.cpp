@@ -70,9 +70,8 @@ pgbk::ArchiveSpool *
 ConfiguredSpool()
 {
 	uint64_t limit = static_cast<uint64_t>(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.spool_limit"))) << 20;
-	std::string dir =
-		pgbk::ResolveSpoolDirectory(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
-									pgbk::glue::AbsoluteDataDirectory());
+	std::string dir = pgbk::ResolveSpoolDirectory(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
+												  pgbk::glue::AbsoluteDataDirectory());
 	std::string signature = dir + "\n" + std::to_string(limit) + "\n" + pgbk::glue::RepositoryConfigSignature();
 	if (archive_spool != nullptr && *archive_spool_signature == signature)
 		return archive_spool;
@@ -95,10 +94,10 @@ EnsureSpoolDrainer()
 {
 	if (spool_drainer != nullptr || archive_spool == nullptr || archive_repo == nullptr)
 		return;
-	spool_drainer = new pgbk::ArchiveSpoolDrainer(*archive_spool, *archive_repo, pgbk::glue::CurrentCodec(),
-											  pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel")),
-											  pgbk::glue::AbsoluteDataDirectory(), wal_segment_size,
-											  pgbk::glue::StopRequested);
+	spool_drainer =
+		new pgbk::ArchiveSpoolDrainer(*archive_spool, *archive_repo, pgbk::glue::CurrentCodec(),
+									  pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel")),
+									  pgbk::glue::AbsoluteDataDirectory(), wal_segment_size, pgbk::glue::StopRequested);
 }
 
 /* What happened to a file the repository could not take. */
@@ -313,8 +312,8 @@ pgbk_archive_file_internal(const char *file, const char *path)
 	SpoolOutcome spooled;
 	char outage[PGBK_ERROR_LEN] = "";
 	pgbk::ClusterIdentity id = pgbk::glue::CurrentClusterIdentity();
-	pgbk::glue::CppResult r = ArchiveOne(file, path, id, pgbk::glue::CurrentServerPosition(), &already, &spooled,
-										 outage, sizeof(outage));
+	pgbk::glue::CppResult r =
+		ArchiveOne(file, path, id, pgbk::glue::CurrentServerPosition(), &already, &spooled, outage, sizeof(outage));
 	static bool spool_full_warned = false;
 
 	if (!r.ok) {

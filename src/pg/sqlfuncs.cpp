@@ -509,9 +509,9 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 	if (rsinfo->setDesc->natts > 10) {
 		pgbk::ArchiveSpool::Usage usage;
 		CppResult sr = RunCpp([&] {
-			usage = pgbk::ArchiveSpool::UsageOf(pgbk::ResolveSpoolDirectory(
-				pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
-				pgbk::glue::AbsoluteDataDirectory()));
+			usage = pgbk::ArchiveSpool::UsageOf(
+				pgbk::ResolveSpoolDirectory(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
+											pgbk::glue::AbsoluteDataDirectory()));
 		});
 		values[9] = Int64GetDatum((int64)usage.files);
 		values[10] = Int64GetDatum((int64)usage.bytes);

@@ -1,6 +1,7 @@
 # The object store becomes unreachable while the database works: PostgreSQL keeps
 # serving, pgbk_archive_status shows the failure and the backlog; when the store comes
-# back the backlog drains, and a restore replays to the end with nothing lost.
+# back the backlog drains, and a restore replays to the end with nothing lost. Without
+# the spool (pgbk.spool_limit = 0; 022 tests it) the backlog is in pg_wal.
 use strict;
 use warnings;
 
@@ -18,7 +19,7 @@ my $bucket = 'pgbk-outage-' . $$;
 my $url = "s3://$bucket/cluster";
 # Give up on a request after 2 s so the archiver reports the outage quickly.
 my $node = PgbkTest::new_node('outage_s3',
-	extra_conf => PgbkTest::s3_conf($url, $endpoint, "pgbk.s3_retry_timeout = 2\n"));
+	extra_conf => PgbkTest::s3_conf($url, $endpoint, "pgbk.s3_retry_timeout = 2\npgbk.spool_limit = 0\n"));
 PgbkTest::create_bucket($node->basedir, $bucket);
 $node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', 'postgres' ], 'pgbench data loaded');
 my $label = $node->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');

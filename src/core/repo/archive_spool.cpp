@@ -39,8 +39,9 @@ ResolveSpoolDirectory(const std::string &value, const std::string &data_director
 		while (dd.size() > 1 && dd.back() == '/')
 			dd.pop_back();
 		if (dd.empty() || dd[0] != '/')
-			throw Error(ErrorKind::Config, "cannot derive the default pgbk.spool_directory: data directory \"" +
-											   data_directory + "\" is not an absolute path",
+			throw Error(ErrorKind::Config,
+						"cannot derive the default pgbk.spool_directory: data directory \"" + data_directory +
+							"\" is not an absolute path",
 						"Set pgbk.spool_directory to an absolute directory outside the data directory.");
 		auto slash = dd.find_last_of('/');
 		// One spool per cluster, beside the data directory (never inside: a base backup
@@ -133,7 +134,7 @@ ArchiveSpool::DrainOne(Repository &repo, const CodecOptions &codec, const std::s
 
 uint64_t
 ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
-				const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop)
+					const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop)
 {
 	std::lock_guard<std::mutex> one(drain_mu_);
 	// History files first (a later segment's fence needs them), then one WAL directory
@@ -229,7 +230,7 @@ ArchiveSpool::UsageOf(const std::string &directory)
 }
 
 ArchiveSpoolDrainer::ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, CodecOptions codec, int parallel,
-								 std::string data_directory, uint64_t segment_size, std::function<bool()> stop)
+										 std::string data_directory, uint64_t segment_size, std::function<bool()> stop)
 	: spool_(spool), repo_(repo), codec_(codec), parallel_(parallel), data_directory_(std::move(data_directory)),
 	  segment_size_(segment_size), stop_(std::move(stop))
 {

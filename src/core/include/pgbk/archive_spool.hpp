@@ -57,8 +57,8 @@ public:
 	bool Fetch(const std::string &name, const std::string &dest);
 	// The same for a reader that does not own the spool (wal-fetch while the server
 	// drains it): nothing of the spool is touched.
-	static bool FetchFrom(const std::string &directory, std::shared_ptr<const Keyring> keyring,
-						  const std::string &name, const std::string &dest);
+	static bool FetchFrom(const std::string &directory, std::shared_ptr<const Keyring> keyring, const std::string &name,
+						  const std::string &dest);
 	// What the spool at `directory` holds, without opening (or creating) it.
 	static Usage UsageOf(const std::string &directory);
 
@@ -80,8 +80,8 @@ private:
 // and the drain until a superuser resumes.
 class ArchiveSpoolDrainer {
 public:
-	ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, CodecOptions codec, int parallel, std::string data_directory,
-					uint64_t segment_size, std::function<bool()> stop);
+	ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, CodecOptions codec, int parallel,
+						std::string data_directory, uint64_t segment_size, std::function<bool()> stop);
 	~ArchiveSpoolDrainer(); // stops and joins
 	ArchiveSpoolDrainer(const ArchiveSpoolDrainer &) = delete;
 	ArchiveSpoolDrainer &operator=(const ArchiveSpoolDrainer &) = delete;

@@ -163,7 +163,7 @@ inline constexpr Definition kDefinitions[] = {
 	 .hint = "Set pgbk.spool_directory to an absolute directory the server can write, outside the data directory, or leave it empty.",
 	 .check = CheckSpoolDirectory,
 	 .doc = "Where the archive module keeps WAL while the repository refuses or does not answer: each file stored there durably (compressed, encrypted with the repository's key, checksummed) is acknowledged, so `pg_wal` can recycle it, and drains into the repository once it answers. Empty: the cluster's own `pgbk_spool-<name>` beside the data directory. Like a local repository it must be absolute, outside the data directory and tablespaces, and writable."},
-	{.name = "pgbk.spool_limit", .type = Type::Integer, .default_value = "1024", .unit = Unit::Megabytes, .min = 0, .max = 1048576,
+	{.name = "pgbk.spool_limit", .type = Type::Integer, .default_value = "0", .unit = Unit::Megabytes, .min = 0, .max = 1048576,
 	 .summary = "Most WAL the spool holds (0 disables spooling).",
 	 .doc = "Most WAL (stored size) the spool holds; once it is full WAL stays in `pg_wal` as without a spool. `0` disables spooling."},
 	{.name = "pgbk.test_file_delay", .type = Type::Integer, .default_value = "0", .unit = Unit::Milliseconds, .min = 0, .max = 60000,

@@ -1,0 +1,87 @@
+# Repository outages and the WAL spool (issue 14): while the store refuses every
+# connection, the archive module stores WAL in the local spool and acknowledges it, so
+# pg_wal does not grow; a crash during the outage loses nothing; when the store answers
+# again the spool drains by itself and a restore is exact. With the spool full, WAL
+# waits in pg_wal as without one.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP;
+use PgbkTest;
+
+plan skip_all => 'PGBK_TEST_S3_ENDPOINT not set (scripts/test.sh starts radosgw)'
+  unless $ENV{PGBK_TEST_S3_ENDPOINT};
+
+my ($endpoint, $proxy, $handle) = PgbkTest::start_fault_proxy();
+my $bucket = 'pgbk-spool-' . $$;
+my $url = "s3://$bucket/cluster";
+my $node = PgbkTest::new_node('spool_s3',
+	extra_conf => PgbkTest::s3_conf($url, $endpoint, "pgbk.s3_retry_timeout = 2\nmax_wal_size = 64MB\npgbk.spool_limit = 1GB\n"));
+PgbkTest::create_bucket($node->basedir, $bucket);
+$node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', 'postgres' ], 'pgbench data loaded');
+$node->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
+PgbkTest::switch_and_wait_archived($node);
+my $spool = $node->safe_psql('postgres', "SELECT setting FROM pg_settings WHERE name = 'data_directory'") =~ s{/[^/]+$}{}r
+  . '/pgbk_spool-pgdata';
+
+# The store goes away.
+$proxy->('PUT', '/rules', encode_json([ { action => 'refuse', times => 1000000 } ]));
+$node->command_ok([ 'pgbench', '-t', '2000', '-c', '2', '-j', '2', 'postgres' ], 'pgbench runs during the outage');
+my $during = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+ok($node->poll_query_until('postgres',
+	"SELECT spool_segments > 0 AND pending_segments = 0 FROM pgbk_archive_status"),
+	'every WAL file is acknowledged into the spool: nothing waits in pg_wal')
+  or diag($node->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
+like($node->safe_psql('postgres', 'SELECT last_failure FROM pgbk_archive_status'),
+	qr/^spooled \(\d+ files, \d+ MB in the spool\): /, 'pgbk_archive_status says WAL is being spooled, and why');
+ok(-d "$spool/wal", "the spool is beside the data directory ($spool)");
+my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile);
+my @warnings = $log =~ /WARNING:  pgbk: the repository is unreachable; WAL is spooled from/g;
+is(scalar(@warnings), 1, 'one WARNING when spooling starts, not one per segment');
+
+# A crash during the outage: nothing spooled is lost, nothing is spooled twice.
+$node->stop('immediate');
+$node->start;
+$node->command_ok([ 'pgbench', '-t', '500', '-c', '2', '-j', '2', 'postgres' ], 'more writes after the crash');
+$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+ok($node->poll_query_until('postgres', "SELECT pending_segments = 0 FROM pgbk_archive_status"),
+	'the spool still takes WAL after the crash');
+my $expected = PgbkTest::table_digests($node);
+my $spooled = $node->safe_psql('postgres', 'SELECT spool_segments FROM pgbk_archive_status');
+note("spooled during the outage: $spooled WAL files");
+
+# The store comes back: the spool drains into it by itself.
+$proxy->('DELETE', '/rules');
+ok($node->poll_query_until('postgres', "SELECT spool_segments = 0 FROM pgbk_archive_status"),
+	'the spool drains once the store answers');
+PgbkTest::switch_and_wait_archived($node);
+command_like([ 'pgbk', '--config', $node->data_dir . '/postgresql.conf', 'verify' ], qr/^archive: continuous from /m,
+	'every file reached the repository intact: the archive is continuous');
+
+# A spool too small for a segment: WAL waits in pg_wal, reported once.
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = '1MB'");
+$node->reload;
+$proxy->('PUT', '/rules', encode_json([ { action => 'refuse', times => 1000000 } ]));
+$node->safe_psql('postgres', "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+my $waiting = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
+ok($node->poll_query_until('postgres',
+	"SELECT last_failure ~ 'is full' AND pending_segments > 0 FROM pgbk_archive_status"),
+	'with the spool full, WAL stays in pg_wal and pgbk_archive_status says why');
+$proxy->('DELETE', '/rules');
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = '1GB'");
+$node->reload;
+PgbkTest::switch_and_wait_archived($node);
+$expected = PgbkTest::table_digests($node);
+$node->stop;
+
+my $conf = $node->basedir . '/restore.conf';
+PostgreSQL::Test::Utils::append_to_file($conf, PgbkTest::s3_conf($url, $ENV{PGBK_TEST_S3_ENDPOINT}));
+my $restored = PgbkTest::restore_and_start_with([ '--config', $conf ], 'spool_restored');
+is_deeply(PgbkTest::table_digests($restored), $expected, 'a restore replays everything: nothing was lost');
+$restored->stop;
+$handle->kill_kill;
+
+done_testing();
