@@ -112,18 +112,24 @@ struct SpoolOutcome {
  * history files as last read. Throws when the spool is full or off.
  */
 SpoolOutcome
-SpoolOne(const char *file, const char *path, const std::string &why, pgbk::glue::ServerPosition position)
+SpoolOne(pgbk::ArchiveSpool *spool, const char *file, const char *path, const std::string &why,
+		 pgbk::glue::ServerPosition position)
 {
 	SpoolOutcome out;
-	pgbk::ArchiveSpool *spool = ConfiguredSpool();
 	if (spool == nullptr)
 		throw pgbk::Error(pgbk::ErrorKind::Io, why);
 	// The fence as last read: the repository cannot be asked now (the drain checks again).
 	if (archive_fence != nullptr) {
 		try {
 			pgbk::TimelineLineage own = pgbk::LocalLineage("pg_wal", position.timeline);
+			// Refused as last read: never acknowledged (CheckFile would ask the repository,
+			// whose failure must not let a fenced file into the spool).
 			if (archive_fence->Refuses(own, file))
-				archive_fence->CheckFile(own, file);
+				throw pgbk::WalFenced(pgbk::ErrorKind::Conflict,
+									  std::string("WAL file ") + file +
+										  " is not stored: it holds WAL past a fork another timeline in the "
+										  "repository made (this server is superseded)",
+									  "This server's WAL stays in pg_wal, unacknowledged.");
 		} catch (const pgbk::WalFenced &) {
 			throw;
 		} catch (const pgbk::Error &) {
@@ -228,12 +234,14 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
 		bool down = std::chrono::steady_clock::now() < repository_down_until ||
 					(spool_drainer != nullptr && spool_drainer->RepositoryDown());
-		if (down && ConfiguredSpool() != nullptr) {
+		// The spool is looked at only during an outage: nothing of it on the usual path.
+		pgbk::ArchiveSpool *spool = down ? ConfiguredSpool() : nullptr;
+		if (spool != nullptr) {
 			std::string why = spool_drainer != nullptr && !spool_drainer->LastError().empty()
 								  ? spool_drainer->LastError()
 								  : std::string("the repository did not answer");
 			strlcpy(outage, why.c_str(), outage_len);
-			*spooled = SpoolOne(file, path, why, position);
+			*spooled = SpoolOne(spool, file, path, why, position);
 			return;
 		}
 		try {
@@ -243,7 +251,7 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 				throw;
 			repository_down_until = std::chrono::steady_clock::now() + kRepositoryDownFor;
 			strlcpy(outage, e.what(), outage_len);
-			*spooled = SpoolOne(file, path, e.what(), position);
+			*spooled = SpoolOne(ConfiguredSpool(), file, path, e.what(), position);
 		}
 		// Stored directly: whatever the spool holds can follow.
 		if (spool_drainer != nullptr && archive_spool != nullptr && archive_spool->CurrentUsage().files > 0)
