@@ -182,7 +182,10 @@ TEST(Timeline, GeneratedSplitBrainsLeaveOneAuthoritativeLine)
 		uint32_t authoritative = set.Authoritative();
 		const TimelineLineage &line = lineages[authoritative];
 		EXPECT_FALSE(set.Superseding(line, authoritative, std::numeric_limits<Lsn>::max())) << round;
-		for (const auto &[tli, lineage] : lineages) {
+		for (const auto &entry : lineages) {
+			// Named copies: C++20 lambdas may capture structured bindings, but clang 14 refuses.
+			const uint32_t tli = entry.first;
+			const TimelineLineage &lineage = entry.second;
 			bool leaf = std::none_of(lineages.begin(), lineages.end(),
 									 [&](const auto &other) { return other.second.ChildOf(tli) != 0; });
 			if (!leaf)
