@@ -23,6 +23,8 @@ PrintContinuity(Repository &repo, const std::vector<BackupRecord> &backups)
 		std::printf("archive: not checked (%s)\n", e.what());
 		return;
 	}
+	for (const auto &gap : c.gaps)
+		std::printf("archive gap: %s\n", DescribeGap(gap).c_str());
 	if (!c.checked)
 		return;
 	if (c.archive.hole_count == 0) {
@@ -35,7 +37,7 @@ PrintContinuity(Repository &repo, const std::vector<BackupRecord> &backups)
 				static_cast<unsigned long long>(c.archive.hole_count),
 				static_cast<unsigned long long>(c.archive.missing_segments), c.from_backup.c_str());
 	for (const auto &hole : c.archive.holes)
-		std::printf("    %s\n", DescribeHole(hole, c.segment_size).c_str());
+		std::printf("    %s\n", DescribeHole(hole, c.segment_size, c.gaps).c_str());
 	if (c.archive.hole_count > c.archive.holes.size())
 		std::printf("    ... and %llu more\n",
 					static_cast<unsigned long long>(c.archive.hole_count - c.archive.holes.size()));

@@ -2,6 +2,7 @@
 // recovery configured to replay the archived WAL to the end or to a target.
 #include "cli.hpp"
 
+#include "pgbk/continuity.hpp"
 #include "pgbk/recovery_target.hpp"
 #include "pgbk/restore.hpp"
 
@@ -164,6 +165,16 @@ ChooseBackup(Repository &repo, RestoreRequest &req)
 		if (req.target.kind != RecoveryTarget::Kind::None)
 			SelectBackupForTarget({*req.options.backup}, req.target, "backup " + req.options.label);
 	}
+	// Before a byte is restored: a target past a gap in the archive is refused here, not
+	// by the restored server hours later.
+	const BackupRecord &chosen = *req.options.backup;
+	TimelineLineage line = history ? *history : timelines.LineageOf(chosen.timeline);
+	TargetReach reach = CheckTargetReachable(repo, chosen, backups, req.target, line,
+											 repo.ReadManifestHeader(chosen).segment_size);
+	if (!reach.refusal.empty())
+		throw Error(ErrorKind::Config, reach.refusal);
+	for (const auto &warning : reach.warnings)
+		std::printf("warning: %s\n", warning.c_str());
 }
 
 // One shell word of a restore_command: quoted for the shell, and '%' doubled, which

@@ -59,12 +59,29 @@ RunVerify(Context &context, const std::vector<std::string> &args)
 		RepositoryContinuity c = CheckRepositoryContinuity(repo, repo.ListBackups());
 		nlohmann::json holes = nlohmann::json::array();
 		for (const auto &hole : c.archive.holes) {
-			std::string where = DescribeHole(hole, c.segment_size);
+			std::string where = DescribeHole(hole, c.segment_size, c.gaps);
 			holes.push_back(where);
 			if (!json)
 				std::printf("archive: missing %s (after backup %s)\n", where.c_str(), c.from_backup.c_str());
 		}
 		problems += c.archive.hole_count;
+		// A gap no backup covers yet breaks the recovery point objective even before WAL
+		// after it arrives (then it is also a hole, counted above).
+		nlohmann::json gaps = nlohmann::json::array();
+		for (const auto &gap : c.gaps) {
+			gaps.push_back({{"timeline", gap.timeline},
+							{"first_wal", gap.first_wal},
+							{"last_wal", gap.last_wal},
+							{"segments", gap.segments},
+							{"opened_at", FormatTime(gap.opened_at)},
+							{"closed_at", gap.Open() ? "" : FormatTime(gap.closed_at)},
+							{"covered_by", gap.covered_by},
+							{"node", gap.node}});
+			if (!json)
+				std::printf("archive gap: %s\n", DescribeGap(gap).c_str());
+			if (gap.Open())
+				problems++;
+		}
 		if (!json && c.checked && c.archive.hole_count == 0)
 			std::printf("archive: continuous from %s (backup %s) to %s\n", c.from_wal.c_str(), c.from_backup.c_str(),
 						c.archive.last.c_str());
@@ -76,7 +93,8 @@ RunVerify(Context &context, const std::vector<std::string> &args)
 						  {"last_wal", c.archive.last},
 						  {"hole_count", c.archive.hole_count},
 						  {"missing_segments", c.archive.missing_segments},
-						  {"holes", holes}};
+						  {"holes", holes},
+						  {"gaps", gaps}};
 	}
 	if (json)
 		std::cout << out.dump(2) << "\n";

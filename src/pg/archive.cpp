@@ -8,6 +8,7 @@
  */
 #include "pgbk/timeline_fence.hpp"
 #include "pgbk/wal_archiver.hpp"
+#include "pgbk/archive_gaps.hpp"
 #include "pgbk/archive_spool.hpp"
 
 #include "boundary.hpp"
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <csetjmp>
 #include <cstring>
+#include <sys/stat.h>
 
 namespace {
 
@@ -39,6 +41,12 @@ pgbk::ArchiveSpoolDrainer *spool_drainer = nullptr;
  * unreachable store costs the whole retry timeout. */
 std::chrono::steady_clock::time_point repository_down_until{};
 constexpr std::chrono::seconds kRepositoryDownFor{30};
+/* Where dropped segments are recorded (pgbk.archive_overflow = drop), beside the spool. */
+pgbk::ArchiveGapLedger *gap_ledger = nullptr;
+/* The last segment stored or spooled and when it was last written: the WAL of a gap
+ * that opens right after it was written after that (a time target is checked against it). */
+std::string *last_kept_segment = nullptr;
+time_t last_kept_written = 0;
 
 constexpr const char *kResumeHint =
 	"Find which server wrote the repository's copy (another server with this system identifier: a copy of this data "
@@ -70,8 +78,7 @@ pgbk::ArchiveSpool *
 ConfiguredSpool()
 {
 	uint64_t limit = static_cast<uint64_t>(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.spool_limit"))) << 20;
-	std::string dir = pgbk::ResolveSpoolDirectory(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
-												  pgbk::glue::AbsoluteDataDirectory());
+	std::string dir = pgbk::glue::SpoolDirectory();
 	std::string signature = dir + "\n" + std::to_string(limit) + "\n" + pgbk::glue::RepositoryConfigSignature();
 	if (archive_spool != nullptr && *archive_spool_signature == signature)
 		return archive_spool;
@@ -105,52 +112,107 @@ struct SpoolOutcome {
 	bool spooled = false;
 	bool first = false; // the first file spooled since the spool was last empty
 	pgbk::ArchiveSpool::Usage usage;
+	bool dropped = false; // acknowledged unstored (pgbk.archive_overflow = drop)
+	pgbk::ArchiveGap gap; // the gap it is part of
 };
 
+/* Refuses a file the history files as last read fence (the repository cannot be asked
+ * now; the drain checks again): a superseded server's WAL is never acknowledged. */
+void
+RefuseIfFencedAsLastRead(const char *file, pgbk::glue::ServerPosition position)
+{
+	if (archive_fence == nullptr)
+		return;
+	try {
+		pgbk::TimelineLineage own = pgbk::LocalLineage("pg_wal", position.timeline);
+		// CheckFile would ask the repository, whose failure must not let a fenced file in.
+		if (archive_fence->Refuses(own, file))
+			throw pgbk::WalFenced(pgbk::ErrorKind::Conflict,
+								  std::string("WAL file ") + file +
+									  " is not stored: it holds WAL past a fork another timeline in the "
+									  "repository made (this server is superseded)",
+								  "This server's WAL stays in pg_wal, unacknowledged.");
+	} catch (const pgbk::WalFenced &) {
+		throw;
+	} catch (const pgbk::Error &) {
+		// Unknown here: the drain decides.
+	}
+}
+
+bool
+DropOnOverflow()
+{
+	return pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.archive_overflow")) == 1;
+}
+
+/* The ledger of dropped ranges, beside the (configured or default) spool directory. */
+pgbk::ArchiveGapLedger &
+GapLedger()
+{
+	std::string dir = pgbk::glue::SpoolDirectory();
+	if (gap_ledger == nullptr || gap_ledger->directory() != dir + "/gaps") {
+		delete gap_ledger;
+		gap_ledger = new pgbk::ArchiveGapLedger(dir, pgbk::glue::NodeName());
+	}
+	return *gap_ledger;
+}
+
 /*
- * Stores `file` in the spool (the repository being away: `why`), fenced with the
- * history files as last read. Throws when the spool is full or off.
+ * Keeps `file` while the repository is away (`why`): in the spool, or, when it fits
+ * neither and pgbk.archive_overflow = drop, nowhere (a segment only: the range is
+ * recorded as a gap). `spool` is null when spooling is off. Throws when the file must
+ * wait in pg_wal.
  */
 SpoolOutcome
-SpoolOne(pgbk::ArchiveSpool *spool, const char *file, const char *path, const std::string &why,
-		 pgbk::glue::ServerPosition position)
+KeepDuringOutage(pgbk::ArchiveSpool *spool, const char *file, const char *path, const std::string &why,
+				 pgbk::glue::ServerPosition position)
 {
 	SpoolOutcome out;
-	if (spool == nullptr)
-		throw pgbk::Error(pgbk::ErrorKind::Io, why);
-	// The fence as last read: the repository cannot be asked now (the drain checks again).
-	if (archive_fence != nullptr) {
-		try {
-			pgbk::TimelineLineage own = pgbk::LocalLineage("pg_wal", position.timeline);
-			// Refused as last read: never acknowledged (CheckFile would ask the repository,
-			// whose failure must not let a fenced file into the spool).
-			if (archive_fence->Refuses(own, file))
-				throw pgbk::WalFenced(pgbk::ErrorKind::Conflict,
-									  std::string("WAL file ") + file +
-										  " is not stored: it holds WAL past a fork another timeline in the "
-										  "repository made (this server is superseded)",
-									  "This server's WAL stays in pg_wal, unacknowledged.");
-		} catch (const pgbk::WalFenced &) {
-			throw;
-		} catch (const pgbk::Error &) {
-			// Unknown here: the drain decides.
+	RefuseIfFencedAsLastRead(file, position);
+	if (spool != nullptr) {
+		out.first = spool->CurrentUsage().files == 0;
+		if (spool->Store(file, path, pgbk::glue::CurrentCodec())) {
+			out.spooled = true;
+			out.usage = spool->CurrentUsage();
+			EnsureSpoolDrainer();
+			if (spool_drainer != nullptr)
+				spool_drainer->Wake();
+			return out;
 		}
 	}
-	out.first = spool->CurrentUsage().files == 0;
-	if (!spool->Store(file, path, pgbk::glue::CurrentCodec())) {
-		pgbk::ArchiveSpool::Usage u = spool->CurrentUsage();
-		throw pgbk::Error(pgbk::ErrorKind::Io,
-						  why + "; the spool " + spool->directory() + " is full (" + std::to_string(u.files) +
-							  " files, " + std::to_string(u.bytes >> 20) + " MB)",
-						  "WAL stays in pg_wal until the repository answers (the spool drains into it then) or "
-						  "pgbk.spool_limit is raised.");
+	std::string where = spool == nullptr ? std::string("; the spool is off (pgbk.spool_limit = 0)")
+										 : "; the spool " + spool->directory() + " is full (" +
+											   std::to_string(spool->CurrentUsage().files) + " files, " +
+											   std::to_string(spool->CurrentUsage().bytes >> 20) + " MB)";
+	if (!DropOnOverflow() || pgbk::ClassifyWalFileName(file) != pgbk::WalFileKind::Segment)
+		throw pgbk::Error(pgbk::ErrorKind::Io, why + where,
+						  "WAL stays in pg_wal until the repository answers (the spool drains into it then); raise "
+						  "pgbk.spool_limit, or set pgbk.archive_overflow = drop to keep the server up at the cost "
+						  "of a gap in point-in-time recovery.");
+	int64_t wal_after = 0;
+	if (last_kept_segment != nullptr) {
+		auto seg = pgbk::ParseWalSegmentName(file, wal_segment_size);
+		if (seg && seg->segno > 0 &&
+			*last_kept_segment == pgbk::WalSegmentName({seg->timeline, seg->segno - 1}, wal_segment_size))
+			wal_after = static_cast<int64_t>(last_kept_written) - 1; // WAL writes trail inserts a little
 	}
-	out.spooled = true;
-	out.usage = spool->CurrentUsage();
-	EnsureSpoolDrainer();
-	if (spool_drainer != nullptr)
-		spool_drainer->Wake();
+	out.gap = GapLedger().RecordDropped(file, wal_segment_size, static_cast<int64_t>(time(nullptr)), wal_after);
+	out.dropped = true;
 	return out;
+}
+
+/* A segment stored or spooled: remembered with its last write, for the next gap. */
+void
+RememberKept(const char *file, const char *path)
+{
+	struct stat st;
+
+	if (pgbk::ClassifyWalFileName(file) != pgbk::WalFileKind::Segment || stat(path, &st) != 0)
+		return;
+	if (last_kept_segment == nullptr)
+		last_kept_segment = new std::string();
+	*last_kept_segment = file;
+	last_kept_written = st.st_mtime;
 }
 
 /*
@@ -232,16 +294,24 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 		// The archiver's working directory is the data directory.
 		if (auto reason = pgbk::ArchiveStopReason("."))
 			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
-		bool down = std::chrono::steady_clock::now() < repository_down_until ||
-					(spool_drainer != nullptr && spool_drainer->RepositoryDown());
+		// A direct attempt on an unreachable store costs the whole retry timeout: one
+		// every kRepositoryDownFor at most while the repository is away.
+		bool tried_lately = std::chrono::steady_clock::now() < repository_down_until;
+		bool draining_fails = spool_drainer != nullptr && spool_drainer->RepositoryDown();
 		// The spool is looked at only during an outage: nothing of it on the usual path.
-		pgbk::ArchiveSpool *spool = down ? ConfiguredSpool() : nullptr;
-		if (spool != nullptr) {
+		pgbk::ArchiveSpool *spool = tried_lately || draining_fails ? ConfiguredSpool() : nullptr;
+		bool spool_has_room = spool != nullptr && spool->HasRoomFor(wal_segment_size);
+		// Once the store itself failed lately, or while the drain fails and the spool has
+		// room: never dropped on the drain's word alone (the store may be back and the
+		// spool merely full, which a direct attempt finds out).
+		if (tried_lately || (draining_fails && spool_has_room)) {
 			std::string why = spool_drainer != nullptr && !spool_drainer->LastError().empty()
 								  ? spool_drainer->LastError()
 								  : std::string("the repository did not answer");
 			strlcpy(outage, why.c_str(), outage_len);
-			*spooled = SpoolOne(spool, file, path, why, position);
+			*spooled = KeepDuringOutage(spool, file, path, why, position);
+			if (spooled->spooled)
+				RememberKept(file, path);
 			return;
 		}
 		try {
@@ -251,8 +321,12 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 				throw;
 			repository_down_until = std::chrono::steady_clock::now() + kRepositoryDownFor;
 			strlcpy(outage, e.what(), outage_len);
-			*spooled = SpoolOne(ConfiguredSpool(), file, path, e.what(), position);
+			*spooled = KeepDuringOutage(ConfiguredSpool(), file, path, e.what(), position);
+			if (spooled->spooled)
+				RememberKept(file, path);
+			return;
 		}
+		RememberKept(file, path);
 		// Stored directly: whatever the spool holds can follow.
 		if (spool_drainer != nullptr && archive_spool != nullptr && archive_spool->CurrentUsage().files > 0)
 			spool_drainer->Wake();
@@ -323,6 +397,7 @@ pgbk_archive_file_internal(const char *file, const char *path)
 	pgbk::glue::CppResult r =
 		ArchiveOne(file, path, id, pgbk::glue::CurrentServerPosition(), &already, &spooled, outage, sizeof(outage));
 	static bool spool_full_warned = false;
+	static bool dropping = false;
 
 	if (!r.ok) {
 		char what[MAXFNAMELEN + 32];
@@ -341,6 +416,25 @@ pgbk_archive_file_internal(const char *file, const char *path)
 		return false;
 	}
 	spool_full_warned = false;
+	if (spooled.dropped) {
+		char message[PGBK_ERROR_LEN];
+
+		/* One WARNING as overflow begins, not one per segment. */
+		if (!dropping)
+			ereport(WARNING,
+					(errmsg("pgbk: the repository is unreachable and the spool cannot take more; WAL is dropped from "
+							"\"%s\" on (pgbk.archive_overflow = drop)",
+							file),
+					 errdetail("%s", outage),
+					 errhint("Point-in-time recovery into the gap is lost; once the repository answers, the worker "
+							 "takes a catch-up backup that covers it. See pgbk_archive_gaps.")));
+		dropping = true;
+		snprintf(message, sizeof(message), "dropped (gap %s .. %s, %llu segments): %s", spooled.gap.first_wal.c_str(),
+				 spooled.gap.last_wal.c_str(), (unsigned long long)spooled.gap.segments, outage);
+		RecordArchiveResult(file, false, message);
+		return true;
+	}
+	dropping = false;
 	if (spooled.spooled) {
 		char message[PGBK_ERROR_LEN];
 

@@ -23,7 +23,15 @@ typedef enum PgbkJobState {
 	PGBK_JOB_SUCCEEDED,
 	PGBK_JOB_FAILED
 } PgbkJobState;
-typedef enum PgbkTrigger { PGBK_TRIGGER_MANUAL = 0, PGBK_TRIGGER_SCHEDULE } PgbkTrigger;
+/* Why a job runs: pgbk_backup_now(), a schedule, or a gap in the archive to cover. */
+typedef enum PgbkTrigger { PGBK_TRIGGER_MANUAL = 0, PGBK_TRIGGER_SCHEDULE, PGBK_TRIGGER_CATCH_UP } PgbkTrigger;
+
+/* pgbk_jobs.trigger: "manual", "schedule" or "catch-up". */
+static inline const char *
+pgbk_trigger_name(int trigger)
+{
+	return trigger == PGBK_TRIGGER_SCHEDULE ? "schedule" : trigger == PGBK_TRIGGER_CATCH_UP ? "catch-up" : "manual";
+}
 
 typedef struct PgbkJob {
 	int64 id;
@@ -79,6 +87,11 @@ std::string DataDirectory();
 // The data directory as an absolute path (DataDir may be relative to the cwd).
 std::string AbsoluteDataDirectory();
 std::string HostName();
+// This server as backups and claims name it: host:absolute data directory.
+std::string NodeName();
+// pgbk.spool_directory resolved (its default beside the data directory); the gap
+// ledger lives in it too (archive_gaps.hpp). Throws Config.
+std::string SpoolDirectory();
 ClusterIdentity CurrentClusterIdentity();
 // This server's timeline and WAL position: where it inserts on a primary, where it has
 // replayed on a standby. Reads shared memory only (never ereports).

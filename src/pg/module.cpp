@@ -13,6 +13,8 @@
 #include "boundary.hpp"
 #include "glue.hpp"
 
+#include "pgbk/archive_spool.hpp"
+
 extern "C" {
 PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
@@ -60,6 +62,18 @@ HostName()
 	if (gethostname(name, sizeof name - 1) != 0)
 		return "";
 	return name;
+}
+
+std::string
+NodeName()
+{
+	return HostName() + ":" + AbsoluteDataDirectory();
+}
+
+std::string
+SpoolDirectory()
+{
+	return ResolveSpoolDirectory(StringSetting(settings::Id("pgbk.spool_directory")), AbsoluteDataDirectory());
 }
 
 ClusterIdentity

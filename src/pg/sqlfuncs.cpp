@@ -13,6 +13,7 @@
 #include "pgbk/target.hpp"
 #include "pgbk/verify.hpp"
 #include "pgbk/wal_archiver.hpp"
+#include "pgbk/archive_gaps.hpp"
 #include "pgbk/archive_spool.hpp"
 
 #include <optional>
@@ -37,6 +38,7 @@ PG_FUNCTION_INFO_V1(pgbk_expire);
 PG_FUNCTION_INFO_V1(pgbk_set_retention);
 PG_FUNCTION_INFO_V1(pgbk_archive_resume);
 PG_FUNCTION_INFO_V1(pgbk_archive_holes);
+PG_FUNCTION_INFO_V1(pgbk_archive_gaps);
 PGDLLEXPORT Datum pgbk_archive_resume(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_expire(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_retention(PG_FUNCTION_ARGS);
@@ -48,6 +50,7 @@ PGDLLEXPORT Datum pgbk_list_backups(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_jobs(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_schedule(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_holes(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_archive_gaps(PG_FUNCTION_ARGS);
 void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
 }
 
@@ -370,7 +373,7 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int64GetDatum(job->id);
 		values[1] = CStringGetTextDatum(job->kind);
-		values[2] = CStringGetTextDatum(job->trigger == PGBK_TRIGGER_SCHEDULE ? "schedule" : "manual");
+		values[2] = CStringGetTextDatum(pgbk_trigger_name(job->trigger));
 		values[3] = CStringGetTextDatum(job->label);
 		values[4] = CStringGetTextDatum(job_state_name(job->state));
 		values[5] = tstz_datum(job->requested_at, &nulls[5]);
@@ -447,8 +450,8 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 	time_t oldest_ready = 0;
 	DIR *dir;
 	struct dirent *de;
-	Datum values[11];
-	bool nulls[11];
+	Datum values[13];
+	bool nulls[13];
 
 	require_shared_state();
 	InitMaterializedSRF(fcinfo, 0);
@@ -510,12 +513,26 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 		pgbk::ArchiveSpool::Usage usage;
 		CppResult sr = RunCpp([&] {
 			usage = pgbk::ArchiveSpool::UsageOf(
-				pgbk::ResolveSpoolDirectory(pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.spool_directory")),
-											pgbk::glue::AbsoluteDataDirectory()));
+				pgbk::glue::SpoolDirectory());
 		});
 		values[9] = Int64GetDatum((int64)usage.files);
 		values[10] = Int64GetDatum((int64)usage.bytes);
 		nulls[9] = nulls[10] = !sr.ok;
+	}
+	/* Extension 0.7: WAL dropped on overflow, and whether a gap is still uncovered (the
+	 * recovery point objective is broken until a backup after the gap completes). */
+	if (rsinfo->setDesc->natts > 12) {
+		uint64_t dropped = 0;
+		bool open_gap = false;
+		CppResult gr = RunCpp([&] {
+			for (const auto &g : pgbk::ArchiveGapLedger::ListIn(pgbk::glue::SpoolDirectory())) {
+				dropped += g.segments;
+				open_gap = open_gap || g.Open();
+			}
+		});
+		values[11] = Int64GetDatum((int64)dropped);
+		values[12] = BoolGetDatum(open_gap);
+		nulls[11] = nulls[12] = !gr.ok;
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum)0;
@@ -749,9 +766,13 @@ pgbk_verify(PG_FUNCTION_ARGS)
 		if (label == NULL) {
 			pgbk::RepositoryContinuity c = pgbk::CheckRepositoryContinuity(*repo, repo->ListBackups());
 			for (const auto &hole : c.archive.holes)
-				problems->push_back(pgbk::VerifyProblem{"archive", pgbk::DescribeHole(hole, c.segment_size),
+				problems->push_back(pgbk::VerifyProblem{"archive", pgbk::DescribeHole(hole, c.segment_size, c.gaps),
 														"missing from the archive (after backup " + c.from_backup +
 															"): no restore replays past it"});
+			for (const auto &gap : c.gaps)
+				if (gap.Open())
+					problems->push_back(pgbk::VerifyProblem{"archive", pgbk::DescribeGap(gap),
+															"dropped on overflow and not yet covered by a backup"});
 		}
 	});
 	/* Not problems: which backups still need a key from before a rotation. */
@@ -825,6 +846,51 @@ pgbk_archive_holes(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		RunCpp([&] { delete report; });
+	}
+	PG_END_TRY();
+	return (Datum)0;
+}
+
+/*
+ * pgbk_archive_gaps()
+ *
+ * The ranges of WAL this server dropped (pgbk.archive_overflow = drop), from its ledger
+ * beside the spool: read without the repository, which may be the reason for them.
+ */
+Datum
+pgbk_archive_gaps(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	std::vector<pgbk::ArchiveGap> *volatile gaps = NULL;
+	CppResult r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	r = RunCpp([&] {
+		gaps = new std::vector<pgbk::ArchiveGap>(pgbk::ArchiveGapLedger::ListIn(
+			pgbk::glue::SpoolDirectory()));
+	});
+	pgbk::glue::RaiseIfFailed(r, "could not read the gap ledger");
+	PG_TRY();
+	{
+		for (const pgbk::ArchiveGap &g : *gaps) {
+			Datum values[7];
+			bool nulls[7] = {false, false, false, false, false, false, false};
+
+			values[0] = Int32GetDatum((int32)g.timeline);
+			values[1] = CStringGetTextDatum(g.first_wal.c_str());
+			values[2] = CStringGetTextDatum(g.last_wal.c_str());
+			values[3] = Int64GetDatum((int64)g.segments);
+			values[4] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)g.opened_at));
+			values[5] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)g.closed_at));
+			nulls[5] = g.Open();
+			values[6] = CStringGetTextDatum(g.covered_by.c_str());
+			nulls[6] = g.covered_by.empty();
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		RunCpp([&] { delete gaps; });
 	}
 	PG_END_TRY();
 	return (Datum)0;

@@ -6,6 +6,8 @@
  * and the manifest are core code run through RunCpp on this (main) thread, with the
  * core's own threads doing the I/O. Only this thread ever calls PostgreSQL.
  */
+#include "pgbk/archive_gaps.hpp"
+#include "pgbk/archive_spool.hpp"
 #include "pgbk/backup.hpp"
 #include "pgbk/backup_lease.hpp"
 #include "pgbk/cron.hpp"
@@ -372,7 +374,20 @@ copy_files(BackupRun *run)
 				throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason,
 								  "A backup completes only on this server's own WAL. Resolve the conflict, then "
 								  "run SELECT pgbk_archive_resume() as a superuser.");
-			return pgbk::WalFileAcknowledged("pg_wal", name) && current_repo->HasWalFile(name);
+			if (!pgbk::WalFileAcknowledged("pg_wal", name))
+				return false;
+			if (current_repo->HasWalFile(name))
+				return true;
+			// Acknowledged but not stored: in the spool (it drains), or dropped on overflow.
+			pgbk::ArchiveGapLedger ledger(pgbk::glue::SpoolDirectory(), pgbk::glue::NodeName());
+			if (auto gap = ledger.Holding(name, wal_segment_size))
+				throw pgbk::Error(pgbk::ErrorKind::Corrupt,
+								  "WAL segment " + name +
+									  " this backup needs was dropped while the repository was away (gap " +
+									  pgbk::DescribeGap(*gap) + "); the backup could never be restored",
+								  "Once the repository takes WAL again, the worker's catch-up backup covers the gap; "
+								  "see pgbk_archive_gaps.");
+			return false;
 		};
 		pgbk::BackupOptions opts;
 		opts.pgdata = pgbk::glue::AbsoluteDataDirectory();
@@ -450,6 +465,33 @@ report_bad_pages(BackupRun *run)
 }
 
 /*
+ * cover_archive_gaps
+ *
+ * A complete backup that started after a gap this server dropped covers it: restores
+ * reach every point after the backup again. The ledger and the repository's copy say
+ * so. A failure here is reported, never the backup's: it is complete either way, and
+ * the next backup covers the gap too.
+ */
+static void
+cover_archive_gaps(BackupRun *run)
+{
+	std::vector<std::string> *closed = NULL;
+	CppResult r = RunCpp([&] {
+		closed = new std::vector<std::string>();
+		pgbk::ArchiveGapLedger ledger(pgbk::glue::SpoolDirectory(), pgbk::glue::NodeName());
+		for (const auto &gap : ledger.Cover(run->label, run->starttli, run->startptr, wal_segment_size,
+											static_cast<int64_t>(time(nullptr))))
+			closed->push_back(pgbk::DescribeGap(gap));
+		if (!closed->empty())
+			ledger.Publish(*current_repo);
+	});
+	for (size_t i = 0; closed != NULL && i < closed->size(); i++)
+		ereport(LOG, (errmsg("pgbk: backup %s covers the archive gap %s", run->label, (*closed)[i].c_str())));
+	RunCpp([&] { delete closed; });
+	pgbk::glue::ReportFailure(r, WARNING, "could not record which archive gaps the backup covers");
+}
+
+/*
  * run_backup
  *
  * Takes one backup of the job's type. Raises ERROR on failure (the caller records it).
@@ -473,6 +515,7 @@ run_backup(PgbkJob *job)
 	start_backup(&run);
 	copy_files(&run);
 	stop_and_complete(&run);
+	cover_archive_gaps(&run);
 	report_bad_pages(&run);
 	free_current_backup();
 	ereport(LOG, (errmsg("pgbk: %s backup %s complete (start %X/%X, stop %X/%X)%s%s",
@@ -709,7 +752,7 @@ take_scheduled_slot(int i, time_t slot)
 		pgbk::ScheduleSlotClaim claim;
 		claim.type = kind;
 		claim.slot = static_cast<int64_t>(slot);
-		claim.holder = pgbk::glue::HostName() + ":" + pgbk::glue::AbsoluteDataDirectory();
+		claim.holder = pgbk::glue::NodeName();
 		claim.standby = pgbk::glue::CurrentNodeRole().standby;
 		claim.claimed_at = static_cast<int64_t>(time(nullptr));
 		std::optional<pgbk::ScheduleSlotClaim> other;
@@ -798,6 +841,89 @@ claim_after_grace(int i, time_t slot)
 	take_scheduled_slot(i, slot);
 }
 
+/* The catch-up backup last queued, and when a failed one may be tried again. */
+static int64 catch_up_job_id = 0;
+static time_t catch_up_retry_at = 0;
+constexpr int kCatchUpRetrySeconds = 60;
+
+/* The state of job `id` (PGBK_JOB_FREE once its slot was reused). */
+static int
+job_state(int64 id)
+{
+	int state = PGBK_JOB_FREE;
+
+	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+	for (int i = 0; i < PGBK_MAX_JOBS; i++)
+		if (pgbk_shared->jobs[i].id == id)
+			state = pgbk_shared->jobs[i].state;
+	LWLockRelease(pgbk_shared->lock);
+	return state;
+}
+
+/*
+ * heal_archive_gaps
+ *
+ * The gaps this server dropped (pgbk.archive_overflow = drop) are written to the
+ * repository once it answers, and covered by a backup taken after them: once the
+ * archiver stores into the repository again past an open gap, the worker queues that
+ * backup itself (trigger 'catch-up': an incremental, a full without a valid prior).
+ * Nothing here waits on an unreachable repository for long: it runs between jobs.
+ */
+static void
+heal_archive_gaps(void)
+{
+	bool open = false, answered = false, spool_empty = false;
+	char last_dropped[MAXFNAMELEN] = "", last_stored[MAXFNAMELEN];
+	char label[PGBK_LABEL_LEN];
+	int64 id;
+	CppResult r = RunCpp([&] {
+		pgbk::ArchiveGapLedger ledger(pgbk::glue::SpoolDirectory(), pgbk::glue::NodeName());
+		for (const auto &g : ledger.List()) {
+			if (g.Open()) {
+				open = true;
+				if (g.last_wal > last_dropped)
+					strlcpy(last_dropped, g.last_wal.c_str(), sizeof(last_dropped));
+			}
+		}
+		if (open || ledger.NeedsPublishing()) {
+			auto repo = pgbk::glue::OpenConfiguredRepository();
+			ledger.Publish(*repo);
+			// One small read: whether the repository answers now.
+			repo->ReadIdentity();
+			answered = true;
+			spool_empty = pgbk::ArchiveSpool::UsageOf(pgbk::glue::SpoolDirectory()).files == 0;
+		}
+	});
+
+	if (!r.ok)
+		/* The repository is still away: the next pass tries again. */
+		ereport(DEBUG1, (errmsg("pgbk: archive gaps not written to the repository yet: %s", r.message)));
+	if (!open)
+		return;
+	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
+	strlcpy(last_stored, pgbk_shared->last_archived_segment, sizeof(last_stored));
+	LWLockRelease(pgbk_shared->lock);
+	/* The repository answers, and WAL reaches it again: the spool is drained or WAL past
+	 * the gap is stored directly (a backup started earlier would wait for WAL in vain). */
+	if (!answered || (!spool_empty && strcmp(last_stored, last_dropped) <= 0))
+		return;
+	if (catch_up_job_id != 0) {
+		int state = job_state(catch_up_job_id);
+
+		if (state == PGBK_JOB_QUEUED || state == PGBK_JOB_RUNNING)
+			return;
+		if (state == PGBK_JOB_FAILED && catch_up_retry_at == 0)
+			catch_up_retry_at = time(NULL) + kCatchUpRetrySeconds;
+		if (catch_up_retry_at != 0 && time(NULL) < catch_up_retry_at)
+			return;
+	}
+	catch_up_retry_at = 0;
+	pgbk_enqueue_job(pgbk::RulesOf(pgbk::BackupType::Incr).name.data(), PGBK_TRIGGER_CATCH_UP, label, &id);
+	catch_up_job_id = id;
+	ereport(LOG, (errmsg("pgbk: catch-up backup %s queued: the archive has a gap up to %s that no backup covers yet",
+						 label, last_dropped)));
+}
+
 void
 pgbk_worker_main(Datum main_arg)
 {
@@ -808,6 +934,9 @@ pgbk_worker_main(Datum main_arg)
 	time_t claim_slot[std::size(pgbk::kBackupTypes)] = {};
 	char schedule_seen[std::size(pgbk::kBackupTypes)][256];
 	char timezone_seen[128];
+	/* Gaps are looked at every few seconds: a directory listing beside the spool. */
+	constexpr int kGapCheckSeconds = 5;
+	time_t next_gap_check = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -879,13 +1008,18 @@ pgbk_worker_main(Datum main_arg)
 				claim_after_grace(i, claim_slot[i]);
 			}
 
+		if (time(NULL) >= next_gap_check) {
+			next_gap_check = time(NULL) + kGapCheckSeconds;
+			heal_archive_gaps();
+		}
+
 		job = claim_next_job();
 		if (job != NULL) {
 			run_job(job);
 			continue;
 		}
 
-		timeout_ms = 60000;
+		timeout_ms = kGapCheckSeconds * 1000L;
 		for (int i = 0; i < schedules; i++)
 			for (time_t at : {next_run[i], claim_at[i]})
 				if (at != 0) {

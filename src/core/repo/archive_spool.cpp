@@ -87,6 +87,13 @@ ArchiveSpool::CurrentUsage() const
 }
 
 bool
+ArchiveSpool::HasRoomFor(uint64_t bytes) const
+{
+	std::lock_guard<std::mutex> g(mu_);
+	return usage_.bytes + bytes <= limit_;
+}
+
+bool
 ArchiveSpool::Store(const std::string &name, const std::string &path, const CodecOptions &codec)
 {
 	std::string key = WalArchiveKey(name);

@@ -107,10 +107,119 @@ DescribeHole(const WalHole &hole, uint64_t segment_size)
 		   std::to_string(n) + (n == 1 ? " segment)" : " segments)");
 }
 
+namespace {
+
+// The recorded gap that explains a hole (same timeline, overlapping segments), if any.
+const ArchiveGap *
+GapOfHole(const WalHole &hole, uint64_t segment_size, const std::vector<ArchiveGap> &gaps)
+{
+	for (const auto &g : gaps) {
+		if (g.timeline != hole.timeline)
+			continue;
+		uint64_t first = g.StartLsn(segment_size) / segment_size, last = g.EndLsn(segment_size) / segment_size - 1;
+		if (first <= hole.last_segno && last >= hole.first_segno)
+			return &g;
+	}
+	return nullptr;
+}
+
+std::string
+FormatUnixUtc(int64_t seconds)
+{
+	return FormatTargetTimeUtc(seconds * 1000000).substr(0, 19) + " UTC";
+}
+
+} // namespace
+
+std::string
+DescribeHole(const WalHole &hole, uint64_t segment_size, const std::vector<ArchiveGap> &gaps)
+{
+	std::string text = DescribeHole(hole, segment_size);
+	if (const ArchiveGap *g = GapOfHole(hole, segment_size, gaps))
+		text += "; dropped on overflow: " + DescribeGap(*g);
+	return text;
+}
+
+TargetReach
+CheckTargetReachable(Repository &repo, const BackupRecord &backup, const std::vector<BackupRecord> &backups,
+					 const RecoveryTarget &target, const TimelineLineage &history, uint64_t segment_size)
+{
+	TargetReach reach;
+	auto from = ParseWalSegmentName(backup.wal_start, segment_size);
+	if (!from)
+		return reach;
+	ArchiveContinuity c = CheckArchiveContinuity(repo, history, *from, segment_size);
+	if (c.holes.empty())
+		return reach;
+	const WalHole &hole = c.holes.front(); // recovery stops at the first
+	std::vector<ArchiveGap> gaps;
+	ListRepositoryGaps(repo, [&](const ArchiveGap &g) { gaps.push_back(g); });
+	const ArchiveGap *gap = GapOfHole(hole, segment_size, gaps);
+	Lsn hole_start = hole.first_segno * segment_size, hole_end = (hole.last_segno + 1) * segment_size;
+	std::string where = DescribeHole(hole, segment_size, gaps);
+	if (hole_start < backup.stop_lsn) {
+		reach.refusal = "backup " + backup.label + " cannot be restored: WAL it needs is missing from the archive (" +
+						where + ")";
+		return reach;
+	}
+	// The nearest points on each side: the end of the WAL before the hole, and the
+	// consistency point of the first backup after it.
+	std::string before = "up to LSN " + FormatLsn(hole_start);
+	if (gap != nullptr && gap->wal_after > 0)
+		before += " (WAL written until about " + FormatUnixUtc(gap->wal_after) + ")";
+	before += " from backup " + backup.label;
+	const BackupRecord *first_after = nullptr;
+	for (const auto &b : backups)
+		if (b.status == BackupStatus::Complete && b.start_lsn >= hole_end && history.Reaches(b.timeline, b.stop_lsn) &&
+			(first_after == nullptr || b.stop_lsn < first_after->stop_lsn))
+			first_after = &b;
+	std::string after =
+		first_after == nullptr
+			? "no point after it yet: no complete backup starts after the gap (the worker takes a catch-up backup "
+			  "once the repository takes WAL again)"
+			: "from " +
+				  (first_after->stop_time_us > 0 ? FormatTargetTimeUtc(first_after->stop_time_us) : std::string("")) +
+				  " on (backup " + first_after->label + ", consistent at LSN " + FormatLsn(first_after->stop_lsn) + ")";
+	std::string reachable = "reachable: " + before + "; or " + after;
+	bool past = false, unknown = false;
+	switch (target.kind) {
+	case RecoveryTarget::Kind::Immediate:
+		return reach;
+	case RecoveryTarget::Kind::None:
+		reach.warnings.push_back("recovery ends at LSN " + FormatLsn(hole_start) + ": the archive has a hole there (" +
+								 where + "); what was written after it is not restored");
+		return reach;
+	case RecoveryTarget::Kind::Lsn:
+		past = target.lsn > hole_start;
+		break;
+	case RecoveryTarget::Kind::Time:
+		if (gap != nullptr && gap->wal_after > 0)
+			past = target.time_usec > gap->wal_after * 1000000;
+		else
+			unknown = true;
+		break;
+	case RecoveryTarget::Kind::Xid:
+	case RecoveryTarget::Kind::Name:
+		unknown = true;
+		break;
+	}
+	if (past)
+		reach.refusal = "target " + target.value + " lies past the start of a gap in the archive (" + where +
+						"): no recovery from backup " + backup.label + " reaches it; " + reachable;
+	else if (unknown)
+		reach.warnings.push_back("the archive has a hole after backup " + backup.label + " (" + where +
+								 "): if the target lies past LSN " + FormatLsn(hole_start) +
+								 ", PostgreSQL ends recovery there (\"recovery ended before configured recovery "
+								 "target was reached\"); " +
+								 reachable);
+	return reach;
+}
+
 RepositoryContinuity
 CheckRepositoryContinuity(Repository &repo, const std::vector<BackupRecord> &backups)
 {
 	RepositoryContinuity r;
+	ListRepositoryGaps(repo, [&](const ArchiveGap &g) { r.gaps.push_back(g); });
 	TimelineSet timelines = repo.ReadTimelines();
 	TimelineLineage history = timelines.LineageOf(timelines.Authoritative());
 	auto oldest = std::find_if(backups.begin(), backups.end(), [&](const BackupRecord &b) {

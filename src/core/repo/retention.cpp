@@ -1,5 +1,6 @@
 #include "pgbk/retention.hpp"
 
+#include "pgbk/archive_gaps.hpp"
 #include "pgbk/schedule_slot.hpp"
 
 #include <algorithm>
@@ -215,8 +216,11 @@ Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t se
 		if (on_backup)
 			on_backup(item);
 	}
-	if (auto oldest = ParseWalSegmentName(plan.oldest_wal_kept, segment_size))
+	if (auto oldest = ParseWalSegmentName(plan.oldest_wal_kept, segment_size)) {
 		report.wal_removed = repo.RemoveWalBefore(oldest->segno, segment_size, &report.wal_first, &report.wal_last);
+		// A gap wholly before the oldest WAL kept no longer limits any restore.
+		report.gaps_removed = RemoveRepositoryGapsBefore(repo, oldest->segno, segment_size);
+	}
 	// A week of schedule claims is kept: what took each recent run stays readable.
 	report.schedule_claims_removed = RemoveScheduleClaimsBefore(repo, now - kScheduleClaimsKept.count());
 	return report;

@@ -45,6 +45,8 @@ public:
 	};
 	// Counted when the spool is opened (a scan), kept up to date since.
 	Usage CurrentUsage() const;
+	// Whether a file of `bytes` (raw) would fit the limit now.
+	bool HasRoomFor(uint64_t bytes) const;
 	// Moves every spooled file into `repo`, timeline history files first, then segments
 	// in name order, `parallel` at once, each removed from the spool once `repo` holds
 	// it. `admit` may throw to keep a file in the spool (the fence: WAL past a fork never

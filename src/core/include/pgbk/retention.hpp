@@ -69,6 +69,7 @@ struct ExpiryReport {
 	// never removed, only reported.
 	std::vector<std::string> left_alone;
 	uint64_t schedule_claims_removed = 0; // schedule/ claims older than kScheduleClaimsKept
+	uint64_t gaps_removed = 0; // gaps/ records wholly before the oldest WAL kept
 };
 
 constexpr std::chrono::seconds kScheduleClaimsKept{7 * 24 * 3600};

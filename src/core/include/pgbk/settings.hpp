@@ -66,6 +66,7 @@ inline constexpr std::string_view kRetentionTypeChoices[] = {"count", "time"};
 inline constexpr std::string_view kUriStyleChoices[] = {"host", "path"};
 inline constexpr std::string_view kSseChoices[] = {"none", "AES256", "aws:kms"};
 inline constexpr std::string_view kBackupStandbyChoices[] = {"off", "prefer", "only"};
+inline constexpr std::string_view kArchiveOverflowChoices[] = {"wait", "drop"};
 
 struct Definition {
 	std::string_view name;
@@ -163,9 +164,13 @@ inline constexpr Definition kDefinitions[] = {
 	 .hint = "Set pgbk.spool_directory to an absolute directory the server can write, outside the data directory, or leave it empty.",
 	 .check = CheckSpoolDirectory,
 	 .doc = "Where the archive module keeps WAL while the repository refuses or does not answer: each file stored there durably (compressed, encrypted with the repository's key, checksummed) is acknowledged, so `pg_wal` can recycle it, and drains into the repository once it answers. Empty: the cluster's own `pgbk_spool-<name>` beside the data directory. Like a local repository it must be absolute, outside the data directory and tablespaces, and writable."},
-	{.name = "pgbk.spool_limit", .type = Type::Integer, .default_value = "0", .unit = Unit::Megabytes, .min = 0, .max = 1048576,
+	{.name = "pgbk.spool_limit", .type = Type::Integer, .default_value = "1024", .unit = Unit::Megabytes, .min = 0, .max = 1048576,
 	 .summary = "Most WAL the spool holds (0 disables spooling).",
-	 .doc = "Most WAL (stored size) the spool holds; once it is full WAL stays in `pg_wal` as without a spool. `0` disables spooling."},
+	 .doc = "Most WAL (stored size) the spool holds; once it is full, `pgbk.archive_overflow` decides. `0` disables spooling."},
+	{.name = "pgbk.archive_overflow", .type = Type::Enum, .default_value = "wait", .choices = kArchiveOverflowChoices,
+	 .summary = "When WAL fits neither the repository nor the spool: wait (it stays in pg_wal) or drop (acknowledged unstored, recorded as a gap).",
+	 .detail = "drop keeps the server up through a long outage; a catch-up backup heals the gap once the repository answers.",
+	 .doc = "What happens to a WAL segment that fits neither the repository (away) nor the spool (full or off). `wait`: it stays in `pg_wal` and the archiver retries, as without pgbk; `pg_wal` grows until the repository answers. `drop`: it is acknowledged without being stored and the range is recorded as a gap (`pgbk_archive_gaps`), so `pg_wal` stays within `max_wal_size` and the server stays up; once the repository answers the worker takes a catch-up backup that covers the gap. Point-in-time recovery into a gap is impossible, and refused. History files are never dropped."},
 	{.name = "pgbk.test_file_delay", .type = Type::Integer, .default_value = "0", .unit = Unit::Milliseconds, .min = 0, .max = 60000,
 	 .flags = kTesting,
 	 .summary = "Testing only: pause before copying each file."},
