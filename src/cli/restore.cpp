@@ -169,8 +169,8 @@ ChooseBackup(Repository &repo, RestoreRequest &req)
 	// by the restored server hours later.
 	const BackupRecord &chosen = *req.options.backup;
 	TimelineLineage line = history ? *history : timelines.LineageOf(chosen.timeline);
-	TargetReach reach = CheckTargetReachable(repo, chosen, backups, req.target, line,
-											 repo.ReadManifestHeader(chosen).segment_size);
+	TargetReach reach =
+		CheckTargetReachable(repo, chosen, backups, req.target, line, repo.ReadManifestHeader(chosen).segment_size);
 	if (!reach.refusal.empty())
 		throw Error(ErrorKind::Config, reach.refusal);
 	for (const auto &warning : reach.warnings)

@@ -37,6 +37,7 @@ bool archive_repo_checked = false;
 pgbk::ArchiveSpool *archive_spool = nullptr;
 std::string *archive_spool_signature = nullptr;
 pgbk::ArchiveSpoolDrainer *spool_drainer = nullptr;
+bool spool_looked_at = false; // whether this archiver checked for files left in the spool
 /* After an outage, WAL goes straight to the spool for a while: each attempt on an
  * unreachable store costs the whole retry timeout. */
 std::chrono::steady_clock::time_point repository_down_until{};
@@ -294,17 +295,14 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 		// The archiver's working directory is the data directory.
 		if (auto reason = pgbk::ArchiveStopReason("."))
 			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
-		// A direct attempt on an unreachable store costs the whole retry timeout: one
-		// every kRepositoryDownFor at most while the repository is away.
+		// A direct attempt on a paused store costs the whole request timeout, and a
+		// shutdown waits for it: none while the drain finds the repository away, and one
+		// every kRepositoryDownFor at most without a spool.
 		bool tried_lately = std::chrono::steady_clock::now() < repository_down_until;
 		bool draining_fails = spool_drainer != nullptr && spool_drainer->RepositoryDown();
-		// The spool is looked at only during an outage: nothing of it on the usual path.
-		pgbk::ArchiveSpool *spool = tried_lately || draining_fails ? ConfiguredSpool() : nullptr;
-		bool spool_has_room = spool != nullptr && spool->HasRoomFor(wal_segment_size);
-		// Once the store itself failed lately, or while the drain fails and the spool has
-		// room: never dropped on the drain's word alone (the store may be back and the
-		// spool merely full, which a direct attempt finds out).
-		if (tried_lately || (draining_fails && spool_has_room)) {
+		if (tried_lately || draining_fails) {
+			// The spool is looked at only during an outage: nothing of it on the usual path.
+			pgbk::ArchiveSpool *spool = ConfiguredSpool();
 			std::string why = spool_drainer != nullptr && !spool_drainer->LastError().empty()
 								  ? spool_drainer->LastError()
 								  : std::string("the repository did not answer");
@@ -327,7 +325,13 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 			return;
 		}
 		RememberKept(file, path);
-		// Stored directly: whatever the spool holds can follow.
+		// Stored directly: whatever the spool holds can follow. An archiver started after
+		// the outage (a restart) looks once whether an earlier one left files there.
+		if (!spool_looked_at) {
+			spool_looked_at = true;
+			if (pgbk::ArchiveSpool::UsageOf(pgbk::glue::SpoolDirectory()).files > 0 && ConfiguredSpool() != nullptr)
+				EnsureSpoolDrainer();
+		}
 		if (spool_drainer != nullptr && archive_spool != nullptr && archive_spool->CurrentUsage().files > 0)
 			spool_drainer->Wake();
 	});
@@ -337,6 +341,7 @@ void
 RunCppShutdown()
 {
 	pgbk::glue::RunCpp([] {
+		pgbk::glue::StopBackgroundWork();
 		delete spool_drainer;
 		spool_drainer = nullptr;
 		delete archiver;

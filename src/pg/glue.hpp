@@ -115,8 +115,12 @@ std::optional<Superseded> SupersededBy(Repository &repo);
 // Throws Conflict (`what`: what is refused, e.g. "this server takes no backup") when it
 // is: a former primary or a promoted copy stores, backs up and removes nothing.
 void RefuseIfSuperseded(Repository &repo, const std::string &what);
-// True once PostgreSQL asked this process to stop or cancel (reads signal flags only).
+// True once PostgreSQL asked this process to stop or cancel, or it is exiting (reads
+// flags only: safe on pgbk's threads). Repository requests poll it and give up.
 bool StopRequested();
+// This process exits: requests in flight on pgbk's threads give up (a paused store
+// must not hold the archiver's exit for a request timeout).
+void StopBackgroundWork();
 // Opens the configured repository with the configured keys (throws pgbk::Error).
 std::unique_ptr<Repository> OpenConfiguredRepository();
 // Applies the configured retention to the configured repository (throws pgbk::Error);

@@ -13,6 +13,8 @@
 #include "boundary.hpp"
 #include "glue.hpp"
 
+#include <atomic>
+
 #include "pgbk/archive_spool.hpp"
 
 extern "C" {
@@ -64,6 +66,9 @@ HostName()
 	return name;
 }
 
+/* Set once this process exits: requests in flight on pgbk's threads give up. */
+std::atomic<bool> background_work_stopping{false};
+
 std::string
 NodeName()
 {
@@ -90,7 +95,14 @@ CurrentClusterIdentity()
 bool
 StopRequested()
 {
-	return ShutdownRequestPending || ProcDiePending || QueryCancelPending;
+	return ShutdownRequestPending || ProcDiePending || QueryCancelPending ||
+		   background_work_stopping.load(std::memory_order_relaxed);
+}
+
+void
+StopBackgroundWork()
+{
+	background_work_stopping.store(true, std::memory_order_relaxed);
 }
 
 ServerPosition

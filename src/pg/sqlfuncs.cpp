@@ -511,10 +511,7 @@ pgbk_archive_status(PG_FUNCTION_ARGS)
 	/* Extension 0.7: what the spool holds (read from the spool directory itself). */
 	if (rsinfo->setDesc->natts > 10) {
 		pgbk::ArchiveSpool::Usage usage;
-		CppResult sr = RunCpp([&] {
-			usage = pgbk::ArchiveSpool::UsageOf(
-				pgbk::glue::SpoolDirectory());
-		});
+		CppResult sr = RunCpp([&] { usage = pgbk::ArchiveSpool::UsageOf(pgbk::glue::SpoolDirectory()); });
 		values[9] = Int64GetDatum((int64)usage.files);
 		values[10] = Int64GetDatum((int64)usage.bytes);
 		nulls[9] = nulls[10] = !sr.ok;
@@ -866,8 +863,7 @@ pgbk_archive_gaps(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	r = RunCpp([&] {
-		gaps = new std::vector<pgbk::ArchiveGap>(pgbk::ArchiveGapLedger::ListIn(
-			pgbk::glue::SpoolDirectory()));
+		gaps = new std::vector<pgbk::ArchiveGap>(pgbk::ArchiveGapLedger::ListIn(pgbk::glue::SpoolDirectory()));
 	});
 	pgbk::glue::RaiseIfFailed(r, "could not read the gap ledger");
 	PG_TRY();

@@ -172,17 +172,17 @@ TEST(ArchiveGaps, ATargetPastAGapIsRefusedNamingWhatCanBeReached)
 		<< "from the catch-up backup";
 	// A backup whose own WAL crosses it is refused whatever the target.
 	BackupRecord across = Backup("20261203T013000F", 8, 11, 1500);
-	EXPECT_NE(CheckTargetReachable(repo, across, backups, RecoveryTarget{}, history, kSeg)
-				  .refusal.find("cannot be restored"),
-			  std::string::npos);
+	EXPECT_NE(
+		CheckTargetReachable(repo, across, backups, RecoveryTarget{}, history, kSeg).refusal.find("cannot be restored"),
+		std::string::npos);
 	// Latest: restored, with a warning where recovery ends.
 	TargetReach latest = CheckTargetReachable(repo, before, backups, RecoveryTarget{}, history, kSeg);
 	EXPECT_TRUE(latest.refusal.empty());
 	ASSERT_EQ(latest.warnings.size(), 1u);
 	EXPECT_NE(latest.warnings[0].find("recovery ends at LSN " + FormatLsn(10 * kSeg)), std::string::npos);
 	// A transaction id: its position is unknown, so a warning, not a refusal.
-	TargetReach xid = CheckTargetReachable(repo, before, backups, Target(RecoveryTarget::Kind::Xid, "1234"), history,
-										   kSeg);
+	TargetReach xid =
+		CheckTargetReachable(repo, before, backups, Target(RecoveryTarget::Kind::Xid, "1234"), history, kSeg);
 	EXPECT_TRUE(xid.refusal.empty());
 	EXPECT_EQ(xid.warnings.size(), 1u);
 }

@@ -36,10 +36,17 @@ FormatUtc(int64_t t)
 json
 ToJson(const ArchiveGap &g)
 {
-	return json{{"format", kRepositoryFormat}, {"timeline", g.timeline},     {"first_wal", g.first_wal},
-				{"last_wal", g.last_wal},      {"segments", g.segments},     {"opened_at", g.opened_at},
-				{"closed_at", g.closed_at},    {"covered_by", g.covered_by}, {"wal_after", g.wal_after},
-				{"wal_before", g.wal_before},  {"node", g.node}};
+	return json{{"format", kRepositoryFormat},
+				{"timeline", g.timeline},
+				{"first_wal", g.first_wal},
+				{"last_wal", g.last_wal},
+				{"segments", g.segments},
+				{"opened_at", g.opened_at},
+				{"closed_at", g.closed_at},
+				{"covered_by", g.covered_by},
+				{"wal_after", g.wal_after},
+				{"wal_before", g.wal_before},
+				{"node", g.node}};
 }
 
 ArchiveGap
@@ -294,8 +301,7 @@ ArchiveGapLedger::Holding(const std::string &name, uint64_t segment_size) const
 }
 
 std::vector<ArchiveGap>
-ArchiveGapLedger::Cover(const std::string &label, uint32_t timeline, Lsn start_lsn, uint64_t segment_size,
-						int64_t now)
+ArchiveGapLedger::Cover(const std::string &label, uint32_t timeline, Lsn start_lsn, uint64_t segment_size, int64_t now)
 {
 	std::vector<ArchiveGap> closed;
 	std::lock_guard<std::mutex> g(mu_);

@@ -87,13 +87,6 @@ ArchiveSpool::CurrentUsage() const
 }
 
 bool
-ArchiveSpool::HasRoomFor(uint64_t bytes) const
-{
-	std::lock_guard<std::mutex> g(mu_);
-	return usage_.bytes + bytes <= limit_;
-}
-
-bool
 ArchiveSpool::Store(const std::string &name, const std::string &path, const CodecOptions &codec)
 {
 	std::string key = WalArchiveKey(name);
@@ -141,7 +134,8 @@ ArchiveSpool::DrainOne(Repository &repo, const CodecOptions &codec, const std::s
 
 uint64_t
 ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
-					const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop)
+					const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop,
+					const std::function<void(const std::string &)> &moved_fn)
 {
 	std::lock_guard<std::mutex> one(drain_mu_);
 	// History files first (a later segment's fence needs them), then one WAL directory
@@ -175,6 +169,8 @@ ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
 						admit(names[i]);
 					DrainOne(repo, codec, names[i]);
 					done++;
+					if (moved_fn)
+						moved_fn(names[i]);
 				} catch (...) {
 					std::lock_guard<std::mutex> g(err_mu);
 					if (!first)
@@ -304,7 +300,12 @@ ArchiveSpoolDrainer::Run()
 		if (spool_.CurrentUsage().files == 0 || ArchiveStopReason(data_directory_))
 			continue;
 		try {
-			spool_.Drain(repo_, codec_, parallel_, admit, stop);
+			// The repository answers as soon as one file moves: the archiver may store
+			// directly again while the rest drains.
+			spool_.Drain(repo_, codec_, parallel_, admit, stop, [&](const std::string &) {
+				std::lock_guard<std::mutex> g(mu_);
+				down_ = false;
+			});
 			std::lock_guard<std::mutex> g(mu_);
 			down_ = false;
 			last_error_.clear();

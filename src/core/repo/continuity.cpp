@@ -158,8 +158,8 @@ CheckTargetReachable(Repository &repo, const BackupRecord &backup, const std::ve
 	Lsn hole_start = hole.first_segno * segment_size, hole_end = (hole.last_segno + 1) * segment_size;
 	std::string where = DescribeHole(hole, segment_size, gaps);
 	if (hole_start < backup.stop_lsn) {
-		reach.refusal = "backup " + backup.label + " cannot be restored: WAL it needs is missing from the archive (" +
-						where + ")";
+		reach.refusal =
+			"backup " + backup.label + " cannot be restored: WAL it needs is missing from the archive (" + where + ")";
 		return reach;
 	}
 	// The nearest points on each side: the end of the WAL before the hole, and the

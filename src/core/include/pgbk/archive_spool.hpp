@@ -45,16 +45,17 @@ public:
 	};
 	// Counted when the spool is opened (a scan), kept up to date since.
 	Usage CurrentUsage() const;
-	// Whether a file of `bytes` (raw) would fit the limit now.
-	bool HasRoomFor(uint64_t bytes) const;
 	// Moves every spooled file into `repo`, timeline history files first, then segments
 	// in name order, `parallel` at once, each removed from the spool once `repo` holds
 	// it. `admit` may throw to keep a file in the spool (the fence: WAL past a fork never
 	// leaves it). Returns how many moved; throws the first failure after the files in
 	// flight finished (what moved stays moved). Streams the spool one WAL directory at a
 	// time.
+	// `moved`, when given, is told of each file once it left the spool (from the drain's
+	// threads).
 	uint64_t Drain(Repository &repo, const CodecOptions &codec, int parallel,
-				   const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop);
+				   const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop,
+				   const std::function<void(const std::string &)> &moved = nullptr);
 	// Restores a spooled file to `dest` (wal-fetch on the same host); false if absent.
 	bool Fetch(const std::string &name, const std::string &dest);
 	// The same for a reader that does not own the spool (wal-fetch while the server
@@ -88,8 +89,9 @@ public:
 	ArchiveSpoolDrainer(const ArchiveSpoolDrainer &) = delete;
 	ArchiveSpoolDrainer &operator=(const ArchiveSpoolDrainer &) = delete;
 	void Wake();
-	// The last drain failed (the repository still does not answer): new WAL goes to the
-	// spool without trying the repository first.
+	// The last drain attempt failed and no file has moved since (the repository still
+	// does not answer): new WAL goes to the spool, or is dropped, without the archiver
+	// trying the repository itself (each try on a paused store costs the whole timeout).
 	bool RepositoryDown() const;
 	std::string LastError() const;
 
