@@ -47,14 +47,18 @@ make -s clean >/dev/null 2>&1 || true
 
 echo "== pg_regress and end-to-end tests (as postgres)"
 work=$(mktemp -d /tmp/pgbk-test.XXXXXX)
-trap 'rm -rf "$work"; test/s3/radosgw.sh stop' EXIT
+# A small file system of its own for a local repository that fills up (TAP 024).
+smallfs=$(mktemp -d /tmp/pgbk-smallfs.XXXXXX)
+mount -t tmpfs -o size=96m,mode=0700 tmpfs "$smallfs"
+chown postgres "$smallfs"
+trap 'umount "$smallfs"; rmdir "$smallfs"; rm -rf "$work"; test/s3/radosgw.sh stop' EXIT
 cp -a "$src"/. "$work"/
 rm -rf "$work"/build "$work"/build-asan "$work"/build-fuzz
 chown -R postgres "$work"
 status=0
 runuser -u postgres -- env PGBK_TEST_S3_ENDPOINT="$PGBK_TEST_S3_ENDPOINT" PGBK_TEST_S3_REGION="$PGBK_TEST_S3_REGION" \
 	PGBK_TEST_S3_ACCESS_KEY="$PGBK_TEST_S3_ACCESS_KEY" PGBK_TEST_S3_SECRET_KEY="$PGBK_TEST_S3_SECRET_KEY" \
-	make -C "$work" -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config || status=$?
+	PGBK_TEST_SMALL_FS="$smallfs" make -C "$work" -s installcheck PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config || status=$?
 if [ $status -ne 0 ]; then
 	[ -f "$work/regression.diffs" ] && cat "$work/regression.diffs"
 	for f in "$work"/tmp_check/log/regress_log_*; do

@@ -8,6 +8,7 @@ SELECT count(*) FROM pgbk_backups;
 SELECT count(*) FROM pgbk_jobs;
 SELECT count(*) FROM pgbk_schedule;
 SELECT count(*) FROM pgbk_archive_status;
+SELECT count(*) FROM pgbk_archive_gaps;
 SELECT pgbk_set_retention(1);
 SELECT count(*) FROM pgbk_expire();
 RESET ROLE;
@@ -19,6 +20,7 @@ SELECT count(*) > 0 AS sees_backups FROM pgbk_backups WHERE status = 'complete';
 SELECT count(*) > 0 AS sees_jobs FROM pgbk_jobs;
 SELECT count(*) AS schedules FROM pgbk_schedule;
 SELECT count(*) AS archive_status_rows FROM pgbk_archive_status;
+SELECT count(*) AS archive_gaps FROM pgbk_archive_gaps;
 -- Retention is the operator's to set and apply (pgbk_set_retention writes the three
 -- retention settings itself; it reloads only for roles that may run pg_reload_conf()).
 SELECT pgbk_set_retention(0, 'time');

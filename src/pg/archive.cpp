@@ -245,7 +245,11 @@ StoreInRepository(const char *file, const char *path, pgbk::ClusterIdentity id, 
 		if (!archive_repo_checked) {
 			archive_repo->CheckOrInit(id);
 			archive_repo_checked = true;
-		}
+		} else if (!archive_repo->storage().Exists())
+			// Checked before and gone now (an unmounted volume): an outage, never a new
+			// repository created in its place.
+			throw pgbk::Error(pgbk::ErrorKind::Io, "the repository " + archive_repo->Describe() + " is missing",
+							  "Mount or restore it; WAL is spooled meanwhile.");
 		pgbk::CodecOptions codec = pgbk::glue::CurrentCodec();
 		int threads = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel"));
 		if (archiver != nullptr && (archiver_codec.codec != codec.codec || archiver_codec.level != codec.level ||

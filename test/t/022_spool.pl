@@ -61,6 +61,47 @@ PgbkTest::switch_and_wait_archived($node);
 command_like([ 'pgbk', '--config', $node->data_dir . '/postgresql.conf', 'verify' ], qr/^archive: continuous from /m,
 	'every file reached the repository intact: the archive is continuous');
 
+# kill -9 while the spool drains, of the archiver and then of the postmaster: what was
+# moved stays moved, the rest drains after the restart, nothing is stored twice with
+# other content (archiving never stops on a conflict) and nothing is lost (the restore
+# below replays everything).
+for my $victim ('archiver', 'postmaster')
+{
+	$proxy->('PUT', '/rules', encode_json([ { action => 'refuse', times => 1000000 } ]));
+	$node->command_ok([ 'pgbench', '-t', '1500', '-c', '2', '-j', '2', 'postgres' ], "writes before killing the $victim");
+	$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+	ok($node->poll_query_until('postgres', 'SELECT spool_segments >= 4 AND pending_segments = 0 FROM pgbk_archive_status'),
+		"WAL spooled before killing the $victim");
+	my $held = $node->safe_psql('postgres', 'SELECT spool_segments FROM pgbk_archive_status');
+	# The store answers again, slowly (each WAL upload waits 2 s): the drain is caught half-way.
+	$proxy->('PUT', '/rules',
+		encode_json([ { method => 'PUT', path => '/wal/', action => 'delay', ms => 2000, times => 1000000 } ]));
+	ok($node->poll_query_until('postgres', "SELECT spool_segments < $held FROM pgbk_archive_status"),
+		"the drain has begun ($held files spooled)");
+	if ($victim eq 'archiver')
+	{
+		my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'");
+		kill 'KILL', $pid or die "kill archiver $pid: $!";
+		# The postmaster reinitialises every process after a child's crash.
+		ok($node->poll_query_until('postgres', 'SELECT 1'), 'the server is back after the archiver was killed');
+	}
+	else
+	{
+		$node->kill9;
+		$node->start;
+	}
+	$proxy->('DELETE', '/rules');
+	$node->command_ok([ 'pgbench', '-t', '200', '-c', '2', '-j', '2', 'postgres' ], "writes after killing the $victim");
+	$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+	ok($node->poll_query_until('postgres', 'SELECT spool_segments = 0 AND pending_segments = 0 FROM pgbk_archive_status'),
+		"the rest of the spool drains after the $victim was killed");
+	is($node->safe_psql('postgres', "SELECT coalesce(stopped_reason, 'running') FROM pgbk_archive_status"), 'running',
+		'no file was stored twice with other content: archiving never stopped on a conflict');
+}
+PgbkTest::switch_and_wait_archived($node);
+command_like([ 'pgbk', '--config', $node->data_dir . '/postgresql.conf', 'verify' ], qr/^archive: continuous from /m,
+	'after both kills the archive is continuous');
+
 # A spool too small for a segment: WAL waits in pg_wal, reported once.
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = '1MB'");
 $node->reload;

@@ -300,6 +300,9 @@ ArchiveSpoolDrainer::Run()
 		if (spool_.CurrentUsage().files == 0 || ArchiveStopReason(data_directory_))
 			continue;
 		try {
+			// A local repository that went away (an unmounted volume) is not recreated.
+			if (!repo_.storage().Exists())
+				throw Error(ErrorKind::Io, "the repository " + repo_.Describe() + " is missing");
 			// The repository answers as soon as one file moves: the archiver may store
 			// directly again while the rest drains.
 			spool_.Drain(repo_, codec_, parallel_, admit, stop, [&](const std::string &) {
