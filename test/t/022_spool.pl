@@ -19,7 +19,7 @@ my ($endpoint, $proxy, $handle) = PgbkTest::start_fault_proxy();
 my $bucket = 'pgbk-spool-' . $$;
 my $url = "s3://$bucket/cluster";
 my $node = PgbkTest::new_node('spool_s3',
-	extra_conf => PgbkTest::s3_conf($url, $endpoint, "pgbk.s3_retry_timeout = 2\nmax_wal_size = 64MB\npgbk.spool_limit = 1GB\n"));
+	extra_conf => PgbkTest::s3_conf($url, $endpoint, "pgbk.s3_retry_timeout = 2\nmax_wal_size = 64MB\npgbk.spool_limit = 1GB\nrestart_after_crash = on\n"));
 PgbkTest::create_bucket($node->basedir, $bucket);
 $node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', 'postgres' ], 'pgbench data loaded');
 $node->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
@@ -68,9 +68,14 @@ command_like([ 'pgbk', '--config', $node->data_dir . '/postgresql.conf', 'verify
 for my $victim ('archiver', 'postmaster')
 {
 	$proxy->('PUT', '/rules', encode_json([ { action => 'refuse', times => 1000000 } ]));
-	$node->command_ok([ 'pgbench', '-t', '1500', '-c', '2', '-j', '2', 'postgres' ], "writes before killing the $victim");
-	$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
-	ok($node->poll_query_until('postgres', 'SELECT spool_segments >= 4 AND pending_segments = 0 FROM pgbk_archive_status'),
+	$node->command_ok([ 'pgbench', '-t', '500', '-c', '2', '-j', '2', 'postgres' ], "writes before killing the $victim");
+	for (1 .. 6)
+	{
+		$node->safe_psql('postgres',
+			"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) SELECT 1, 1, g, 1, now() FROM generate_series(1, 20000) g");
+		$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+	}
+	ok($node->poll_query_until('postgres', 'SELECT spool_segments >= 6 AND pending_segments = 0 FROM pgbk_archive_status'),
 		"WAL spooled before killing the $victim");
 	my $held = $node->safe_psql('postgres', 'SELECT spool_segments FROM pgbk_archive_status');
 	# The store answers again, slowly (each WAL upload waits 2 s): the drain is caught half-way.
@@ -83,11 +88,16 @@ for my $victim ('archiver', 'postmaster')
 		my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'");
 		kill 'KILL', $pid or die "kill archiver $pid: $!";
 		# The postmaster reinitialises every process after a child's crash.
-		ok($node->poll_query_until('postgres', 'SELECT 1'), 'the server is back after the archiver was killed');
+		ok($node->poll_query_until('postgres', 'SELECT true'), 'the server is back after the archiver was killed');
 	}
 	else
 	{
+		# The postmaster and every process it started must be gone before a new one
+		# starts on the same data directory (its lock file and shared memory).
+		my $pm = $node->{_pid};
+		my @children = split ' ', `ps -o pid= --ppid $pm`;
 		$node->kill9;
+		PgbkTest::wait_for(sub { !grep { kill 0, $_ } ($pm, @children) }, 'the killed postmaster and its children are gone');
 		$node->start;
 	}
 	$proxy->('DELETE', '/rules');
