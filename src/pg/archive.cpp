@@ -102,10 +102,10 @@ EnsureSpoolDrainer()
 {
 	if (spool_drainer != nullptr || archive_spool == nullptr || archive_repo == nullptr)
 		return;
-	spool_drainer =
-		new pgbk::ArchiveSpoolDrainer(*archive_spool, *archive_repo, pgbk::glue::CurrentCodec(),
-									  pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel")),
-									  pgbk::glue::AbsoluteDataDirectory(), wal_segment_size, pgbk::glue::StopRequested);
+	spool_drainer = new pgbk::ArchiveSpoolDrainer(
+		*archive_spool, *archive_repo, pgbk::glue::CurrentClusterIdentity(), pgbk::glue::CurrentCodec(),
+		pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.parallel")), pgbk::glue::AbsoluteDataDirectory(),
+		wal_segment_size, pgbk::glue::StopRequested);
 }
 
 /* What happened to a file the repository could not take. */

@@ -25,7 +25,8 @@ foreach my $path ("$parent//$name/repo", "$parent/./$name/repo", "$parent/other/
 	like($err, qr/is inside the data directory/, 'as inside the data directory');
 }
 
-# Unusable at start: kept, and archiving fails naming it until it is usable.
+# Unusable at start: kept, and archiving fails naming it until it is usable (an outage:
+# the WAL waits in the spool beside the data directory, never in another repository).
 my $locked = $node->basedir . '/locked';
 mkdir $locked or die;
 chmod 0500, $locked or die;
@@ -37,11 +38,12 @@ ok($late->poll_query_until('postgres',
 	'archiving fails, naming the configured repository')
   or diag($late->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
 ok(!-e PgbkTest::repo($late), 'nothing went to the default repository');
-ok(-e $late->data_dir . "/pg_wal/archive_status/$walfile.ready", 'the WAL stays in pg_wal');
+ok($late->poll_query_until('postgres', 'SELECT spool_segments >= 1 FROM pgbk_archive_status'),
+	'the WAL waits in the spool');
 
 chmod 0700, $locked or die;
 $late->safe_psql('postgres', 'SELECT pg_switch_wal()');
-ok($late->poll_query_until('postgres', "SELECT coalesce(last_archived_wal >= '$walfile', false) FROM pg_stat_archiver"),
+ok($late->poll_query_until('postgres', 'SELECT spool_segments = 0 FROM pgbk_archive_status'),
 	'once the directory is usable, the waiting WAL is archived there');
 command_ok([ 'pgbk', '--repo', "$locked/repo", 'wal-fetch', '--prefetch', '0', $walfile, $late->basedir . '/fetched' ],
 	'into the configured repository');

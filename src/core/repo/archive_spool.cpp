@@ -232,10 +232,11 @@ ArchiveSpool::UsageOf(const std::string &directory)
 	return u;
 }
 
-ArchiveSpoolDrainer::ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, CodecOptions codec, int parallel,
-										 std::string data_directory, uint64_t segment_size, std::function<bool()> stop)
-	: spool_(spool), repo_(repo), codec_(codec), parallel_(parallel), data_directory_(std::move(data_directory)),
-	  segment_size_(segment_size), stop_(std::move(stop))
+ArchiveSpoolDrainer::ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, ClusterIdentity cluster,
+										 CodecOptions codec, int parallel, std::string data_directory,
+										 uint64_t segment_size, std::function<bool()> stop)
+	: spool_(spool), repo_(repo), cluster_(cluster), codec_(codec), parallel_(parallel),
+	  data_directory_(std::move(data_directory)), segment_size_(segment_size), stop_(std::move(stop))
 {
 	thread_ = StartSignalFreeThread([this] { Run(); });
 }
@@ -300,8 +301,13 @@ ArchiveSpoolDrainer::Run()
 		if (spool_.CurrentUsage().files == 0 || ArchiveStopReason(data_directory_))
 			continue;
 		try {
-			// A local repository that went away (an unmounted volume) is not recreated.
-			if (!repo_.storage().Exists())
+			// Checked (or created) once, as the archive module does at its first file; a
+			// local repository that went away after that (an unmounted volume) is an
+			// outage, never recreated empty.
+			if (!checked_) {
+				repo_.CheckOrInit(cluster_);
+				checked_ = true;
+			} else if (!repo_.storage().Exists())
 				throw Error(ErrorKind::Io, "the repository " + repo_.Describe() + " is missing");
 			// The repository answers as soon as one file moves: the archiver may store
 			// directly again while the rest drains.
@@ -318,8 +324,12 @@ ArchiveSpoolDrainer::Run()
 			last_error_ = conflict.what();
 		} catch (const std::exception &e) {
 			std::lock_guard<std::mutex> g(mu_);
-			// A fenced file stays; the repository answered, so it is not down.
-			down_ = dynamic_cast<const WalFenced *>(&e) == nullptr;
+			// Down only when it refused or did not answer: a fenced file stays while the
+			// repository answered, and any other refusal (another cluster's repository, a
+			// key) is the archive module's to report, on its next direct attempt.
+			const auto *error = dynamic_cast<const Error *>(&e);
+			down_ = dynamic_cast<const WalFenced *>(&e) == nullptr && error != nullptr &&
+					(error->kind() == ErrorKind::Io || error->kind() == ErrorKind::Timeout);
 			last_error_ = e.what();
 		}
 	}

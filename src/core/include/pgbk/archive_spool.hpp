@@ -7,6 +7,7 @@
 // found stored with identical content), so a crash at any point loses nothing and never
 // stores a file twice with different content.
 #pragma once
+#include "pgbk/cluster.hpp"
 #include "pgbk/crypto.hpp"
 #include "pgbk/object.hpp"
 #include "pgbk/repository.hpp"
@@ -83,8 +84,10 @@ private:
 // and the drain until a superuser resumes.
 class ArchiveSpoolDrainer {
 public:
-	ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, CodecOptions codec, int parallel,
-						std::string data_directory, uint64_t segment_size, std::function<bool()> stop);
+	// `cluster`: the server's identity, checked against the repository (CheckOrInit,
+	// which creates it if it is not there yet) before the first drain.
+	ArchiveSpoolDrainer(ArchiveSpool &spool, Repository &repo, ClusterIdentity cluster, CodecOptions codec,
+						int parallel, std::string data_directory, uint64_t segment_size, std::function<bool()> stop);
 	~ArchiveSpoolDrainer(); // stops and joins
 	ArchiveSpoolDrainer(const ArchiveSpoolDrainer &) = delete;
 	ArchiveSpoolDrainer &operator=(const ArchiveSpoolDrainer &) = delete;
@@ -100,6 +103,8 @@ private:
 
 	ArchiveSpool &spool_;
 	Repository &repo_;
+	ClusterIdentity cluster_;
+	bool checked_ = false; // repo_ checked (or created) for cluster_ by this drainer
 	CodecOptions codec_;
 	int parallel_;
 	std::string data_directory_;
