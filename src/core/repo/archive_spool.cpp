@@ -155,6 +155,9 @@ ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
 		std::atomic<uint64_t> done{0};
 		std::mutex err_mu;
 		std::exception_ptr first;
+		// The callbacks run one at a time: the archiver's fence keeps a cache of the
+		// repository's history that is not safe to share between threads.
+		std::mutex callback_mu;
 		auto work = [&] {
 			for (size_t i; (i = next++) < names.size();) {
 				if (stop && stop())
@@ -165,12 +168,16 @@ ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
 						return;
 				}
 				try {
-					if (admit)
+					if (admit) {
+						std::lock_guard<std::mutex> g(callback_mu);
 						admit(names[i]);
+					}
 					DrainOne(repo, codec, names[i]);
 					done++;
-					if (moved_fn)
+					if (moved_fn) {
+						std::lock_guard<std::mutex> g(callback_mu);
 						moved_fn(names[i]);
+					}
 				} catch (...) {
 					std::lock_guard<std::mutex> g(err_mu);
 					if (!first)

@@ -52,8 +52,8 @@ public:
 	// leaves it). Returns how many moved; throws the first failure after the files in
 	// flight finished (what moved stays moved). Streams the spool one WAL directory at a
 	// time.
-	// `moved`, when given, is told of each file once it left the spool (from the drain's
-	// threads).
+	// `moved`, when given, is told of each file once it left the spool. Both callbacks
+	// are called from the drain's threads, one call at a time.
 	uint64_t Drain(Repository &repo, const CodecOptions &codec, int parallel,
 				   const std::function<void(const std::string &)> &admit, const std::function<bool()> &stop,
 				   const std::function<void(const std::string &)> &moved = nullptr);
