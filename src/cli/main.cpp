@@ -3,6 +3,8 @@
 // repository they name and runs the command (each command is a file of its own).
 #include "cli.hpp"
 
+#include "pgbk/notices.hpp"
+
 #include "pgbk/pgconf.hpp"
 
 #include <algorithm>
@@ -330,6 +332,14 @@ int
 main(int argc, char **argv)
 {
 	std::vector<std::string> args(argv + 1, argv + argc);
+	// What the core noticed on the way (a store found to lack a feature), said once.
+	struct PrintNotices {
+		~PrintNotices()
+		{
+			while (auto n = pgbk::TakeNotice())
+				std::fprintf(stderr, "%s\n", n->c_str());
+		}
+	} print_notices;
 	try {
 		return pgbk::cli::Run(args);
 	} catch (const pgbk::cli::UsageError &e) {

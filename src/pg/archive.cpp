@@ -408,6 +408,7 @@ pgbk_archive_file_internal(const char *file, const char *path)
 	static bool spool_full_warned = false;
 	static bool dropping = false;
 
+	pgbk::glue::LogCoreNotices();
 	if (!r.ok) {
 		char what[MAXFNAMELEN + 32];
 

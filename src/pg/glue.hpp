@@ -118,6 +118,9 @@ void RefuseIfSuperseded(Repository &repo, const std::string &what);
 // True once PostgreSQL asked this process to stop or cancel, or it is exiting (reads
 // flags only: safe on pgbk's threads). Repository requests poll it and give up.
 bool StopRequested();
+// Logs (WARNING) what the core noticed on any thread since the last call (notices.hpp):
+// called from the process's own thread, between pieces of work.
+void LogCoreNotices();
 // This process exits: requests in flight on pgbk's threads give up (a paused store
 // must not hold the archiver's exit for a request timeout).
 void StopBackgroundWork();

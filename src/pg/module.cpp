@@ -4,6 +4,7 @@
  * Library entry: settings (registered in settings.cpp), shared memory, the background
  * worker registration, and the glue helpers every other glue file uses.
  */
+#include "pgbk/notices.hpp"
 #include "pgbk/retention.hpp"
 #include "pgbk/storage_driver.hpp"
 #include "pgbk/timeline_fence.hpp"
@@ -103,6 +104,25 @@ void
 StopBackgroundWork()
 {
 	background_work_stopping.store(true, std::memory_order_relaxed);
+}
+
+void
+LogCoreNotices()
+{
+	/* One at a time, copied out first: no ereport runs while a C++ object lives. */
+	for (int i = 0; i < 100; i++) {
+		char text[PGBK_ERROR_LEN] = "";
+		bool any = false;
+		RunCpp([&] {
+			if (auto n = TakeNotice()) {
+				strlcpy(text, n->c_str(), sizeof(text));
+				any = true;
+			}
+		});
+		if (!any)
+			return;
+		ereport(WARNING, (errmsg("%s", text)));
+	}
 }
 
 ServerPosition

@@ -1026,6 +1026,7 @@ pgbk_worker_main(Datum main_arg)
 					long until = (long)(at - time(NULL)) * 1000L;
 					timeout_ms = Max(Min(until, timeout_ms), 10);
 				}
+		pgbk::glue::LogCoreNotices();
 		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}

@@ -249,7 +249,7 @@ TEST(Target, OptionsTakeWhatTheSettingsTake)
 	RepositoryLocation local = ParseRepositoryLocation("/backups", "/data");
 	EXPECT_NE(refusal(local, R"({"endpoint": "http://x"})").find("takes no options"), std::string::npos);
 	EXPECT_TRUE(TargetSettings(local).empty());
-	EXPECT_EQ(TargetSettings(s3).size(), 13u);
+	EXPECT_EQ(TargetSettings(s3).size(), 15u);
 }
 
 TEST(Settings, AllowedTargetsArePrefixesAtPathBoundaries)

@@ -2,12 +2,15 @@
 
 #include "pgbk/hash.hpp"
 #include "pgbk/numbers.hpp"
+#include "s3_xml.hpp"
+
+#include "pgbk/notices.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <cstring>
 #include <curl/curl.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <mutex>
 #include <openssl/evp.h>
 #include <random>
@@ -16,70 +19,7 @@
 namespace pgbk::s3 {
 namespace {
 
-std::once_flag global_init;
-
-void
-GlobalInit()
-{
-	std::call_once(global_init, [] {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		xmlInitParser();
-	});
-}
-
-// A parsed XML response; finds elements by local name anywhere below the root.
-class XmlDoc {
-public:
-	explicit XmlDoc(const std::string &text)
-	{
-		if (!text.empty())
-			doc_ = xmlReadMemory(text.data(), static_cast<int>(text.size()), "s3.xml", nullptr,
-								 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	}
-	~XmlDoc() { xmlFreeDoc(doc_); }
-	XmlDoc(const XmlDoc &) = delete;
-	XmlDoc &operator=(const XmlDoc &) = delete;
-	xmlNode *
-	Root() const
-	{
-		return doc_ ? xmlDocGetRootElement(doc_) : nullptr;
-	}
-
-	static std::string
-	Text(xmlNode *n)
-	{
-		if (n == nullptr)
-			return "";
-		xmlChar *c = xmlNodeGetContent(n);
-		std::string s = c ? reinterpret_cast<const char *>(c) : "";
-		xmlFree(c);
-		return s;
-	}
-	static xmlNode *
-	Child(xmlNode *parent, const char *name)
-	{
-		for (xmlNode *c = parent ? parent->children : nullptr; c; c = c->next)
-			if (c->type == XML_ELEMENT_NODE && std::strcmp(reinterpret_cast<const char *>(c->name), name) == 0)
-				return c;
-		return nullptr;
-	}
-	static std::string
-	ChildText(xmlNode *parent, const char *name)
-	{
-		return Text(Child(parent, name));
-	}
-	template <typename F>
-	static void
-	ForEachChild(xmlNode *parent, const char *name, F fn)
-	{
-		for (xmlNode *c = parent ? parent->children : nullptr; c; c = c->next)
-			if (c->type == XML_ELEMENT_NODE && std::strcmp(reinterpret_cast<const char *>(c->name), name) == 0)
-				fn(c);
-	}
-
-private:
-	xmlDoc *doc_ = nullptr;
-};
+using detail::XmlDoc;
 
 std::string
 Base64(const unsigned char *data, size_t len)
@@ -133,6 +73,7 @@ struct HttpResult {
 	long status = 0;
 	std::string body;
 	std::string content_range, etag, retry_after;
+	time_t server_date = 0; // the Date header
 	char error[CURL_ERROR_SIZE] = "";
 };
 
@@ -189,6 +130,8 @@ OnHeader(char *buffer, size_t size, size_t nitems, void *userdata)
 			r->etag = value;
 		else if (name == "retry-after")
 			r->retry_after = value;
+		else if (name == "date")
+			r->server_date = curl_getdate(value.c_str(), nullptr) > 0 ? curl_getdate(value.c_str(), nullptr) : 0;
 	}
 	return size * nitems;
 }
@@ -243,14 +186,91 @@ IsTlsTrustError(CURLcode c)
 		   c == CURLE_SSL_ISSUER_ERROR;
 }
 
+// Per store (endpoint and bucket) and process: what the store was found to lack, so
+// that it is detected, and logged, once.
+struct StoreFeatures {
+	std::atomic<bool> conditional_put_missing{false};
+	std::atomic<bool> conditional_complete_missing{false};
+	std::atomic<bool> probed{false};
+};
+
+StoreFeatures &
+FeaturesOf(const std::string &store)
+{
+	static std::mutex mu;
+	static std::map<std::string, std::unique_ptr<StoreFeatures>> stores; // bounded by the stores a process uses
+	std::lock_guard<std::mutex> g(mu);
+	auto &f = stores[store];
+	if (!f)
+		f = std::make_unique<StoreFeatures>();
+	return *f;
+}
+
+// What a store's error code means for the operator, and what to do.
+std::string
+AdviceFor(long status, const std::string &code)
+{
+	if (code == "NotImplemented" || status == 501)
+		return "the store does not implement this request; pgbk cannot use it for this operation";
+	if (code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect" || status == 301)
+		return "the bucket is in another region or at another endpoint: check pgbk.s3_region and "
+			   "pgbk.s3_endpoint";
+	if (code == "InvalidArgument" || code == "InvalidRequest" || code == "InvalidStorageClass" ||
+		code == "InvalidEncryptionAlgorithmError" || code == "KMS.NotFoundException")
+		return "the store refused a setting pgbk sent: check pgbk.s3_sse, pgbk.s3_sse_kms_key_id and "
+			   "pgbk.s3_storage_class for this store";
+	if (code == "EntityTooLarge" || status == 413)
+		return "the store takes smaller objects or parts: lower pgbk.s3_part_size";
+	if (code == "InvalidBucketName" || code == "InvalidURI")
+		return "the store did not accept the address: check pgbk.repository and pgbk.s3_uri_style";
+	if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired")
+		return "the session token was refused: give fresh credentials (pgbk.s3_session_token) or let "
+			   "pgbk.s3_credentials = auto refresh them";
+	if (status == 405 || status == 400)
+		return "the store refused the request; run pgbk check-store against it to see which part of S3 it "
+			   "lacks";
+	return "";
+}
+
 } // namespace
 
+ResponseClass
+ClassifyResponse(long status, const std::string &code)
+{
+	if (status >= 200 && status < 300)
+		return ResponseClass::Done;
+	if (code == "RequestTimeTooSkewed")
+		return ResponseClass::ClockSkew;
+	if (code == "ExpiredToken" || code == "TokenRefreshRequired")
+		return ResponseClass::CredentialsExpired;
+	// Throttling and the store's own trouble pass; everything else is an answer.
+	if (code == "SlowDown" || code == "Throttling" || code == "ThrottlingException" || code == "RequestTimeout" ||
+		code == "InternalError" || code == "ServiceUnavailable" || code == "ConditionalRequestConflict" ||
+		code == "OperationAborted" || status == 429 || status == 408)
+		return ResponseClass::Retry;
+	if (status >= 500 && status != 501 && status != 505)
+		return ResponseClass::Retry;
+	return ResponseClass::Final;
+}
+
 struct S3Client::Impl {
+	// One request: the operation's S3 name (for messages) and its HTTP form.
+	struct Request {
+		const char *op;
+		const char *method;
+		std::string key;
+		HeaderList query, headers;
+		const std::string *body = nullptr;
+	};
+
 	S3Options opts;
 	std::string scheme, authority, base_path;
 	SigV4Signer signer;
 	CURL *curl = nullptr;
 	std::mt19937_64 rng{std::random_device{}()};
+	// The store's clock minus ours, learnt from a RequestTimeTooSkewed answer.
+	time_t clock_offset = 0;
+	StoreFeatures *features = nullptr;
 
 	explicit Impl(S3Options o) : opts(std::move(o)), signer(opts.region) {}
 
@@ -268,33 +288,39 @@ struct S3Client::Impl {
 		}
 	}
 
+	Credentials
+	CurrentCredentials() const
+	{
+		return opts.credentials_provider ? opts.credentials_provider->Current() : opts.credentials;
+	}
+
 	HttpResult
-	Perform(const std::string &bucket, const std::string &method, const std::string &key, const HeaderList &query,
-			const HeaderList &extra, const std::string *body)
+	Perform(const std::string &bucket, const Request &rq, const Credentials &creds)
 	{
 		HttpResult r;
 		std::string host, path;
-		Target(bucket, key, &host, &path);
-		std::string qs = SigV4Signer::CanonicalQuery(query);
+		Target(bucket, rq.key, &host, &path);
+		std::string qs = SigV4Signer::CanonicalQuery(rq.query);
 		std::string url = scheme + "://" + host + path + (qs.empty() ? "" : "?" + qs);
 		static const std::string empty;
-		const std::string &payload = body ? *body : empty;
+		const std::string &payload = rq.body ? *rq.body : empty;
+		std::string method = rq.method;
 
 		RequestToSign req;
 		req.method = method;
 		req.canonical_uri = path;
-		req.query = query;
-		req.headers = extra;
+		req.query = rq.query;
+		req.headers = rq.headers;
 		req.headers.emplace_back("host", host);
 		req.payload_sha256 = ToHex(Sha256Of(payload));
-		HeaderList signed_add = signer.Sign(req, opts.credentials, time(nullptr));
+		HeaderList signed_add = signer.Sign(req, creds, time(nullptr) + clock_offset);
 
 		struct curl_slist *headers = nullptr;
 		auto add = [&](const std::string &k, const std::string &v) {
 			headers = curl_slist_append(headers, (k + ": " + v).c_str());
 		};
 		add("Host", host);
-		for (const auto &[k, v] : extra)
+		for (const auto &[k, v] : rq.headers)
 			add(k, v);
 		for (const auto &[k, v] : signed_add)
 			add(k, v);
@@ -343,20 +369,29 @@ struct S3Client::Impl {
 		return r;
 	}
 
-	// Runs a request with retries; returns the final result (status < 300, or a final
-	// error status the caller classifies). Throws when retries are exhausted or on a
-	// transport error that retrying cannot fix.
+	static std::string
+	CodeOf(const HttpResult &r)
+	{
+		XmlDoc doc(r.body);
+		return XmlDoc::ChildText(doc.Root(), "Code");
+	}
+
+	// Runs a request with retries; returns the final answer (success, or a final error
+	// status the caller classifies). Only what may pass is retried (transport errors,
+	// 5xx but 501, throttling), within the retry budget; a skewed clock and expired
+	// temporary credentials are mended once and the request sent again.
 	HttpResult
-	Call(const std::string &bucket, const std::string &method, const std::string &key, const HeaderList &query,
-		 const HeaderList &extra, const std::string *body)
+	Call(const std::string &bucket, const Request &rq)
 	{
 		auto start = std::chrono::steady_clock::now();
 		std::chrono::milliseconds delay(100);
+		bool clock_mended = false, credentials_renewed = false;
 		for (int attempt = 1;; attempt++) {
-			HttpResult r = Perform(bucket, method, key, query, extra, body);
+			Credentials creds = CurrentCredentials();
+			HttpResult r = Perform(bucket, rq, creds);
 			std::string why;
 			if (r.curl == CURLE_ABORTED_BY_CALLBACK || (opts.should_cancel && opts.should_cancel()))
-				throw Error(ErrorKind::Cancelled, "S3 " + method + " " + key + " cancelled");
+				throw Error(ErrorKind::Cancelled, std::string("S3 ") + rq.op + " " + rq.key + " cancelled");
 			if (r.curl != CURLE_OK) {
 				if (IsTlsTrustError(r.curl))
 					throw Error(ErrorKind::Config, "TLS verification of " + Describe(bucket) + " failed: " +
@@ -364,14 +399,32 @@ struct S3Client::Impl {
 													   "; set pgbk.s3_ca_file to the CA that signed the endpoint's "
 													   "certificate (or pgbk.s3_verify_tls = off for testing)");
 				if (!RetryableCurl(r.curl))
-					throw Error(ErrorKind::Io, "S3 " + method + " " + Describe(bucket) + "/" + key +
+					throw Error(ErrorKind::Io, std::string("S3 ") + rq.op + " " + Describe(bucket) + "/" + rq.key +
 												   " failed: " + (r.error[0] ? r.error : curl_easy_strerror(r.curl)));
 				why = r.error[0] ? r.error : curl_easy_strerror(r.curl);
-			} else if (r.status >= 500 || r.status == 429 || r.status == 408 ||
-					   (r.status == 400 && r.body.find("<Code>RequestTimeout</Code>") != std::string::npos)) {
-				why = "HTTP " + std::to_string(r.status) + ErrorSuffix(r);
-			} else
-				return r;
+			} else {
+				std::string code = r.status >= 300 ? CodeOf(r) : "";
+				switch (ClassifyResponse(r.status, code)) {
+				case ResponseClass::Done:
+				case ResponseClass::Final:
+					return r;
+				case ResponseClass::ClockSkew:
+					if (clock_mended || r.server_date == 0)
+						return r;
+					clock_offset = r.server_date - time(nullptr);
+					clock_mended = true;
+					continue;
+				case ResponseClass::CredentialsExpired:
+					if (credentials_renewed || !opts.credentials_provider || !opts.credentials_provider->Temporary())
+						return r;
+					opts.credentials_provider->Rejected(creds);
+					credentials_renewed = true;
+					continue;
+				case ResponseClass::Retry:
+					why = "HTTP " + std::to_string(r.status) + ErrorSuffix(r);
+					break;
+				}
+			}
 			auto elapsed = std::chrono::steady_clock::now() - start;
 			std::chrono::milliseconds wait(std::uniform_int_distribution<long>(delay.count() / 2, delay.count())(rng));
 			// Retry-After in seconds (an HTTP date is ignored), capped so that no answer overflows the wait
@@ -379,11 +432,17 @@ struct S3Client::Impl {
 				wait = std::max(wait, std::chrono::milliseconds(std::min<uint64_t>(*seconds, 3600) * 1000));
 			if (elapsed + wait > opts.retry_budget)
 				throw Error(ErrorKind::Io,
-							"S3 " + method + " " + Describe(bucket) + "/" + key + " failed after " +
+							std::string("S3 ") + rq.op + " " + Describe(bucket) + "/" + rq.key + " failed after " +
 								std::to_string(attempt) + " attempt(s) in " +
 								std::to_string(std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()) +
 								" s: " + why);
-			std::this_thread::sleep_for(wait);
+			// Sleep in short steps: a shutdown does not wait out a backoff.
+			for (auto until = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < until;) {
+				if (opts.should_cancel && opts.should_cancel())
+					throw Error(ErrorKind::Cancelled, std::string("S3 ") + rq.op + " " + rq.key + " cancelled");
+				std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+					until - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
+			}
 			delay = std::min(delay * 2, std::chrono::milliseconds(4000));
 		}
 	}
@@ -403,51 +462,66 @@ struct S3Client::Impl {
 		return "s3://" + bucket + " at " + scheme + "://" + authority + base_path;
 	}
 
-	// Turns a final non-2xx status into the right error.
-	[[noreturn]] void
-	Fail(const std::string &bucket, const std::string &method, const std::string &key, const HttpResult &r)
+	std::string
+	CredentialSetting() const
 	{
-		XmlDoc doc(r.body);
-		std::string code = XmlDoc::ChildText(doc.Root(), "Code");
-		std::string where = Describe(bucket) + (key.empty() ? "" : "/" + key);
+		return opts.credentials_provider && opts.credentials_provider->Temporary()
+				   ? "the credentials from " + opts.credentials_provider->Describe()
+				   : std::string("pgbk.s3_access_key_id");
+	}
+
+	// Turns a final non-2xx answer into the right error: the operation, the store's
+	// code and what to do.
+	[[noreturn]] void
+	Fail(const std::string &bucket, const Request &rq, const HttpResult &r)
+	{
+		std::string code = CodeOf(r);
+		std::string where = Describe(bucket) + (rq.key.empty() ? "" : "/" + rq.key);
 		if (code == "InvalidAccessKeyId")
 			throw Error(ErrorKind::Config, where + ": the store does not know access key \"" +
-											   opts.credentials.access_key_id +
-											   "\" (InvalidAccessKeyId); check pgbk.s3_access_key_id");
+											   CurrentCredentials().access_key_id + "\" (InvalidAccessKeyId); check " +
+											   CredentialSetting());
 		if (code == "SignatureDoesNotMatch")
 			throw Error(ErrorKind::Config, where + ": the store rejected the request signature "
 												   "(SignatureDoesNotMatch); check pgbk.s3_secret_access_key and "
 												   "pgbk.s3_region");
+		if (code == "RequestTimeTooSkewed")
+			throw Error(ErrorKind::Config, std::string("S3 ") + rq.op + " " + where +
+											   ": the store refused this machine's clock (RequestTimeTooSkewed), "
+											   "also after adjusting to the store's Date; check that the clock is "
+											   "synchronised (NTP)");
 		if (code == "NoSuchBucket")
 			throw Error(ErrorKind::Config, "bucket \"" + bucket + "\" does not exist at " + scheme + "://" + authority +
 											   "; create it or fix pgbk.repository");
 		if (r.status == 403)
-			throw Error(ErrorKind::Config, where + ": access denied (" + (code.empty() ? "403" : Shown(code)) +
-											   "); check the credentials' rights");
+			throw Error(ErrorKind::Config, std::string("S3 ") + rq.op + " " + where + ": access denied (" +
+											   (code.empty() ? "403" : Shown(code)) + "); check the rights of " +
+											   CredentialSetting());
 		if (r.status == 404)
 			throw Error(ErrorKind::NotFound, where + " does not exist");
 		if (r.status == 412)
 			throw Error(ErrorKind::AlreadyExists, where + " already exists");
-		throw Error(ErrorKind::Io,
-					"S3 " + method + " " + where + ": HTTP " + std::to_string(r.status) + ErrorSuffix(r));
+		// What Call returns unretried is an answer retrying cannot change: a configuration
+		// to fix (an error of kind Config), never an outage to wait out in the spool.
+		std::string advice = AdviceFor(r.status, code);
+		throw Error(ErrorKind::Config, std::string("S3 ") + rq.op + " " + where + ": HTTP " + std::to_string(r.status) +
+										   ErrorSuffix(r) + " (permanent, not retried)" +
+										   (advice.empty() ? "" : "; " + advice));
 	}
 
 	HttpResult
-	Must(const std::string &bucket, const std::string &method, const std::string &key, const HeaderList &query,
-		 const HeaderList &extra, const std::string *body)
+	Must(const std::string &bucket, const Request &rq)
 	{
-		HttpResult r = Call(bucket, method, key, query, extra, body);
+		HttpResult r = Call(bucket, rq);
 		if (r.status >= 300)
-			Fail(bucket, method, key, r);
+			Fail(bucket, rq, r);
 		return r;
 	}
 
 	HeaderList
-	WriteHeaders(bool create_only) const
+	WriteHeaders() const
 	{
 		HeaderList h;
-		if (create_only)
-			h.emplace_back("If-None-Match", "*");
 		if (!opts.sse.empty())
 			h.emplace_back("x-amz-server-side-encryption", opts.sse);
 		if (opts.sse == "aws:kms" && !opts.sse_kms_key_id.empty())
@@ -456,12 +530,62 @@ struct S3Client::Impl {
 			h.emplace_back("x-amz-storage-class", opts.storage_class);
 		return h;
 	}
+
+	// A store lacks conditional writes when it answers If-None-Match with NotImplemented
+	// (Swift's S3 layer before 2.36) or refuses the header as unsupported.
+	static bool
+	RefusesCondition(const HttpResult &r)
+	{
+		if (r.status == 501)
+			return true;
+		std::string code = CodeOf(r);
+		return r.status == 400 && (code == "NotImplemented" || code == "InvalidArgument") &&
+			   r.body.find("If-None-Match") != std::string::npos;
+	}
+
+	// Whether a create-only write of this kind sends If-None-Match: * now.
+	bool
+	SendsCondition(const std::atomic<bool> &missing) const
+	{
+		return opts.conditional_writes == ConditionalWrites::On ||
+			   (opts.conditional_writes == ConditionalWrites::Auto && !missing.load());
+	}
+
+	// The store answered a conditional write with NotImplemented: with `on` that is the
+	// error; with `auto` it is remembered (and said once) and the write falls back.
+	void
+	ConditionRefused(const std::string &bucket, const Request &rq, const HttpResult &r, std::atomic<bool> &missing)
+	{
+		if (opts.conditional_writes == ConditionalWrites::On)
+			throw Error(ErrorKind::Config,
+						std::string("S3 ") + rq.op + " " + Describe(bucket) + "/" + rq.key +
+							": the store does not implement conditional writes (If-None-Match: *, HTTP " +
+							std::to_string(r.status) + ErrorSuffix(r) + ") and pgbk.s3_conditional_writes = on",
+						"Set pgbk.s3_conditional_writes = auto (or off): pgbk then checks with a HEAD request before "
+						"each create-only write.");
+		if (!missing.exchange(true))
+			PostNotice("pgbk: " + Describe(bucket) + " does not implement conditional writes (" + rq.op +
+					   " with If-None-Match: * answered HTTP " + std::to_string(r.status) + ErrorSuffix(r) +
+					   "); create-only writes check with HEAD first from now on, which does not exclude two "
+					   "writers racing for the same key (pgbk.s3_conditional_writes)");
+	}
+
+	// Create-only without the store's help: absent now, then a plain write.
+	void
+	RefuseIfPresent(const std::string &bucket, const std::string &key)
+	{
+		HttpResult head = Call(bucket, Request{"HeadObject", "HEAD", key, {}, {}, nullptr});
+		if (head.status < 300)
+			throw Error(ErrorKind::AlreadyExists, Describe(bucket) + "/" + key + " already exists");
+		if (head.status != 404)
+			Fail(bucket, Request{"HeadObject", "HEAD", key, {}, {}, nullptr}, head);
+	}
 };
 
 S3Client::S3Client(S3Options options, std::string bucket)
 	: impl_(std::make_unique<Impl>(std::move(options))), bucket_(std::move(bucket))
 {
-	GlobalInit();
+	detail::GlobalInit();
 	std::string ep =
 		impl_->opts.endpoint.empty() ? "https://s3." + impl_->opts.region + ".amazonaws.com" : impl_->opts.endpoint;
 	auto sep = ep.find("://");
@@ -478,6 +602,7 @@ S3Client::S3Client(S3Options options, std::string bucket)
 		impl_->base_path.pop_back();
 	if (impl_->authority.empty())
 		throw Error(ErrorKind::Config, "S3 endpoint \"" + ep + "\" has no host");
+	impl_->features = &FeaturesOf(impl_->Describe(bucket_));
 	impl_->curl = curl_easy_init();
 	if (impl_->curl == nullptr)
 		throw Error(ErrorKind::Io, "could not initialise libcurl");
@@ -497,14 +622,29 @@ S3Client::Describe() const
 void
 S3Client::PutObject(const std::string &key, const std::string &body, bool create_only)
 {
-	impl_->Must(bucket_, "PUT", key, {}, impl_->WriteHeaders(create_only), &body);
+	Impl &m = *impl_;
+	Impl::Request rq{"PutObject", "PUT", key, {}, m.WriteHeaders(), &body};
+	if (create_only && m.SendsCondition(m.features->conditional_put_missing)) {
+		Impl::Request conditional = rq;
+		conditional.headers.emplace_back("If-None-Match", "*");
+		HttpResult r = m.Call(bucket_, conditional);
+		if (r.status < 300)
+			return;
+		if (!Impl::RefusesCondition(r))
+			m.Fail(bucket_, conditional, r);
+		m.ConditionRefused(bucket_, conditional, r, m.features->conditional_put_missing);
+	}
+	if (create_only)
+		m.RefuseIfPresent(bucket_, key);
+	m.Must(bucket_, rq);
 }
 
 std::string
 S3Client::CreateMultipartUpload(const std::string &key)
 {
 	static const std::string empty;
-	HttpResult r = impl_->Must(bucket_, "POST", key, {{"uploads", ""}}, impl_->WriteHeaders(false), &empty);
+	HttpResult r = impl_->Must(
+		bucket_, Impl::Request{"CreateMultipartUpload", "POST", key, {{"uploads", ""}}, impl_->WriteHeaders(), &empty});
 	XmlDoc doc(r.body);
 	std::string id = XmlDoc::ChildText(doc.Root(), "UploadId");
 	if (id.empty())
@@ -515,8 +655,13 @@ S3Client::CreateMultipartUpload(const std::string &key)
 std::string
 S3Client::UploadPart(const std::string &key, const std::string &upload_id, int part_number, const std::string &body)
 {
-	HttpResult r = impl_->Must(bucket_, "PUT", key,
-							   {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}}, {}, &body);
+	HttpResult r =
+		impl_->Must(bucket_, Impl::Request{"UploadPart",
+										   "PUT",
+										   key,
+										   {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
+										   {},
+										   &body});
 	if (r.etag.empty())
 		throw Error(ErrorKind::Io, "S3 UploadPart for " + key + " returned no ETag");
 	return r.etag;
@@ -526,38 +671,120 @@ void
 S3Client::CompleteMultipartUpload(const std::string &key, const std::string &upload_id,
 								  const std::vector<std::string> &etags, bool create_only)
 {
+	Impl &m = *impl_;
 	std::string xml = "<CompleteMultipartUpload>";
 	for (size_t i = 0; i < etags.size(); i++)
 		xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + XmlEscape(etags[i]) +
 			   "</ETag></Part>";
 	xml += "</CompleteMultipartUpload>";
-	HeaderList h;
+	Impl::Request rq{"CompleteMultipartUpload", "POST", key, {{"uploadId", upload_id}}, {}, &xml};
+	auto done = [&](const HttpResult &r) {
+		// A 200 may still carry an error document (S3 reports late failures this way).
+		if (r.body.find("<Error>") != std::string::npos)
+			throw Error(ErrorKind::Io, "S3 CompleteMultipartUpload for " + key + " failed:" + Impl::ErrorSuffix(r));
+	};
+	if (create_only && m.SendsCondition(m.features->conditional_complete_missing)) {
+		Impl::Request conditional = rq;
+		conditional.headers.emplace_back("If-None-Match", "*");
+		HttpResult r = m.Call(bucket_, conditional);
+		if (r.status < 300)
+			return done(r);
+		if (!Impl::RefusesCondition(r))
+			m.Fail(bucket_, conditional, r);
+		m.ConditionRefused(bucket_, conditional, r, m.features->conditional_complete_missing);
+	}
 	if (create_only)
-		h.emplace_back("If-None-Match", "*");
-	HttpResult r = impl_->Must(bucket_, "POST", key, {{"uploadId", upload_id}}, h, &xml);
-	// A 200 may still carry an error document (S3 reports late failures this way).
-	if (r.body.find("<Error>") != std::string::npos)
-		throw Error(ErrorKind::Io, "S3 CompleteMultipartUpload for " + key + " failed:" + Impl::ErrorSuffix(r));
+		m.RefuseIfPresent(bucket_, key);
+	done(m.Must(bucket_, rq));
+}
+
+CreateOnlySupport
+S3Client::ProbeCreateOnly(const std::string &probe_key)
+{
+	Impl &m = *impl_;
+	CreateOnlySupport out;
+	if (m.opts.conditional_writes == ConditionalWrites::Off) {
+		out.conditional = false;
+		out.how = "checked with HEAD before each write (pgbk.s3_conditional_writes = off)";
+		return out;
+	}
+	PutObject(probe_key, "pgbk create-only probe", true);
+	bool ignored = false;
+	try {
+		if (m.SendsCondition(m.features->conditional_put_missing)) {
+			Impl::Request again{"PutObject", "PUT", probe_key, {}, m.WriteHeaders(), nullptr};
+			static const std::string body = "pgbk create-only probe, second write";
+			again.body = &body;
+			again.headers.emplace_back("If-None-Match", "*");
+			HttpResult r = m.Call(bucket_, again);
+			if (r.status < 300)
+				ignored = true; // the store overwrote an existing object
+			else if (Impl::RefusesCondition(r))
+				m.ConditionRefused(bucket_, again, r, m.features->conditional_put_missing);
+			else if (r.status != 412)
+				m.Fail(bucket_, again, r);
+		}
+	} catch (...) {
+		try {
+			DeleteObject(probe_key);
+		} catch (...) {
+		}
+		throw;
+	}
+	DeleteObject(probe_key);
+	m.features->probed = true;
+	if (ignored) {
+		if (m.opts.conditional_writes == ConditionalWrites::On)
+			throw Error(ErrorKind::Config,
+						Describe() + " ignores If-None-Match: * (a second create-only write replaced the object) and "
+									 "pgbk.s3_conditional_writes = on",
+						"Set pgbk.s3_conditional_writes = auto or off: pgbk then checks with HEAD before each "
+						"create-only write.");
+		if (!m.features->conditional_put_missing.exchange(true))
+			PostNotice("pgbk: " + Describe() +
+					   " ignores If-None-Match: * (it replaced an existing object); create-only writes check with "
+					   "HEAD first from now on (pgbk.s3_conditional_writes)");
+		m.features->conditional_complete_missing = true;
+	}
+	out.conditional = !m.features->conditional_put_missing.load();
+	out.how = out.conditional ? "conditional writes (If-None-Match: *): the store decides between racing writers"
+							  : "checked with HEAD before each write: the store lacks conditional writes, so two "
+								"writers racing for one key are not excluded (pgbk.s3_conditional_writes = auto "
+								"detected it; off skips the detection)";
+	return out;
+}
+
+std::optional<bool>
+S3Client::CreateOnlyIsConditional() const
+{
+	Impl &m = *impl_;
+	if (m.opts.conditional_writes == ConditionalWrites::Off || m.features->conditional_put_missing.load())
+		return false;
+	if (m.opts.conditional_writes == ConditionalWrites::On || m.features->probed.load())
+		return true;
+	return std::nullopt;
 }
 
 void
 S3Client::AbortMultipartUpload(const std::string &key, const std::string &upload_id)
 {
-	HttpResult r = impl_->Call(bucket_, "DELETE", key, {{"uploadId", upload_id}}, {}, nullptr);
+	Impl::Request rq{"AbortMultipartUpload", "DELETE", key, {{"uploadId", upload_id}}, {}, nullptr};
+	HttpResult r = impl_->Call(bucket_, rq);
 	if (r.status >= 300 && r.status != 404)
-		impl_->Fail(bucket_, "DELETE", key, r);
+		impl_->Fail(bucket_, rq, r);
 }
 
 std::optional<uint64_t>
 S3Client::HeadObject(const std::string &key)
 {
-	HttpResult r = impl_->Call(bucket_, "HEAD", key, {}, {}, nullptr);
+	Impl::Request rq{"HeadObject", "HEAD", key, {}, {}, nullptr};
+	HttpResult r = impl_->Call(bucket_, rq);
 	if (r.status == 404) {
 		// HEAD has no body: tell a missing bucket from a missing key with a list call.
 		return std::nullopt;
 	}
 	if (r.status >= 300)
-		impl_->Fail(bucket_, "HEAD", key, r);
+		impl_->Fail(bucket_, rq, r);
 	curl_off_t len = -1;
 	curl_easy_getinfo(impl_->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	return len < 0 ? 0 : static_cast<uint64_t>(len);
@@ -569,14 +796,19 @@ S3Client::GetRange(const std::string &key, uint64_t offset, uint64_t length, std
 	out.clear();
 	if (length == 0)
 		return 0;
-	HeaderList h = {{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}};
-	HttpResult r = impl_->Call(bucket_, "GET", key, {}, h, nullptr);
+	Impl::Request rq{"GetObject",
+					 "GET",
+					 key,
+					 {},
+					 {{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1)}},
+					 nullptr};
+	HttpResult r = impl_->Call(bucket_, rq);
 	if (r.status == 416) { // at or past the end (or an empty object)
 		auto slash = r.content_range.find('/');
 		return slash == std::string::npos ? 0 : ObjectLengthOf(bucket_, key, r.content_range.substr(slash + 1));
 	}
 	if (r.status >= 300)
-		impl_->Fail(bucket_, "GET", key, r);
+		impl_->Fail(bucket_, rq, r);
 	out = std::move(r.body);
 	uint64_t total = offset + out.size();
 	auto slash = r.content_range.find('/');
@@ -603,7 +835,7 @@ S3Client::ListObjects(const std::string &prefix, const std::string &delimiter,
 			q.emplace_back("delimiter", delimiter);
 		if (!token.empty())
 			q.emplace_back("continuation-token", token);
-		HttpResult r = impl_->Must(bucket_, "GET", "", q, {}, nullptr);
+		HttpResult r = impl_->Must(bucket_, Impl::Request{"ListObjectsV2", "GET", "", q, {}, nullptr});
 		ListPage page = ParseListObjectsPage(r.body, Describe());
 		for (const auto &o : page.entries)
 			fn(o);
@@ -645,7 +877,8 @@ ParseListObjectsPage(const std::string &body, const std::string &described)
 std::vector<std::string>
 S3Client::ListMultipartUploads(const std::string &prefix)
 {
-	HttpResult r = impl_->Must(bucket_, "GET", "", {{"uploads", ""}, {"prefix", prefix}}, {}, nullptr);
+	HttpResult r = impl_->Must(
+		bucket_, Impl::Request{"ListMultipartUploads", "GET", "", {{"uploads", ""}, {"prefix", prefix}}, {}, nullptr});
 	XmlDoc doc(r.body);
 	std::vector<std::string> keys;
 	XmlDoc::ForEachChild(doc.Root(), "Upload", [&](xmlNode *u) { keys.push_back(XmlDoc::ChildText(u, "Key")); });
@@ -656,17 +889,19 @@ void
 S3Client::CreateBucket()
 {
 	static const std::string empty;
-	HttpResult r = impl_->Call(bucket_, "PUT", "", {}, {}, &empty);
+	Impl::Request rq{"CreateBucket", "PUT", "", {}, {}, &empty};
+	HttpResult r = impl_->Call(bucket_, rq);
 	if (r.status >= 300 && r.body.find("BucketAlreadyOwnedByYou") == std::string::npos)
-		impl_->Fail(bucket_, "PUT", "", r);
+		impl_->Fail(bucket_, rq, r);
 }
 
 void
 S3Client::DeleteObject(const std::string &key)
 {
-	HttpResult r = impl_->Call(bucket_, "DELETE", key, {}, {}, nullptr);
+	Impl::Request rq{"DeleteObject", "DELETE", key, {}, {}, nullptr};
+	HttpResult r = impl_->Call(bucket_, rq);
 	if (r.status >= 300 && r.status != 404)
-		impl_->Fail(bucket_, "DELETE", key, r);
+		impl_->Fail(bucket_, rq, r);
 }
 
 void
@@ -677,7 +912,9 @@ S3Client::DeleteObjects(const std::vector<std::string> &keys)
 		for (size_t i = start; i < std::min(keys.size(), start + 1000); i++)
 			xml += "<Object><Key>" + XmlEscape(keys[i]) + "</Key></Object>";
 		xml += "</Delete>";
-		HttpResult r = impl_->Must(bucket_, "POST", "", {{"delete", ""}}, {{"Content-MD5", Md5Base64(xml)}}, &xml);
+		HttpResult r = impl_->Must(
+			bucket_,
+			Impl::Request{"DeleteObjects", "POST", "", {{"delete", ""}}, {{"Content-MD5", Md5Base64(xml)}}, &xml});
 		XmlDoc doc(r.body);
 		xmlNode *err = XmlDoc::Child(doc.Root(), "Error");
 		if (err != nullptr)
@@ -689,9 +926,24 @@ S3Client::DeleteObjects(const std::vector<std::string> &keys)
 void
 S3Client::CheckBucket()
 {
-	HttpResult r = impl_->Call(bucket_, "GET", "", {{"list-type", "2"}, {"max-keys", "1"}}, {}, nullptr);
+	Impl::Request rq{"ListObjectsV2", "GET", "", {{"list-type", "2"}, {"max-keys", "1"}}, {}, nullptr};
+	HttpResult r = impl_->Call(bucket_, rq);
 	if (r.status >= 300)
-		impl_->Fail(bucket_, "GET", "", r);
+		impl_->Fail(bucket_, rq, r);
 }
+
+namespace detail {
+
+void
+GlobalInit()
+{
+	static std::once_flag once;
+	std::call_once(once, [] {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		xmlInitParser();
+	});
+}
+
+} // namespace detail
 
 } // namespace pgbk::s3

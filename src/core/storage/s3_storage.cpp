@@ -6,7 +6,9 @@
 #include "pgbk/storage.hpp"
 #include "pgbk/storage_driver.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <random>
 
 #include <cstring>
 #include <mutex>
@@ -16,6 +18,15 @@ namespace pgbk {
 namespace {
 
 constexpr size_t kReadChunk = 8 << 20;
+
+// A probe key no other writer picks.
+std::string
+ProbeSuffix()
+{
+	static std::atomic<uint64_t> n{0};
+	std::mt19937_64 rng{std::random_device{}()};
+	return std::to_string(rng()) + "-" + std::to_string(n++);
+}
 
 class ClientPool {
 public:
@@ -228,6 +239,25 @@ public:
 	{
 		return "s3://" + pool_.bucket() + (prefix_.empty() ? "" : "/" + prefix_);
 	}
+	std::optional<size_t>
+	PendingUploads(const std::string &prefix) override
+	{
+		return pool_.Get()->ListMultipartUploads(Full(prefix)).size();
+	}
+	std::optional<CreateOnlySupport>
+	CreateOnlyWrites(bool probe) override
+	{
+		auto client = pool_.Get();
+		std::optional<bool> known = client->CreateOnlyIsConditional();
+		if (!known && !probe)
+			return std::nullopt;
+		if (!known || probe)
+			return client->ProbeCreateOnly(Full("pgbk-probe/create-only-" + ProbeSuffix()));
+		if (*known)
+			return CreateOnlySupport{true, "conditional writes (If-None-Match: *)"};
+		return CreateOnlySupport{false, "checked with HEAD before each write (the store lacks conditional writes, "
+										"or pgbk.s3_conditional_writes = off)"};
+	}
 
 private:
 	std::string
@@ -263,6 +293,17 @@ S3OptionsFromSettings(const settings::Values &v, bool (*should_cancel)())
 	o.path_style = v.Text(Id("pgbk.s3_uri_style")) == "path";
 	o.ca_file = v.Text(Id("pgbk.s3_ca_file"));
 	o.verify_tls = v.Boolean(Id("pgbk.s3_verify_tls"));
+	s3::CredentialContext context;
+	context.region = o.region;
+	context.ca_file = o.ca_file;
+	context.verify_tls = o.verify_tls;
+	o.credentials_provider = s3::ResolveCredentials(
+		v.Text(Id("pgbk.s3_credentials")) == "static" ? s3::CredentialMode::Static : s3::CredentialMode::Auto,
+		o.credentials, context);
+	std::string conditional = v.Text(Id("pgbk.s3_conditional_writes"));
+	o.conditional_writes = conditional == "on"    ? s3::ConditionalWrites::On
+						   : conditional == "off" ? s3::ConditionalWrites::Off
+												  : s3::ConditionalWrites::Auto;
 	o.sse = v.Text(Id("pgbk.s3_sse")) == "none" ? "" : v.Text(Id("pgbk.s3_sse"));
 	o.sse_kms_key_id = v.Text(Id("pgbk.s3_sse_kms_key_id"));
 	o.storage_class = v.Text(Id("pgbk.s3_storage_class"));

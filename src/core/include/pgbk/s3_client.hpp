@@ -4,7 +4,9 @@
 // distinct errors for bad credentials, bad signature, missing bucket and TLS failures.
 #pragma once
 #include "pgbk/error.hpp"
+#include "pgbk/s3_credentials.hpp"
 #include "pgbk/sigv4.hpp"
+#include "pgbk/storage.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -16,11 +18,19 @@
 
 namespace pgbk::s3 {
 
+// pgbk.s3_conditional_writes: how create-only writes are made. Auto sends If-None-Match: *
+// and, once the store answers it with NotImplemented, checks with HEAD before a plain
+// write instead (for this store, in this process); On always sends it; Off never does.
+enum class ConditionalWrites { Auto, On, Off };
+
 struct S3Options {
 	std::string endpoint; // "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:7480"; empty: AWS
 	std::string region = "us-east-1";
 	bool path_style = false; // pgbk.s3_uri_style = 'path'
-	Credentials credentials;
+	Credentials credentials; // used when credentials_provider is not set
+	// Asked before each request (shared by every client of a store; refreshes itself).
+	std::shared_ptr<CredentialsProvider> credentials_provider;
+	ConditionalWrites conditional_writes = ConditionalWrites::Auto;
 	std::string ca_file; // extra CA bundle (PEM)
 	bool verify_tls = true;
 	std::string sse; // "", "AES256" or "aws:kms"
@@ -52,6 +62,12 @@ struct ListPage {
 };
 ListPage ParseListObjectsPage(const std::string &body, const std::string &described);
 
+// What an answer means for the request: done; sent again after a pause (the store's
+// trouble, throttling); sent again once after mending the clock or the credentials;
+// or final (everything else: retrying cannot change it, so it is never retried).
+enum class ResponseClass { Done, Retry, ClockSkew, CredentialsExpired, Final };
+ResponseClass ClassifyResponse(long status, const std::string &error_code);
+
 class S3Client {
 public:
 	S3Client(S3Options options, std::string bucket);
@@ -59,7 +75,8 @@ public:
 	S3Client(const S3Client &) = delete;
 	S3Client &operator=(const S3Client &) = delete;
 
-	// Create-only writes send If-None-Match: * and throw AlreadyExists on 412.
+	// Create-only writes send If-None-Match: * and throw AlreadyExists on 412; on a store
+	// without conditional writes (pgbk.s3_conditional_writes) a HEAD checks first.
 	void PutObject(const std::string &key, const std::string &body, bool create_only);
 	std::string CreateMultipartUpload(const std::string &key);
 	std::string UploadPart(const std::string &key, const std::string &upload_id, int part_number,
@@ -85,6 +102,14 @@ public:
 	void DeleteObjects(const std::vector<std::string> &keys);
 	// The bucket exists and these credentials can list it.
 	void CheckBucket();
+	// Writes `probe_key` create-only twice (and removes it) to learn whether the store
+	// enforces If-None-Match: * (a store that ignores it, replacing the object, is then
+	// treated like one without). Throws Config when pgbk.s3_conditional_writes = on and
+	// the store lacks them.
+	CreateOnlySupport ProbeCreateOnly(const std::string &probe_key);
+	// Whether create-only writes are conditional, as far as this process knows (nullopt:
+	// not known before a probe).
+	std::optional<bool> CreateOnlyIsConditional() const;
 
 	const std::string &
 	bucket() const

@@ -67,6 +67,8 @@ inline constexpr std::string_view kUriStyleChoices[] = {"host", "path"};
 inline constexpr std::string_view kSseChoices[] = {"none", "AES256", "aws:kms"};
 inline constexpr std::string_view kBackupStandbyChoices[] = {"off", "prefer", "only"};
 inline constexpr std::string_view kArchiveOverflowChoices[] = {"wait", "drop"};
+inline constexpr std::string_view kS3CredentialsChoices[] = {"auto", "static"};
+inline constexpr std::string_view kAutoOnOffChoices[] = {"auto", "on", "off"};
 
 struct Definition {
 	std::string_view name;
@@ -203,6 +205,15 @@ inline constexpr Definition kDefinitions[] = {
 	 .summary = "S3 session token (never shown or logged).",
 	 .check = CheckHeaderValue,
 	 .doc = "secret, like the secret access key (temporary credentials)"},
+	{.name = "pgbk.s3_credentials", .type = Type::Enum, .default_value = "auto", .choices = kS3CredentialsChoices,
+	 .flags = kOpensRepository, .group = "s3",
+	 .summary = "Where S3 credentials come from: auto (static keys when set, else web identity, container credentials or instance metadata) or static.",
+	 .doc = "`auto`: the static keys when `pgbk.s3_access_key_id` is set, else the AWS SDKs' chain from the server's environment: web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`, STS `AssumeRoleWithWebIdentity`: IRSA, GKE), container credentials (`AWS_CONTAINER_CREDENTIALS_FULL_URI` or `_RELATIVE_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`: EKS Pod Identity, ECS), then IMDSv2 (unless `AWS_EC2_METADATA_DISABLED=true`). Temporary credentials are renewed 5 minutes before they expire, with no reload. `static`: only the keys"},
+	{.name = "pgbk.s3_conditional_writes", .type = Type::Enum, .default_value = "auto", .choices = kAutoOnOffChoices,
+	 .flags = kOpensRepository, .group = "s3",
+	 .summary = "Create-only writes with If-None-Match: * (auto: until the store answers NotImplemented, then a HEAD check first).",
+	 .detail = "off (or auto on such a store) cannot exclude two writers racing for one key.",
+	 .doc = "`auto`: create-only writes (WAL, backup records, claims) send `If-None-Match: *`; a store that answers NotImplemented (Swift's S3 layer before 2.36) is detected once, logged once, and from then on a HEAD checks before a plain write. `on`: always conditional (such a store fails). `off`: always the HEAD check. Without conditional writes two writers racing for one key are not excluded (see the operator guide)"},
 	{.name = "pgbk.s3_uri_style", .type = Type::Enum, .default_value = "host", .choices = kUriStyleChoices,
 	 .flags = kTargetSuperuserOnly | kOpensRepository, .group = "s3",
 	 .summary = "S3 addressing: host (bucket.endpoint) or path (endpoint/bucket).",

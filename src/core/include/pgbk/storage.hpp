@@ -46,6 +46,13 @@ struct ListEntry {
 	bool is_prefix = false;
 };
 
+// How a store enforces create-only writes: decided by the store itself between writers
+// racing for one key (exactly one wins), or a check before the write (both may "win").
+struct CreateOnlySupport {
+	bool conditional = true;
+	std::string how; // for messages
+};
+
 class Storage {
 public:
 	virtual ~Storage() = default;
@@ -74,6 +81,21 @@ public:
 	// prefixes nobody writes to any more: the local driver also removes what writers that
 	// died left behind (temporary files a listing never shows).
 	virtual void RemovePrefix(const std::string &prefix);
+	// How create-only writes are enforced. With `probe` the driver may ask the store
+	// (a few requests, once per process); without, it answers from what it knows and
+	// nullopt when it does not know yet.
+	virtual std::optional<CreateOnlySupport>
+	CreateOnlyWrites(bool)
+	{
+		return CreateOnlySupport{true, "atomic in the file system (a link that never replaces)"};
+	}
+	// Uploads begun under `prefix` and neither completed nor aborted (S3 multipart), if
+	// the store can tell; a writer dropped before Commit must leave none.
+	virtual std::optional<size_t>
+	PendingUploads(const std::string &)
+	{
+		return std::nullopt;
+	}
 	// Human-readable location for messages.
 	virtual std::string Describe() const = 0;
 	// False when the repository certainly does not exist (a local directory that is not
