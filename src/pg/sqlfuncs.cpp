@@ -644,6 +644,7 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 	Jsonb *jb = PG_GETARG_JSONB_P(1);
 	char *json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 	char described[1024] = "";
+	char create_only[512] = "";
 	char what[1200];
 	SettingList *volatile settings = NULL;
 	bool is_superuser = superuser();
@@ -685,6 +686,8 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 		auto storage = pgbk::OpenStorage(location, values, options);
 		pgbk::ProbeStorage(*storage);
 		strlcpy(described, storage->Describe().c_str(), sizeof(described));
+		if (auto support = storage->CreateOnlyWrites(true))
+			strlcpy(create_only, support->how.c_str(), sizeof(create_only));
 		// A repository of another cluster is never adopted (a new, empty one is).
 		pgbk::Repository target(std::move(storage));
 		if (target.ReadIdentity())
@@ -718,7 +721,8 @@ pgbk_set_target(PG_FUNCTION_ARGS)
 		persist_as_bootstrap_superuser(persisted, count);
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(
-		psprintf("%s verified (write, read, list, delete) and saved; %s", described, reload_if_permitted())));
+		psprintf("%s verified (write, read, list, delete) and saved; create-only writes: %s; %s", described,
+				 create_only[0] ? create_only : "as the store gives them", reload_if_permitted())));
 }
 
 typedef std::vector<pgbk::VerifyProblem> ProblemList;

@@ -749,6 +749,25 @@ take_scheduled_slot(int i, time_t slot)
 	r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
 		pgbk::glue::RefuseIfSuperseded(*repo, "this server takes no scheduled backup");
+		/*
+		 * With standbys in the running, one node per run is chosen by a create-only
+		 * claim: only a store that decides between racing writers can do that.
+		 */
+		if (pgbk::glue::BackupStandbyMode() != pgbk::BackupStandby::Off) {
+			auto support = repo->storage().CreateOnlyWrites(true);
+			if (support && !support->conditional)
+				throw pgbk::Error(
+					pgbk::ErrorKind::Config,
+					std::string("pgbk.backup_standby = ") +
+						pgbk::settings::kBackupStandbyChoices[static_cast<int>(pgbk::glue::BackupStandbyMode())]
+							.data() +
+						" needs a store with conditional writes: the claim that picks one node per "
+						"run is a create-only write, and " +
+						repo->Describe() + " enforces those with a check before the write (" + support->how +
+						"), so two nodes could both take the run",
+					"Set pgbk.backup_standby = off on every node (the primary takes the runs), or use "
+					"a store with conditional writes.");
+		}
 		pgbk::ScheduleSlotClaim claim;
 		claim.type = kind;
 		claim.slot = static_cast<int64_t>(slot);

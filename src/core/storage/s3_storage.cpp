@@ -249,10 +249,10 @@ public:
 	{
 		auto client = pool_.Get();
 		std::optional<bool> known = client->CreateOnlyIsConditional();
-		if (!known && !probe)
-			return std::nullopt;
-		if (!known || probe)
-			return client->ProbeCreateOnly(Full("pgbk-probe/create-only-" + ProbeSuffix()));
+		if (!known)
+			return probe ? std::optional<CreateOnlySupport>(
+							   client->ProbeCreateOnly(Full("pgbk-probe/create-only-" + ProbeSuffix())))
+						 : std::nullopt;
 		if (*known)
 			return CreateOnlySupport{true, "conditional writes (If-None-Match: *)"};
 		return CreateOnlySupport{false, "checked with HEAD before each write (the store lacks conditional writes, "
