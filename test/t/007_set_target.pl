@@ -79,9 +79,14 @@ like($err, qr/probe write of s3:\/\/\Q$bucket\E\/main failed: .*SignatureDoesNot
 like($err, qr/bucket "\Q$bucket\E-missing" does not exist/, 'a missing bucket is named');
 
 ($ret, $out, $err) = $node->psql('postgres',
-	qq{SELECT pgbk_set_target('s3://$bucket/main', '{"endpoint": "http://127.0.0.1:1", "uri_style": "path", "retry_timeout": 1}')});
+	qq{SELECT pgbk_set_target('s3://$bucket/main', '{"endpoint": "http://127.0.0.1:1", "uri_style": "path", "retry_timeout": 1, "access_key_id": "AK", "secret_access_key": "SK"}')});
 like($err, qr/probe write .* failed after \d+ attempt/,
 	'an unreachable endpoint (a superuser\'s choice) is reported after bounded retries');
+
+($ret, $out, $err) = $node->psql('postgres',
+	qq{SELECT pgbk_set_target('s3://$bucket/main', '{"endpoint": "http://127.0.0.1:1", "uri_style": "path", "credentials": "static"}')});
+like($err, qr/pgbk.s3_credentials = static needs pgbk.s3_access_key_id and pgbk.s3_secret_access_key/,
+	'static credentials without keys are refused, naming the settings');
 
 ($ret, $out, $err) = set_target("s3://$bucket/main", qq({"endpiont": "x"}));
 like($err, qr/unknown option "endpiont"; valid options: endpoint, region/, 'a misspelled option is named');
@@ -90,7 +95,7 @@ is($node->safe_psql('postgres', 'SHOW pgbk.repository'), '', 'failed probes chan
 
 ($ret, $out, $err) = set_target("s3://$bucket/main", qq({$good, "secret_access_key": "$ENV{PGBK_TEST_S3_SECRET_KEY}"}));
 is($ret, 0, 'a good target is accepted by a non-superuser operator') or diag($err);
-like($out, qr/s3:\/\/\Q$bucket\E\/main verified \(write, read, list, delete\) and saved; it takes effect at the next configuration reload/,
+like($out, qr/s3:\/\/\Q$bucket\E\/main verified \(write, read, list, delete\) and saved; create-only writes: conditional writes \(If-None-Match: \*\)[^;]*; it takes effect at the next configuration reload/,
 	'and reported: the operator gets no reload of everything pending (pg_reload_conf() is a superuser\'s)');
 is($node->safe_psql('postgres', 'SHOW pgbk.repository'), '', 'so the server has not reloaded');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
