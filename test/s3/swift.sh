@@ -45,6 +45,8 @@ use = egg:swift#$3
 EOF
 }
 
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 start() {
 	[ -x /usr/bin/swift-proxy-server ] || die "not installed: run $0 install"
 	stop 2>/dev/null || true
@@ -132,7 +134,7 @@ EOF
 	# requests get 503).
 	local deadline=$((SECONDS + 60))
 	until curl -s -o /dev/null "http://127.0.0.1:$PROXY_PORT/healthcheck" -w '%{http_code}' | grep -q '^[2-4]' &&
-		for p in 6300 6301 6302; do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || exit 1; done; do
+		listening 6300 && listening 6301 && listening 6302; do
 		[ $SECONDS -lt $deadline ] || { tail -n 20 "$SWIFT_DIR"/log/*.log >&2; die "Swift did not start in 60 s"; }
 		sleep 0.2
 	done
