@@ -7,7 +7,11 @@ packages=(
 	# build
 	g++ make cmake pkg-config clang-format
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15
-	libzstd-dev libssl-dev libsodium-dev libcurl4-openssl-dev nlohmann-json3-dev
+	libzstd-dev libssl-dev libsodium-dev libcurl4-openssl-dev libxml2-dev nlohmann-json3-dev
+	# PostgreSQL 17 and 18 from Debian's source packages (scripts/build-pg.sh)
+	bison flex liblz4-dev zlib1g-dev
+	# Debian packages (debian/, pg_buildext)
+	debhelper dpkg-dev fakeroot postgresql-server-dev-all
 	# tests
 	libgtest-dev libipc-run-perl perl tzdata
 	# high availability (TAP 021): Patroni with etcd on loopback

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# scripts/build-pg.sh MAJOR: prints the pg_config of PostgreSQL MAJOR, building the server first when
+# it is not there yet.
+#   15      Debian 12's own binaries (postgresql-15, installed by scripts/install-deps.sh).
+#   17, 18  built once from Debian's own source package and reused afterwards: Debian 12 ships
+#           no binaries for them. The sources come from Debian 13 (17) or unstable (18) on the
+#           same mirror as the machine's own Debian entry, through a private apt state
+#           directory, so the machine's package lists stay as they are.
+# The prefix is Debian's own layout (programs and libraries in /usr/lib/postgresql/MAJOR,
+# extension files in /usr/share/postgresql/MAJOR), so extensions built against it, and
+# pg_buildext's packages, install as they would into Debian's postgresql-MAJOR package.
+# PGBK_PG_PREFIX=DIR builds into DIR/MAJOR instead.
+# Progress goes to stderr; stdout is only the pg_config path.
+set -euo pipefail
+major=${1:?usage: scripts/build-pg.sh MAJOR (15, 17 or 18)}
+
+if [ "$major" = 15 ]; then
+	echo /usr/lib/postgresql/15/bin/pg_config
+	exit 0
+fi
+case $major in
+17) suite=trixie ;;
+18) suite=sid ;;
+*)
+	echo "scripts/build-pg.sh: no Debian source package known for PostgreSQL $major (use 15, 17 or 18)" >&2
+	exit 2
+	;;
+esac
+
+if [ -n "${PGBK_PG_PREFIX:-}" ]; then
+	prefix=$PGBK_PG_PREFIX/$major layout=()
+else
+	prefix=/usr/lib/postgresql/$major layout=(--datadir="/usr/share/postgresql/$major")
+	if [ -x "$prefix/bin/pg_config" ] && [ ! -f "$prefix/.pgbk-built" ] && dpkg -S "$prefix/bin/pg_config" >/dev/null 2>&1; then
+		echo "$prefix/bin/pg_config" # Debian's own package (e.g. on Debian 13)
+		exit 0
+	fi
+fi
+# The stamp is written last, so a build cut short is redone rather than trusted.
+if [ -f "$prefix/.pgbk-built" ] && [ -x "$prefix/bin/pg_config" ]; then
+	echo "$prefix/bin/pg_config"
+	exit 0
+fi
+
+mirror=$(awk '/^URIs:/ && $2 !~ /security/ && $2 ~ /debian/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+if [ -z "$mirror" ]; then
+	mirror=$(awk '$1 == "deb" && $2 !~ /security/ && $2 ~ /debian/ { print $2; exit }' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+fi
+if [ -z "$mirror" ]; then
+	echo "scripts/build-pg.sh: no Debian mirror found in /etc/apt/sources.list.d (needed for the deb-src entry)" >&2
+	exit 2
+fi
+
+work=${PGBK_PG_SRC:-/var/tmp/pgbk-pg-src}/$major
+mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial" "$work/apt/sources"
+cat >"$work/apt/sources/debian-src.sources" <<SOURCES
+Types: deb-src
+URIs: $mirror
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+private_apt=(-o "APT::Sandbox::User=root" -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/apt/sources"
+	-o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache=$work/apt/cache")
+
+cd "$work"
+if ! ls postgresql-"$major"_*.orig.tar.* >/dev/null 2>&1; then
+	echo "== PostgreSQL $major: source package from $mirror $suite (private apt state in $work/apt)" >&2
+	apt-get "${private_apt[@]}" -qq update >&2
+	# --download-only and our own tar: dpkg-source would apply Debian's patches, which target
+	# Debian's own build layout, not a plain prefix.
+	apt-get "${private_apt[@]}" -qq source --download-only "postgresql-$major" >&2
+fi
+# A fresh tree each time: a tree configured for another prefix keeps its old paths.
+rm -rf "$work/tree"
+mkdir "$work/tree"
+tar -xf "$(ls postgresql-"$major"_*.orig.tar.* | head -1)" -C "$work/tree" --strip-components=1
+cd "$work/tree"
+version=$(sed -n 's/^PACKAGE_VERSION=.\(.*\).$/\1/p' configure)
+
+echo "== PostgreSQL $major: building $version into $prefix (a few minutes on 2 cores)" >&2
+rm -rf "$prefix" "${layout[@]#--datadir=}"
+# --enable-tap-tests installs the TAP modules PGXS's installcheck needs; ICU and readline are not
+# needed by the tests and would add build dependencies.
+./configure --prefix="$prefix" "${layout[@]}" --with-openssl --with-zstd --with-lz4 --enable-tap-tests \
+	--without-icu --without-readline >configure.log 2>&1 || {
+	tail -30 configure.log >&2
+	exit 1
+}
+build() { make -j"$(nproc)" "$@" >>make.log 2>&1 || {
+	tail -40 make.log >&2
+	exit 1
+}; }
+: >make.log
+build
+build install
+build -C contrib/amcheck install
+build -C contrib/pg_walinspect install
+build -C src/test/perl install
+touch "$prefix/.pgbk-built"
+echo "$prefix/bin/pg_config"
