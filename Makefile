@@ -1,5 +1,7 @@
 # PGXS build of the extension (pgbk.so, control file, SQL) and the pgbk command.
-#   make && make install        build and install into the PostgreSQL of $(PG_CONFIG)
+#   make && make install        build and install into the PostgreSQL of $(PG_CONFIG) (once per
+#                               server version: make PG_CONFIG=/usr/lib/postgresql/18/bin/pg_config install),
+#                               and pgbk into $(PGBK_BINDIR)
 #   make installcheck           pg_regress (sql/) and TAP end-to-end tests (test/t/)
 # The core unit tests build with CMake: see scripts/test.sh.
 
@@ -21,13 +23,16 @@ REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/conf/regress.conf 
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-PG_CPPFLAGS = -Isrc/core/include
+# Every library's flags come from pkg-config, never from the server's own build flags (a
+# server built without libxml has no libxml2 include path in them).
+PGBK_LIBS = libzstd libcrypto libsodium libcurl libxml-2.0
+PG_CPPFLAGS = -Isrc/core/include $(shell pkg-config --cflags $(PGBK_LIBS))
 # -MMD -MP: PGXS tracks no header dependencies; without them a changed header leaves
 # stale objects (and mismatched vtables) behind.
 PG_CXXFLAGS = -MMD -MP -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	-Wno-cast-function-type -Wno-volatile $(PGBK_WERROR)
 PGBK_WERROR ?= -Werror
-SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs libzstd libcrypto libsodium libcurl libxml-2.0)
+SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs $(PGBK_LIBS))
 EXTRA_CLEAN = src/cli/pgbk $(CLI_OBJS) $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
 PG_CONFIG ?= pg_config
@@ -43,9 +48,16 @@ PROVE_FLAGS += -I ./test/perl
 all: src/cli/pgbk
 
 src/cli/pgbk: $(CLI_OBJS) $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LDFLAGS) -lpthread $(shell pkg-config --libs libzstd libcrypto libsodium libcurl libxml-2.0)
+	$(CXX) -o $@ $^ $(LDFLAGS) -lpthread $(shell pkg-config --libs $(PGBK_LIBS))
 
+# The pgbk command is the same for every server version and goes onto the PATH, not into
+# the server's bindir (which is not on it). PGBK_BINDIR= (empty) leaves it out, as the
+# Debian packages do: their version-independent package "pgbk" carries it.
+PGBK_BINDIR ?= /usr/local/bin
 install: install-cli
-install-cli: src/cli/pgbk installdirs
-	$(INSTALL_PROGRAM) src/cli/pgbk '$(DESTDIR)$(bindir)/pgbk'
+install-cli: src/cli/pgbk
+ifneq ($(PGBK_BINDIR),)
+	$(MKDIR_P) '$(DESTDIR)$(PGBK_BINDIR)'
+	$(INSTALL_PROGRAM) src/cli/pgbk '$(DESTDIR)$(PGBK_BINDIR)/pgbk'
+endif
 .PHONY: install-cli

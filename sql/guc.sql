@@ -15,7 +15,6 @@ ALTER SYSTEM SET pgbk.repository = 's3://Not_A_Bucket/prefix';
 ALTER SYSTEM SET pgbk.repository = 's3://bucket/a/../b';
 ALTER SYSTEM SET pgbk.s3_uri_style = 'sideways';
 ALTER SYSTEM SET pgbk.s3_sse = 'rot13';
-ALTER SYSTEM SET pgbk.s3_part_size = '1MB';
 ALTER SYSTEM SET pgbk.compression = 'lz5';
 ALTER SYSTEM SET pgbk.compression_level = 30;
 ALTER SYSTEM SET pgbk.parallel = 0;

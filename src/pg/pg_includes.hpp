@@ -26,8 +26,8 @@ extern "C" {
 #include "archive/archive_module.h"
 #else
 #include "postmaster/pgarch.h"
-#include "replication/walreceiver.h"
 #endif
+#include "replication/walreceiver.h"
 #include "storage/condition_variable.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"

@@ -52,6 +52,31 @@ OnlyStringsHaveChecks()
 }
 static_assert(OnlyStringsHaveChecks(), "checks of non-string settings are not registered");
 
+/*
+ * Values and "extra" handed to guc.c must come from its own allocator: malloc up to
+ * PostgreSQL 15, its memory context from 16 on (freeing one with the other aborts the
+ * server at start).
+ */
+char *
+GucStrdup(const char *value)
+{
+#if PG_VERSION_NUM >= 160000
+	return guc_strdup(LOG, value);
+#else
+	return strdup(value);
+#endif
+}
+
+void
+GucFree(void *value)
+{
+#if PG_VERSION_NUM >= 160000
+	guc_free(value);
+#else
+	free(value);
+#endif
+}
+
 bool
 CheckSecret(size_t id, char **newval, void **extra)
 {
@@ -60,16 +85,16 @@ CheckSecret(size_t id, char **newval, void **extra)
 	char *masked;
 
 	/* re-applying the shown value (e.g. RESET to a masked reset value) means unset */
-	copy = strdup(strcmp(value, kSecretMask) == 0 ? "" : value);
+	copy = GucStrdup(strcmp(value, kSecretMask) == 0 ? "" : value);
 	if (copy == NULL)
 		return false;
 	/* Shown even when unset: a shown value that never changes is never logged. */
-	masked = strdup(kSecretMask);
+	masked = GucStrdup(kSecretMask);
 	if (masked == NULL) {
-		free(copy);
+		GucFree(copy);
 		return false;
 	}
-	free(*newval);
+	GucFree(*newval);
 	*newval = masked;
 	*extra = copy;
 	return true;
