@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -66,6 +67,7 @@ RunList(Context &context, const std::vector<std::string> &args)
 						   {"start_lsn", FormatLsn(b.start_lsn)},
 						   {"stop_lsn", b.stop_lsn ? FormatLsn(b.stop_lsn) : ""},
 						   {"timeline", b.timeline},
+						   {"pg_version", b.pg_version_num},
 						   {"host", b.host},
 						   {"pgdata", b.pgdata},
 						   {"standby", b.standby},
@@ -82,6 +84,11 @@ RunList(Context &context, const std::vector<std::string> &args)
 		return 0;
 	}
 	std::printf("repository: %s\n", repo.Describe().c_str());
+	// Whose it is: a repository belongs to one cluster and its major version; after
+	// pg_upgrade the old one stays readable here whatever server runs now.
+	if (std::optional<ClusterIdentity> id = repo.ReadIdentity())
+		std::printf("cluster: system identifier %llu, PostgreSQL %d\n",
+					static_cast<unsigned long long>(id->system_identifier), id->pg_major);
 	TimelineSet timelines = repo.ReadTimelines();
 	if (!timelines.lineages().empty()) {
 		std::printf("timelines: 1");

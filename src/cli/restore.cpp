@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sys/stat.h>
 #include <cstdio>
+#include <cstdlib>
 #include <unistd.h>
 
 namespace pgbk::cli {
@@ -95,6 +96,12 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 			req.clone = true;
 		else if (a == "--delta")
 			req.options.delta = true;
+		else if (a == "--pg-version") {
+			std::string v = value();
+			req.options.pg_major = std::atoi(v.c_str());
+			if (req.options.pg_major < 10 || std::to_string(req.options.pg_major) != v)
+				throw UsageError("--pg-version " + v + ": give the major version that will start the copy, e.g. 18");
+		}
 		else if (a == "--secrets-file")
 			req.secrets_file = AbsolutePath(value());
 		else
@@ -360,7 +367,7 @@ const CommandRegistration registration(
 	 "restore --pgdata DIR [--backup LABEL] [--parallel N]\n"
 	 "       [--target-time TIMESTAMPTZ | --target-lsn LSN | --target-xid XID | --target-name NAME |\n"
 	 "        --target-immediate] [--target-inclusive true|false] [--target-action promote|pause|shutdown]\n"
-	 "       [--target-timeline latest|current|N] [--clone] [--delta]\n"
+	 "       [--target-timeline latest|current|N] [--clone] [--delta] [--pg-version MAJOR]\n"
 	 "       [--standby [--primary-conninfo CONNINFO]] [--secrets-file FILE]\n"
 	 "       (a Patroni create_replica_methods command: restore --standby, given --datadir= --connstring=)",
 	 RepositoryUse::Read, RunRestore});

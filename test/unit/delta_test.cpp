@@ -82,6 +82,7 @@ protected:
 		start.wal_start = WalSegmentName(WalSegment{1, lsn / (16 << 20)}, 16 << 20);
 		start.host = node_;
 		start.pgdata = node_.empty() ? "" : "/data";
+		start.pg_version_num = pg_version_num_;
 		repo_->WriteBackupStart(start);
 		ManifestHeader h;
 		h.label = label;
@@ -485,6 +486,45 @@ TEST_F(DeltaTest, DeltaRestoreUpdatesAStaleCopyInPlace)
 	}
 	ro.pgdata = dir_ / "missing";
 	EXPECT_THROW(RestoreBackup(*repo_, ro, {}), Error);
+}
+
+TEST_F(DeltaTest, ABackupIsRestoredOnlyForItsOwnMajorVersion)
+{
+	pg_version_num_ = 150010;
+	std::string full = Backup("20260101-000000F", "full", "", 1 * (16 << 20) + 0x28, 1000);
+	auto refusal = [&](const RestoreOptions &ro) {
+		try {
+			RestoreBackup(*repo_, ro, {});
+		} catch (const Error &e) {
+			EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+			return std::string(e.what()) + " / " + e.hint();
+		}
+		return std::string();
+	};
+
+	RestoreOptions ro;
+	ro.pgdata = dir_ / "for18";
+	ro.pg_major = 18;
+	std::string why = refusal(ro);
+	EXPECT_NE(why.find("taken by PostgreSQL 15, and PostgreSQL 18 (--pg-version) cannot start it"), std::string::npos)
+		<< why;
+	EXPECT_NE(why.find("--pg-version 15"), std::string::npos) << why;
+	EXPECT_FALSE(std::filesystem::exists(ro.pgdata)) << "refused before anything is written";
+
+	ro.pg_major = 15;
+	RestoreBackup(*repo_, ro, {});
+	EXPECT_EQ(Snapshot(ro.pgdata), states_[full]);
+
+	// --delta onto another version's data directory, with or without --pg-version.
+	ro.pg_major = 0;
+	ro.delta = true;
+	test::WriteFile(ro.pgdata + "/PG_VERSION", "18\n");
+	why = refusal(ro);
+	EXPECT_NE(why.find("is a PostgreSQL 18 data directory"), std::string::npos) << why;
+	EXPECT_TRUE(std::filesystem::exists(ro.pgdata + "/global/pg_control")) << "the copy is left as it was";
+	test::WriteFile(ro.pgdata + "/PG_VERSION", "15\n");
+	RestoreBackup(*repo_, ro, {});
+	EXPECT_EQ(Snapshot(ro.pgdata), states_[full]);
 }
 
 TEST_F(DeltaTest, RestoreReplacesRecoverySettingsAnEarlierRestoreLeft)

@@ -37,6 +37,16 @@ TEST(Repository, IdentityIsRecordedAndEnforced)
 		EXPECT_EQ(e.kind(), ErrorKind::Conflict);
 		EXPECT_NE(std::string(e.what()).find("another cluster"), std::string::npos);
 	}
+	// An upgraded cluster (a new system identifier and major version) is told what to do.
+	try {
+		repo.CheckOrInit(ClusterIdentity{44, 18});
+		FAIL() << "accepted a cluster of another major version";
+	} catch (const Error &e) {
+		EXPECT_NE(std::string(e.what()).find("PostgreSQL 15); this cluster is 44, PostgreSQL 18"), std::string::npos)
+			<< e.what();
+		EXPECT_NE(e.hint().find("pg_upgrade"), std::string::npos) << e.hint();
+		EXPECT_NE(e.hint().find("restore --pg-version 15"), std::string::npos) << e.hint();
+	}
 	EXPECT_THROW(repo.CheckOrInit(ClusterIdentity{42, 16}), Error);
 }
 

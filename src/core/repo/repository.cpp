@@ -221,7 +221,14 @@ Repository::RefuseUnlessOwnedBy(const std::optional<ClusterIdentity> &existing, 
 						std::to_string(existing->system_identifier) + ", PostgreSQL " +
 						std::to_string(existing->pg_major) + "); this cluster is " +
 						std::to_string(id.system_identifier) + ", PostgreSQL " + std::to_string(id.pg_major) +
-						": point pgbk.repository at this cluster's own repository");
+						": point pgbk.repository at this cluster's own repository",
+					existing->pg_major == id.pg_major
+						? ""
+						: "A cluster moved to another major version (pg_upgrade) is a new cluster: give it a "
+						  "repository of its own and take a full backup there. The old repository stays "
+						  "readable by pgbk list and pgbk verify, and pgbk restore --pg-version " +
+							  std::to_string(existing->pg_major) + " restores its backups for PostgreSQL " +
+							  std::to_string(existing->pg_major) + ".");
 }
 
 void

@@ -8,6 +8,7 @@
 #include "pgbk/parallel.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -100,6 +101,37 @@ CheckTargetDirectory(const RestoreOptions &opts)
 		throw Error(ErrorKind::Config, "\"" + opts.pgdata +
 										   "/postmaster.pid\" exists: stop the server first (pg_ctl stop); if no "
 										   "server is running, remove the stale file");
+}
+
+// The backup's major version against the one that will start it: said with --pg-version,
+// and, for --delta, the target directory's own PG_VERSION.
+void
+CheckServerVersion(const RestoreOptions &opts, const BackupRecord &backup)
+{
+	int backup_major = backup.pg_version_num / 10000;
+	if (backup_major == 0)
+		return; // not recorded: nothing to compare
+	if (opts.pg_major != 0 && opts.pg_major != backup_major)
+		throw Error(ErrorKind::Config,
+					"backup " + backup.label + " was taken by PostgreSQL " + std::to_string(backup_major) +
+						", and PostgreSQL " + std::to_string(opts.pg_major) +
+						" (--pg-version) cannot start it: no server reads another major version's files",
+					"Restore it with --pg-version " + std::to_string(backup_major) + " and start it with PostgreSQL " +
+						std::to_string(backup_major) + "'s programs (pg_upgrade can then move the copy to " +
+						std::to_string(opts.pg_major) + "), or choose a backup taken by PostgreSQL " +
+						std::to_string(opts.pg_major) + " (pgbk list shows each backup's version).");
+	if (!opts.delta)
+		return;
+	std::string version_file = opts.pgdata + "/PG_VERSION";
+	if (::access(version_file.c_str(), F_OK) != 0)
+		return; // not a data directory yet: the restore makes it one
+	int target_major = std::atoi(ReadSmallFile(version_file, 64).c_str());
+	if (target_major != backup_major)
+		throw Error(ErrorKind::Config,
+					"--delta: \"" + opts.pgdata + "\" is a PostgreSQL " + std::to_string(target_major) +
+						" data directory (its PG_VERSION), and backup " + backup.label + " was taken by PostgreSQL " +
+						std::to_string(backup_major) + ": a delta restore only updates a copy of the same major version",
+					"Restore into an empty directory instead (without --delta).");
 }
 
 // Creates the directory. --delta, first of all: a delta restore stopped half-way must
@@ -343,6 +375,7 @@ RestoreBackup(Repository &repo, const RestoreOptions &opts,
 	using namespace restore;
 	CheckTargetDirectory(opts);
 	BackupRecord backup = opts.backup ? *opts.backup : SelectBackup(repo, opts.label);
+	CheckServerVersion(opts, backup);
 	RestoreState state(repo, opts, backup, progress);
 	PrepareTargetDirectory(state);
 	RestoreEntries(state);

@@ -28,6 +28,10 @@ struct RestoreOptions {
 	// the backup does not have (stale WAL included) removed. pg_control is removed first
 	// and written last, so an interrupted delta restore never looks startable.
 	bool delta = false;
+	// The PostgreSQL major version that will start the restored directory (0: not said).
+	// A backup of another major version is refused before anything is written, as is a
+	// --delta onto a data directory of another version: no server reads another major's files.
+	int pg_major = 0;
 	// restore_command written into postgresql.auto.conf; empty: none. kSegmentSizeToken
 	// in it becomes the backup's WAL segment size in bytes (known once its manifest is read).
 	std::string restore_command;
