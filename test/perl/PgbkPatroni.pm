@@ -79,11 +79,18 @@ sub new
 	$self->{repo} = "$self->{base}/repo";
 	($self->{pgbk}) = grep { -x $_ } map { "$_/pgbk" } split /:/, $ENV{PATH};
 	die "pgbk is not on the PATH" unless $self->{pgbk};
+	# The server version under test: PGXS puts its bindir first on the PATH.
+	chomp($self->{bin_dir} = `pg_config --bindir`);
+	($self->{major}) = `pg_config --version` =~ /PostgreSQL (\d+)/;
+	die "no pg_config on the PATH" unless $self->{bin_dir} && $self->{major};
 	$self->start_etcd;
 	return $self;
 }
 
 sub repo { return $_[0]->{repo}; }
+
+# The major version of the servers Patroni runs.
+sub major { return $_[0]->{major}; }
 
 sub start_etcd
 {
@@ -116,11 +123,14 @@ sub node_config
 		max_wal_senders => 10,
 		max_replication_slots => 10,
 		shared_preload_libraries => 'pgbk',
-		archive_mode => 'on',
 		archive_library => 'pgbk',
 		# Only Patroni reads it (archive_library wins in PostgreSQL 15): its pre-rewind
-		# archiving of the old primary's .ready files.
-		archive_command => "$pgbk --repo $repo wal-push %p",
+		# archiving of the old primary's .ready files. PostgreSQL 16 and later refuse to
+		# archive with both set; there the standbys archive what they receive instead
+		# (docs/high-availability.md).
+		$self->{major} < 16
+		? (archive_mode => 'on', archive_command => "$pgbk --repo $repo wal-push %p")
+		: (archive_mode => 'always'),
 		'pgbk.repository' => $repo,
 		max_wal_size => '256MB',
 		%{ $self->{parameters} });
@@ -145,7 +155,7 @@ sub node_config
 			listen => "127.0.0.1:$node->{port}",
 			connect_address => "127.0.0.1:$node->{port}",
 			data_dir => $node->{data_dir},
-			bin_dir => '/usr/lib/postgresql/15/bin',
+			bin_dir => $self->{bin_dir},
 			pgpass => "$self->{base}/$node->{name}.pgpass",
 			authentication => {
 				superuser => { username => 'postgres', password => 'pgbk' },

@@ -12,11 +12,13 @@ use HTTP::Tiny;
 use IPC::Run;
 
 # A cluster with data checksums, pgbk preloaded and WAL archived by pgbk into the
-# default repository (pgbk_repo-pgdata beside the data directory).
+# default repository (pgbk_repo-pgdata beside the data directory). install_path => DIR
+# runs another installed server version (its bin/ and lib/ under DIR).
 sub new_node
 {
 	my ($name, %opts) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name,
+		$opts{install_path} ? (install_path => $opts{install_path}) : ());
 	$node->init(extra => ['--data-checksums'], allows_streaming => $opts{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pgbk'
