@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/build-pg.sh MAJOR: prints the pg_config of PostgreSQL MAJOR, building the server first when
-# it is not there yet.
+# scripts/build-pg.sh MAJOR [server|headers]: prints the pg_config of PostgreSQL MAJOR, building it
+# first when it is not there yet: the whole server (the default), or only what building an
+# extension needs (headers, pg_config and PGXS: about a minute instead of a few).
 #   15      Debian 12's own binaries (postgresql-15, installed by scripts/install-deps.sh).
 #   17, 18  built once from Debian's own source package and reused afterwards: Debian 12 ships
 #           no binaries for them. The sources come from Debian 13 (17) or unstable (18) on the
@@ -12,7 +13,13 @@
 # PGBK_PG_PREFIX=DIR builds into DIR/MAJOR instead.
 # Progress goes to stderr; stdout is only the pg_config path.
 set -euo pipefail
-major=${1:?usage: scripts/build-pg.sh MAJOR (15, 17 or 18)}
+major=${1:?usage: scripts/build-pg.sh MAJOR (15, 17 or 18) [server|headers]}
+part=${2:-server}
+case $part in server | headers) ;; *)
+	echo "scripts/build-pg.sh: build 'server' or 'headers', not '$part'" >&2
+	exit 2
+	;;
+esac
 
 if [ "$major" = 15 ]; then
 	echo /usr/lib/postgresql/15/bin/pg_config
@@ -36,8 +43,9 @@ else
 		exit 0
 	fi
 fi
-# The stamp is written last, so a build cut short is redone rather than trusted.
-if [ -f "$prefix/.pgbk-built" ] && [ -x "$prefix/bin/pg_config" ]; then
+# The stamp is written last, so a build cut short is redone rather than trusted; a whole
+# server also serves for headers.
+if [ -x "$prefix/bin/pg_config" ] && grep -qx -e server -e "$part" "$prefix/.pgbk-built" 2>/dev/null; then
 	echo "$prefix/bin/pg_config"
 	exit 0
 fi
@@ -51,6 +59,8 @@ if [ -z "$mirror" ]; then
 	exit 2
 fi
 
+security=$(awk '/^URIs:/ && $2 ~ /security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+
 work=${PGBK_PG_SRC:-/var/tmp/pgbk-pg-src}/$major
 mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial" "$work/apt/sources"
 cat >"$work/apt/sources/debian-src.sources" <<SOURCES
@@ -60,6 +70,17 @@ Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
+# A stable release's newest sources may be in its security suite.
+if [ -n "$security" ] && [ "$suite" != sid ]; then
+	cat >>"$work/apt/sources/debian-src.sources" <<SOURCES
+
+Types: deb-src
+URIs: $security
+Suites: $suite-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+fi
 private_apt=(-o "APT::Sandbox::User=root" -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/apt/sources"
 	-o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache=$work/apt/cache")
 
@@ -69,7 +90,12 @@ if ! ls postgresql-"$major"_*.orig.tar.* >/dev/null 2>&1; then
 	apt-get "${private_apt[@]}" -qq update >&2
 	# --download-only and our own tar: dpkg-source would apply Debian's patches, which target
 	# Debian's own build layout, not a plain prefix.
-	apt-get "${private_apt[@]}" -qq source --download-only "postgresql-$major" >&2
+	if ! apt-get "${private_apt[@]}" -qq source --download-only "postgresql-$major" >&2; then
+		# Exit 3: the source cannot be had here (a mirror that lists a package without carrying
+		# its files); callers may go on without this version.
+		echo "scripts/build-pg.sh: the source package postgresql-$major cannot be downloaded from $mirror${security:+ or $security}" >&2
+		exit 3
+	fi
 fi
 # A fresh tree each time: a tree configured for another prefix keeps its old paths.
 rm -rf "$work/tree"
@@ -78,7 +104,7 @@ tar -xf "$(ls postgresql-"$major"_*.orig.tar.* | head -1)" -C "$work/tree" --str
 cd "$work/tree"
 version=$(sed -n 's/^PACKAGE_VERSION=.\(.*\).$/\1/p' configure)
 
-echo "== PostgreSQL $major: building $version into $prefix (a few minutes on 2 cores)" >&2
+echo "== PostgreSQL $major: building $version ($part) into $prefix" >&2
 rm -rf "$prefix" "${layout[@]#--datadir=}"
 # --enable-tap-tests installs the TAP modules PGXS's installcheck needs; ICU and readline are not
 # needed by the tests and would add build dependencies.
@@ -92,10 +118,20 @@ build() { make -j"$(nproc)" "$@" >>make.log 2>&1 || {
 	exit 1
 }; }
 : >make.log
-build
-build install
-build -C contrib/amcheck install
-build -C contrib/pg_walinspect install
-build -C src/test/perl install
-touch "$prefix/.pgbk-built"
+if [ "$part" = server ]; then
+	build
+	build install
+	build -C contrib/amcheck install
+	build -C contrib/pg_walinspect install
+	build -C src/test/perl install
+else
+	# What PGXS and pg_config need: generated and installed headers, the make files, the
+	# install scripts, pg_config itself (with the libraries it links).
+	build -C src/backend generated-headers
+	for dir in src/include src/common src/port src/bin/pg_config src/makefiles config; do
+		build -C "$dir" install
+	done
+	build -C src install-local
+fi
+echo "$part" >"$prefix/.pgbk-built"
 echo "$prefix/bin/pg_config"

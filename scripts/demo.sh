@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
 ./scripts/install-deps.sh
+# Any supported server: PG_CONFIG=/usr/lib/postgresql/18/bin/pg_config ./scripts/demo.sh builds
+# PostgreSQL 18 from Debian's source package first when it is not there (scripts/build-pg.sh).
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+if [ ! -x "$PG_CONFIG" ] && [[ $PG_CONFIG =~ ^/usr/lib/postgresql/([0-9]+)/bin/pg_config$ ]]; then
+	./scripts/build-pg.sh "${BASH_REMATCH[1]}" >/dev/null
+fi
 ./scripts/build.sh
 
 demo=${PGBK_DEMO_DIR:-/tmp/pgbk-demo}
@@ -23,7 +29,7 @@ rm -rf "$demo"
 mkdir -p "$demo"
 chown postgres "$demo"
 
-echo "== a throwaway cluster with pgbk (WAL archived by the archive module)"
+echo "== a throwaway $("$PG_CONFIG" --version) cluster with pgbk (WAL archived by the archive module)"
 new_pgbk_cluster "$demo/data" "$demo" "$port"
 cat >>"$demo/data/postgresql.conf" <<CONF
 # pgbk.repository is empty: the repository is $demo/pgbk_repo-data, beside the data directory

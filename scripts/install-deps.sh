@@ -12,6 +12,8 @@ packages=(
 	bison flex liblz4-dev zlib1g-dev
 	# Debian packages (debian/, pg_buildext)
 	debhelper dpkg-dev fakeroot postgresql-server-dev-all
+	# the package builds reuse the test builds' compilations
+	ccache
 	# tests
 	libgtest-dev libipc-run-perl perl tzdata
 	# high availability (TAP 021): Patroni with etcd on loopback

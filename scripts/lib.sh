@@ -1,5 +1,6 @@
 # Shared shell helpers for scripts/demo.sh and bench/*.sh (sourced, not run).
-PGBIN=/usr/lib/postgresql/15/bin
+# The server's programs: those of $PG_CONFIG (default Debian 12's PostgreSQL 15).
+PGBIN=$("${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --bindir)
 
 # Runs a command as the postgres user with PostgreSQL's programs on PATH.
 as_pg() { runuser -u postgres -- env PATH="$PGBIN:$PATH" "$@"; }

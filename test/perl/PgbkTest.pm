@@ -53,10 +53,13 @@ sub table_digests
 	return \%digests;
 }
 
-# Switches WAL and waits until the completed segment is archived.
+# Switches WAL and waits until the completed segment is archived. A record goes first: a
+# switch at the very start of a segment switches nothing and names the segment being
+# written, which is never archived.
 sub switch_and_wait_archived
 {
 	my ($node) = @_;
+	$node->safe_psql('postgres', "SELECT pg_logical_emit_message(false, 'pgbk-test', 'switch')");
 	my $walfile = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
 	$node->poll_query_until('postgres', "SELECT coalesce(last_archived_wal >= '$walfile', false) FROM pg_stat_archiver")
 	  or die "timed out waiting for $walfile to be archived";
