@@ -101,8 +101,7 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 			req.options.pg_major = std::atoi(v.c_str());
 			if (req.options.pg_major < 10 || std::to_string(req.options.pg_major) != v)
 				throw UsageError("--pg-version " + v + ": give the major version that will start the copy, e.g. 18");
-		}
-		else if (a == "--secrets-file")
+		} else if (a == "--secrets-file")
 			req.secrets_file = AbsolutePath(value());
 		else
 			throw UsageError("unknown restore option " + a);

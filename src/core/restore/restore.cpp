@@ -130,7 +130,8 @@ CheckServerVersion(const RestoreOptions &opts, const BackupRecord &backup)
 		throw Error(ErrorKind::Config,
 					"--delta: \"" + opts.pgdata + "\" is a PostgreSQL " + std::to_string(target_major) +
 						" data directory (its PG_VERSION), and backup " + backup.label + " was taken by PostgreSQL " +
-						std::to_string(backup_major) + ": a delta restore only updates a copy of the same major version",
+						std::to_string(backup_major) +
+						": a delta restore only updates a copy of the same major version",
 					"Restore into an empty directory instead (without --delta).");
 }
 
