@@ -84,15 +84,44 @@ fi
 private_apt=(-o "APT::Sandbox::User=root" -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/apt/sources"
 	-o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache=$work/apt/cache")
 
+# A mirror may list a newer point release of a stable suite than its pool carries. Then an
+# earlier one from the same pool is used: its .dsc must carry a good signature of a Debian
+# developer (debian-keyring), and the upstream tarball the checksum that signed .dsc gives.
+earlier_point_release() {
+	local listed upstream revision minor m dsc orig sum
+	listed=$(apt-cache "${private_apt[@]}" showsrc "postgresql-$major" | awk '/^Version:/ { print $2; exit }')
+	upstream=${listed%%-*} revision=${listed#*-}
+	minor=${upstream#*.}
+	[[ $minor =~ ^[0-9]+$ ]] || return 1
+	for ((m = minor - 1; m >= 0 && m >= minor - 4; m--)); do
+		dsc=postgresql-${major}_$major.$m-$revision.dsc
+		curl -fsS -o "$dsc.signed" "$mirror/pool/main/p/postgresql-$major/${dsc//+/%2b}" 2>/dev/null || continue
+		gpgv --quiet --keyring /usr/share/keyrings/debian-keyring.gpg --output "$dsc" "$dsc.signed" 2>/dev/null || {
+			echo "scripts/build-pg.sh: $dsc has no good signature of a Debian developer; not used" >&2
+			rm -f "$dsc" "$dsc.signed"
+			return 1
+		}
+		read -r sum _ orig < <(awk '/^Checksums-Sha256:/ { on = 1; next } /^[^ ]/ { on = 0 } on && $3 ~ /\.orig\.tar\./' "$dsc")
+		curl -fsS -o "$orig" "$mirror/pool/main/p/postgresql-$major/$orig" &&
+			echo "$sum  $orig" | sha256sum --quiet -c - || {
+			echo "scripts/build-pg.sh: $orig does not match the checksum in $dsc" >&2
+			rm -f "$orig"
+			return 1
+		}
+		echo "== PostgreSQL $major: $listed is listed but not on the mirror; using $major.$m-$revision (signed .dsc, checksum matched)" >&2
+		return 0
+	done
+	return 1
+}
+
 cd "$work"
 if ! ls postgresql-"$major"_*.orig.tar.* >/dev/null 2>&1; then
 	echo "== PostgreSQL $major: source package from $mirror $suite (private apt state in $work/apt)" >&2
 	apt-get "${private_apt[@]}" -qq update >&2
 	# --download-only and our own tar: dpkg-source would apply Debian's patches, which target
 	# Debian's own build layout, not a plain prefix.
-	if ! apt-get "${private_apt[@]}" -qq source --download-only "postgresql-$major" >&2; then
-		# Exit 3: the source cannot be had here (a mirror that lists a package without carrying
-		# its files); callers may go on without this version.
+	if ! apt-get "${private_apt[@]}" -qq source --download-only "postgresql-$major" >&2 && ! earlier_point_release; then
+		# Exit 3: the source cannot be had here; callers may go on without this version.
 		echo "scripts/build-pg.sh: the source package postgresql-$major cannot be downloaded from $mirror${security:+ or $security}" >&2
 		exit 3
 	fi

@@ -9,7 +9,7 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15
 	libzstd-dev libssl-dev libsodium-dev libcurl4-openssl-dev libxml2-dev nlohmann-json3-dev
 	# PostgreSQL 17 and 18 from Debian's source packages (scripts/build-pg.sh)
-	bison flex liblz4-dev zlib1g-dev
+	bison flex liblz4-dev zlib1g-dev debian-keyring curl
 	# Debian packages (debian/, pg_buildext)
 	debhelper dpkg-dev fakeroot postgresql-server-dev-all
 	# the package builds reuse the test builds' compilations
