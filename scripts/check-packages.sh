@@ -60,5 +60,6 @@ CONF
 		exit 1
 	}
 done
-"$root/usr/bin/pgbk" --help | head -1
+# sed reads to the end: head would close the pipe early and pgbk die of SIGPIPE under pipefail.
+"$root/usr/bin/pgbk" --help | sed -n 1p
 echo "== the packages work from a clean root"

@@ -117,6 +117,8 @@ done
 
 part "pg_regress and end-to-end tests on PostgreSQL ${test_versions[*]}, at once (as postgres)"
 work=$(mktemp -d /tmp/pgbk-test.XXXXXX)
+# mktemp makes it 0700 and root's; the suites run as postgres below it.
+chmod 755 "$work"
 # A small file system of its own for a local repository that fills up (TAP 024), one per version.
 mounts=()
 trap 'for m in "${mounts[@]}"; do umount "$m"; done; rm -rf "$work" "$packages"; test/s3/radosgw.sh stop; test/s3/swift.sh stop' EXIT
