@@ -70,6 +70,10 @@ echo "starting Swift with s3api (S3 on 127.0.0.1:7490)"
 test/s3/swift.sh start
 eval "$(test/s3/swift.sh env)"
 
+# ccache: every build below (core, sanitizers, fuzzers, extension, packages) reuses what an
+# earlier run, or an earlier part of this one, compiled with the same flags.
+export PATH=/usr/lib/ccache:$PATH CCACHE_NOHASHDIR=1
+
 part "formatting (clang-format) and the one source list"
 files=$(find src test/unit test/fuzz -name '*.cpp' -o -name '*.hpp')
 clang-format --dry-run --Werror $files
@@ -88,8 +92,6 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
 part "fuzzing the parsers of untrusted bytes (libFuzzer, briefly: longer runs with scripts/fuzz.sh SECONDS)"
 ./scripts/fuzz.sh 15
 
-# ccache: the package builds below compile what these builds compiled, with the same flags.
-export PATH=/usr/lib/ccache:$PATH CCACHE_NOHASHDIR=1
 for v in "${test_versions[@]}" "${built_versions[@]}"; do
 	part "extension build for PostgreSQL $v (-Werror) and make install"
 	make -s clean PG_CONFIG="${pg_config[$v]}" >/dev/null 2>&1 || true
