@@ -8,7 +8,6 @@
 # Not a test: run by hand, as root, on Debian 12.   DURATION=600 SCALE=20 [CASES='no-spool spool drop'] bench/run-outage.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
 
 DURATION=${DURATION:-600}
 SCALE=${SCALE:-20}
@@ -16,10 +15,7 @@ B=${BENCH_DIR:-/tmp/pgbk-bench-outage}
 PORT=${BENCH_PORT:-55460}
 export RGW_DIR=$B/radosgw
 
-./scripts/install-deps.sh >/dev/null
-./scripts/build.sh >/dev/null
-. scripts/lib.sh
-psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
+. bench/common.sh
 rgw_pid() { sed -n 3p "$RGW_DIR/pids"; } # mon, osd, radosgw (test/s3/radosgw.sh)
 cleanup() {
 	[ -f "$RGW_DIR/pids" ] && kill -CONT "$(rgw_pid)" 2>/dev/null || true
@@ -28,9 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
-rm -rf "$B"
-mkdir -p "$B"
-chown postgres "$B"
+fresh_pg_dir "$B"
 
 echo "== radosgw with TLS on localhost:7443 (test CA)"
 start_bench_radosgw "$B"

@@ -4,7 +4,6 @@
 # Not a test: run by hand, as root, on Debian 12.   SCALE=100 RUNS=2 bench/run-s3.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
 
 SCALE=${SCALE:-100}
 RUNS=${RUNS:-2}
@@ -13,19 +12,14 @@ B=${BENCH_DIR:-/tmp/pgbk-bench-s3}
 PORT=${BENCH_PORT:-55450}
 export RGW_DIR=$B/radosgw
 
-./scripts/install-deps.sh >/dev/null
-./scripts/build.sh >/dev/null
-. scripts/lib.sh
-psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
+. bench/common.sh
 cleanup() {
 	stop_cluster "$B/data"
 	test/s3/radosgw.sh stop || true
 }
 trap cleanup EXIT
 cleanup
-rm -rf "$B"
-mkdir -p "$B"
-chown postgres "$B"
+fresh_pg_dir "$B"
 
 echo "== radosgw with TLS on localhost:7443 (test CA)"
 start_bench_radosgw "$B"

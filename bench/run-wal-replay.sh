@@ -9,7 +9,6 @@
 # Not a test: run by hand, as root, on Debian 12.   WAL_SCALE=160 [MODE=s3] bench/run-wal-replay.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
 
 WAL_SCALE=${WAL_SCALE:-160}
 MODE=${MODE:-local}
@@ -17,9 +16,7 @@ PARALLEL=${PARALLEL:-2}
 B=${BENCH_DIR:-/tmp/pgbk-bench-replay}
 PORT=${BENCH_PORT:-55460}
 
-./scripts/install-deps.sh >/dev/null
-./scripts/build.sh >/dev/null
-. scripts/lib.sh
+. bench/common.sh
 psql_at() { as_pg psql -h "$B" -p "$1" -d postgres -X -A -t -v ON_ERROR_STOP=1 -c "$2"; }
 export RGW_DIR=$B/radosgw
 cleanup() {
@@ -28,9 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
-rm -rf "$B"
-mkdir -p "$B"
-chown postgres "$B"
+fresh_pg_dir "$B"
 
 pgbk_repo=(--repo "$B/pgbk_repo-data")
 pgbr_repo="repo1-path=$B/pgbr_repo"

@@ -5,7 +5,6 @@
 # Not a test: run by hand, as root, on Debian 12.   SCALE=100 RUNS=3 bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
 
 SCALE=${SCALE:-100}
 RUNS=${RUNS:-3}
@@ -13,11 +12,7 @@ PARALLEL=${PARALLEL:-2}
 B=${BENCH_DIR:-/tmp/pgbk-bench}
 PORT=${BENCH_PORT:-55440}
 
-./scripts/install-deps.sh >/dev/null
-./scripts/build.sh >/dev/null
-
-. scripts/lib.sh
-psql_b() { as_pg psql -h "$B" -p "$PORT" -d postgres -X -A -t -v ON_ERROR_STOP=1 "$@"; }
+. bench/common.sh
 stop_server() { stop_cluster "$B/data"; }
 trap stop_server EXIT
 

@@ -25,9 +25,7 @@ stop_all() {
 }
 trap stop_all EXIT
 stop_all
-rm -rf "$demo"
-mkdir -p "$demo"
-chown postgres "$demo"
+fresh_pg_dir "$demo"
 
 echo "== a throwaway $("$PG_CONFIG" --version) cluster with pgbk (WAL archived by the archive module)"
 new_pgbk_cluster "$demo/data" "$demo" "$port"

@@ -7,6 +7,13 @@ as_pg() { runuser -u postgres -- env PATH="$PGBIN:$PATH" "$@"; }
 
 now() { date +%s.%N; }
 
+# fresh_pg_dir DIR: DIR empty and the postgres user's.
+fresh_pg_dir() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	chown postgres "$1"
+}
+
 # Median of the numbers on stdin.
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -137,9 +144,7 @@ CONF
 start_pgbench_cluster() {
 	local b=$1 port=$2 scale=$3 parallel=$4
 	stop_cluster "$b/data"
-	rm -rf "$b"
-	mkdir -p "$b"
-	chown postgres "$b"
+	fresh_pg_dir "$b"
 	echo "== cluster: pgbench scale $scale, data checksums, WAL archived by pgbk"
 	new_pgbk_cluster "$b/data" "$b" "$port"
 	cat >>"$b/data/postgresql.conf" <<CONF

@@ -198,9 +198,7 @@ RestoreCommandWord(const std::string &word)
 std::string
 DefaultSecretsFile(const std::string &pgdata)
 {
-	std::string dir = pgdata;
-	while (dir.size() > 1 && dir.back() == '/')
-		dir.pop_back();
+	std::string dir = StripTrailingSlashes(pgdata);
 	auto slash = dir.find_last_of('/');
 	return dir.substr(0, slash == 0 ? 1 : slash) + (slash == 0 ? "" : "/") + dir.substr(slash + 1) +
 		   ".pgbk-secrets.conf";

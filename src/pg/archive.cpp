@@ -299,6 +299,12 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 		// The archiver's working directory is the data directory.
 		if (auto reason = pgbk::ArchiveStopReason("."))
 			throw pgbk::Error(pgbk::ErrorKind::Conflict, "archiving is stopped: " + *reason, kResumeHint);
+		auto keep_during_outage = [&](const std::string &why) {
+			strlcpy(outage, why.c_str(), outage_len);
+			*spooled = KeepDuringOutage(ConfiguredSpool(), file, path, why, position);
+			if (spooled->spooled)
+				RememberKept(file, path);
+		};
 		// A direct attempt on a paused store costs the whole request timeout, and a
 		// shutdown waits for it: none while the drain finds the repository away, and one
 		// every kRepositoryDownFor at most without a spool.
@@ -306,14 +312,9 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 		bool draining_fails = spool_drainer != nullptr && spool_drainer->RepositoryDown();
 		if (tried_lately || draining_fails) {
 			// The spool is looked at only during an outage: nothing of it on the usual path.
-			pgbk::ArchiveSpool *spool = ConfiguredSpool();
-			std::string why = spool_drainer != nullptr && !spool_drainer->LastError().empty()
-								  ? spool_drainer->LastError()
-								  : std::string("the repository did not answer");
-			strlcpy(outage, why.c_str(), outage_len);
-			*spooled = KeepDuringOutage(spool, file, path, why, position);
-			if (spooled->spooled)
-				RememberKept(file, path);
+			keep_during_outage(spool_drainer != nullptr && !spool_drainer->LastError().empty()
+								   ? spool_drainer->LastError()
+								   : std::string("the repository did not answer"));
 			return;
 		}
 		try {
@@ -322,10 +323,7 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 			if (!IsOutage(e))
 				throw;
 			repository_down_until = std::chrono::steady_clock::now() + kRepositoryDownFor;
-			strlcpy(outage, e.what(), outage_len);
-			*spooled = KeepDuringOutage(ConfiguredSpool(), file, path, e.what(), position);
-			if (spooled->spooled)
-				RememberKept(file, path);
+			keep_during_outage(e.what());
 			return;
 		}
 		RememberKept(file, path);

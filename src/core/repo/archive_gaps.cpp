@@ -22,17 +22,6 @@ constexpr const char *kGapPrefix = "gaps/";
 constexpr const char *kLedgerDirectory = "/gaps";
 constexpr size_t kGapRecordLimit = 1 << 16;
 
-std::string
-FormatUtc(int64_t t)
-{
-	char buf[32];
-	time_t tt = static_cast<time_t>(t);
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-	return buf;
-}
-
 json
 ToJson(const ArchiveGap &g)
 {
@@ -165,13 +154,24 @@ ArchiveGap::EndLsn(uint64_t segment_size) const
 }
 
 std::string
+FormatGapTime(int64_t unix_seconds)
+{
+	char buf[32];
+	time_t t = static_cast<time_t>(unix_seconds);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	return buf;
+}
+
+std::string
 DescribeGap(const ArchiveGap &g)
 {
 	std::string text = "timeline " + std::to_string(g.timeline) + ": " + g.first_wal +
 					   (g.last_wal != g.first_wal ? " to " + g.last_wal : "") + " (" + std::to_string(g.segments) +
 					   (g.segments == 1 ? " segment" : " segments");
 	if (g.opened_at != 0)
-		text += ", dropped from " + FormatUtc(g.opened_at);
+		text += ", dropped from " + FormatGapTime(g.opened_at);
 	if (!g.node.empty())
 		text += " by " + g.node;
 	text += ")";

@@ -35,9 +35,7 @@ std::string
 ResolveSpoolDirectory(const std::string &value, const std::string &data_directory)
 {
 	if (value.empty()) {
-		std::string dd = data_directory;
-		while (dd.size() > 1 && dd.back() == '/')
-			dd.pop_back();
+		std::string dd = StripTrailingSlashes(data_directory);
 		if (dd.empty() || dd[0] != '/')
 			throw Error(ErrorKind::Config,
 						"cannot derive the default pgbk.spool_directory: data directory \"" + data_directory +

@@ -123,12 +123,6 @@ GapOfHole(const WalHole &hole, uint64_t segment_size, const std::vector<ArchiveG
 	return nullptr;
 }
 
-std::string
-FormatUnixUtc(int64_t seconds)
-{
-	return FormatTargetTimeUtc(seconds * 1000000).substr(0, 19) + " UTC";
-}
-
 } // namespace
 
 std::string
@@ -166,7 +160,7 @@ CheckTargetReachable(Repository &repo, const BackupRecord &backup, const std::ve
 	// consistency point of the first backup after it.
 	std::string before = "up to LSN " + FormatLsn(hole_start);
 	if (gap != nullptr && gap->wal_after > 0)
-		before += " (WAL written until about " + FormatUnixUtc(gap->wal_after) + ")";
+		before += " (WAL written until about " + FormatGapTime(gap->wal_after) + ")";
 	before += " from backup " + backup.label;
 	const BackupRecord *first_after = nullptr;
 	for (const auto &b : backups)

@@ -1,5 +1,7 @@
 #include "pgbk/s3_credentials.hpp"
 
+#include "pgbk/fileio.hpp"
+
 #include "s3_xml.hpp"
 
 #include <curl/curl.h>
@@ -12,6 +14,7 @@
 namespace pgbk::s3 {
 namespace {
 
+using detail::Shown;
 using detail::XmlDoc;
 
 // One small HTTP exchange with a credential endpoint (STS, the container agent, IMDS).
@@ -81,16 +84,6 @@ Exchange(const HttpCall &call, const std::string &what)
 		throw Error(ErrorKind::Io,
 					what + " did not answer at " + call.url + ": " + (error[0] ? error : curl_easy_strerror(rc)));
 	return reply;
-}
-
-// Text from an endpoint, shown in messages: printable and short.
-std::string
-Shown(const std::string &text)
-{
-	std::string out;
-	for (unsigned char c : text.substr(0, 200))
-		out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
-	return out;
 }
 
 std::string
@@ -177,8 +170,7 @@ public:
 		endpoint_ = c.env("AWS_ENDPOINT_URL_STS");
 		if (endpoint_.empty())
 			endpoint_ = "https://sts." + (c.region.empty() ? std::string("us-east-1") : c.region) + ".amazonaws.com";
-		while (!endpoint_.empty() && endpoint_.back() == '/')
-			endpoint_.pop_back();
+		endpoint_ = StripTrailingSlashes(endpoint_, false);
 	}
 	ExpiringCredentials
 	Fetch() override
@@ -308,8 +300,7 @@ public:
 		endpoint_ = c.env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 		if (endpoint_.empty())
 			endpoint_ = "http://169.254.169.254";
-		while (!endpoint_.empty() && endpoint_.back() == '/')
-			endpoint_.pop_back();
+		endpoint_ = StripTrailingSlashes(endpoint_, false);
 	}
 	ExpiringCredentials
 	Fetch() override

@@ -1,5 +1,6 @@
 #include "pgbk/s3_client.hpp"
 
+#include "pgbk/fileio.hpp"
 #include "pgbk/hash.hpp"
 #include "pgbk/numbers.hpp"
 #include "s3_xml.hpp"
@@ -19,6 +20,7 @@
 namespace pgbk::s3 {
 namespace {
 
+using detail::Shown;
 using detail::XmlDoc;
 
 std::string
@@ -89,16 +91,6 @@ OnBody(char *ptr, size_t size, size_t nmemb, void *userdata)
 		return 0; // CURLE_WRITE_ERROR
 	body->append(ptr, size * nmemb);
 	return size * nmemb;
-}
-
-// Text from the store, shown in messages: printable, and short.
-std::string
-Shown(const std::string &text)
-{
-	std::string out;
-	for (unsigned char c : text.substr(0, 200))
-		out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
-	return out + (text.size() > 200 ? "..." : "");
 }
 
 // The object length after the '/' of a Content-Range header.
@@ -580,6 +572,27 @@ struct S3Client::Impl {
 		if (head.status != 404)
 			Fail(bucket, Request{"HeadObject", "HEAD", key, {}, {}, nullptr}, head);
 	}
+
+	// A write that, when `create_only`, must not replace an object: If-None-Match: *
+	// where the store has it (`missing`: it was found not to, for this kind of write),
+	// else absent by HEAD and then a plain write. The answer of the write that stored.
+	HttpResult
+	Write(const std::string &bucket, const Request &rq, bool create_only, std::atomic<bool> &missing)
+	{
+		if (create_only && SendsCondition(missing)) {
+			Request conditional = rq;
+			conditional.headers.emplace_back("If-None-Match", "*");
+			HttpResult r = Call(bucket, conditional);
+			if (r.status < 300)
+				return r;
+			if (!RefusesCondition(r))
+				Fail(bucket, conditional, r);
+			ConditionRefused(bucket, conditional, r, missing);
+		}
+		if (create_only)
+			RefuseIfPresent(bucket, rq.key);
+		return Must(bucket, rq);
+	}
 };
 
 S3Client::S3Client(S3Options options, std::string bucket)
@@ -598,8 +611,7 @@ S3Client::S3Client(S3Options options, std::string bucket)
 	auto slash = rest.find('/');
 	impl_->authority = rest.substr(0, slash);
 	impl_->base_path = slash == std::string::npos ? "" : rest.substr(slash);
-	while (!impl_->base_path.empty() && impl_->base_path.back() == '/')
-		impl_->base_path.pop_back();
+	impl_->base_path = StripTrailingSlashes(impl_->base_path, false);
 	if (impl_->authority.empty())
 		throw Error(ErrorKind::Config, "S3 endpoint \"" + ep + "\" has no host");
 	impl_->features = &FeaturesOf(impl_->Describe(bucket_));
@@ -623,20 +635,8 @@ void
 S3Client::PutObject(const std::string &key, const std::string &body, bool create_only)
 {
 	Impl &m = *impl_;
-	Impl::Request rq{"PutObject", "PUT", key, {}, m.WriteHeaders(), &body};
-	if (create_only && m.SendsCondition(m.features->conditional_put_missing)) {
-		Impl::Request conditional = rq;
-		conditional.headers.emplace_back("If-None-Match", "*");
-		HttpResult r = m.Call(bucket_, conditional);
-		if (r.status < 300)
-			return;
-		if (!Impl::RefusesCondition(r))
-			m.Fail(bucket_, conditional, r);
-		m.ConditionRefused(bucket_, conditional, r, m.features->conditional_put_missing);
-	}
-	if (create_only)
-		m.RefuseIfPresent(bucket_, key);
-	m.Must(bucket_, rq);
+	m.Write(bucket_, Impl::Request{"PutObject", "PUT", key, {}, m.WriteHeaders(), &body}, create_only,
+			m.features->conditional_put_missing);
 }
 
 std::string
@@ -678,24 +678,10 @@ S3Client::CompleteMultipartUpload(const std::string &key, const std::string &upl
 			   "</ETag></Part>";
 	xml += "</CompleteMultipartUpload>";
 	Impl::Request rq{"CompleteMultipartUpload", "POST", key, {{"uploadId", upload_id}}, {}, &xml};
-	auto done = [&](const HttpResult &r) {
-		// A 200 may still carry an error document (S3 reports late failures this way).
-		if (r.body.find("<Error>") != std::string::npos)
-			throw Error(ErrorKind::Io, "S3 CompleteMultipartUpload for " + key + " failed:" + Impl::ErrorSuffix(r));
-	};
-	if (create_only && m.SendsCondition(m.features->conditional_complete_missing)) {
-		Impl::Request conditional = rq;
-		conditional.headers.emplace_back("If-None-Match", "*");
-		HttpResult r = m.Call(bucket_, conditional);
-		if (r.status < 300)
-			return done(r);
-		if (!Impl::RefusesCondition(r))
-			m.Fail(bucket_, conditional, r);
-		m.ConditionRefused(bucket_, conditional, r, m.features->conditional_complete_missing);
-	}
-	if (create_only)
-		m.RefuseIfPresent(bucket_, key);
-	done(m.Must(bucket_, rq));
+	HttpResult r = m.Write(bucket_, rq, create_only, m.features->conditional_complete_missing);
+	// A 200 may still carry an error document (S3 reports late failures this way).
+	if (r.body.find("<Error>") != std::string::npos)
+		throw Error(ErrorKind::Io, "S3 CompleteMultipartUpload for " + key + " failed:" + Impl::ErrorSuffix(r));
 }
 
 CreateOnlySupport
@@ -933,6 +919,15 @@ S3Client::CheckBucket()
 }
 
 namespace detail {
+
+std::string
+Shown(const std::string &text)
+{
+	std::string out;
+	for (unsigned char c : text.substr(0, 200))
+		out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+	return out + (text.size() > 200 ? "..." : "");
+}
 
 void
 GlobalInit()

@@ -1,5 +1,6 @@
 // Internals of the S3 client shared with the credential providers: libcurl and
-// libxml2 set up once per process, and XML responses read by element name.
+// libxml2 set up once per process, XML responses read by element name, and text from
+// an endpoint made safe to put in a message.
 #pragma once
 #include <cstring>
 #include <libxml/parser.h>
@@ -10,6 +11,10 @@ namespace pgbk::s3::detail {
 
 // curl_global_init and xmlInitParser, once per process (before any thread uses them).
 void GlobalInit();
+
+// Text from a store or endpoint, shown in messages: printable, and at most 200
+// characters (then "...").
+std::string Shown(const std::string &text);
 
 // A parsed XML response; finds elements by local name anywhere below the root.
 class XmlDoc {

@@ -359,14 +359,6 @@ CheckLocalRepositoryUsable(const std::string &path)
 
 namespace {
 
-std::string
-StripTrailingSlashes(std::string p)
-{
-	while (p.size() > 1 && p.back() == '/')
-		p.pop_back();
-	return p;
-}
-
 // Absolute directories and file:///directory; the default repository beside the data
 // directory.
 class LocalDriver final : public StorageDriver {

@@ -2,6 +2,7 @@
 // up to one part is a single PUT, a larger one a multipart upload of part_size pieces
 // (aborted if the writer is dropped before Commit). Reads are ranged GETs of one chunk
 // at a time. Each thread gets its own client (and keep-alive connection) from a pool.
+#include "pgbk/fileio.hpp"
 #include "pgbk/s3_client.hpp"
 #include "pgbk/storage.hpp"
 #include "pgbk/storage_driver.hpp"
@@ -336,8 +337,7 @@ public:
 		out.driver = this;
 		out.root = rest.substr(0, slash);
 		out.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
-		while (!out.prefix.empty() && out.prefix.back() == '/')
-			out.prefix.pop_back();
+		out.prefix = StripTrailingSlashes(out.prefix, false);
 		while (!out.prefix.empty() && out.prefix.front() == '/')
 			out.prefix.erase(0, 1);
 		bool ok = out.root.size() >= 3 && out.root.size() <= 63;

@@ -151,6 +151,14 @@ ReplaceFile(const std::string &path, const std::string &content, bool durable, u
 }
 
 std::string
+StripTrailingSlashes(std::string text, bool keep_root)
+{
+	while (text.size() > (keep_root ? 1u : 0u) && text.back() == '/')
+		text.pop_back();
+	return text;
+}
+
+std::string
 ResolvedPath(const std::string &path)
 {
 	// Split into components; the resolution starts at the longest existing prefix.

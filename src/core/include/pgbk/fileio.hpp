@@ -54,6 +54,9 @@ void ReplaceFile(const std::string &path, const std::string &content, bool durab
 // existing ancestor through realpath(3), the rest appended with "." and ".." applied.
 // "//data/x", "/./data/x", "/repo/../data/x" and a link to /data all become "/data/x".
 std::string ResolvedPath(const std::string &path);
+// The text without the slashes it ends with: "/a/b//" is "/a/b". `keep_root` for a
+// file path, where "/" is the root and stays; a URL's path or a key prefix drops it.
+std::string StripTrailingSlashes(std::string text, bool keep_root = true);
 // Whether `path` is `dir` or inside it, both resolved.
 bool PathIsWithin(const std::string &path, const std::string &dir);
 
