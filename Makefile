@@ -33,7 +33,7 @@ PG_CXXFLAGS = -MMD -MP -std=c++20 -Wno-register -Wextra -Wno-unused-parameter -W
 	-Wno-cast-function-type -Wno-volatile $(PGBK_WERROR)
 PGBK_WERROR ?= -Werror
 SHLIB_LINK += -lstdc++ -lpthread $(shell pkg-config --libs $(PGBK_LIBS))
-EXTRA_CLEAN = src/cli/pgbk $(CLI_OBJS) $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+EXTRA_CLEAN = src/cli/pgbk $(CLI_OBJS) $(OBJS:.o=.d) $(CLI_OBJS:.o=.d) .pgbk-built-for
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -44,6 +44,17 @@ include $(PGXS)
 PROVE_FLAGS += -I ./test/perl
 
 -include $(OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+# The objects live in the source tree, and those built against one server's headers must
+# never be linked for another (PostgreSQL 15's glue in an 18 pgbk.so fails to load:
+# "undefined symbol: pqsignal"). The stamp names the server they were built for; when
+# PG_CONFIG names another, it changes and everything rebuilds.
+SERVER_STAMP = .pgbk-built-for
+server_built_for := $(shell $(PG_CONFIG) --version) $(shell $(PG_CONFIG) --includedir-server)
+ifneq ($(server_built_for),$(shell cat $(SERVER_STAMP) 2>/dev/null))
+$(shell echo '$(server_built_for)' >$(SERVER_STAMP))
+endif
+$(OBJS) $(CLI_OBJS): $(SERVER_STAMP)
 
 all: src/cli/pgbk
 

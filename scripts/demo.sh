@@ -48,11 +48,15 @@ as_pg psql -h "$demo" -p "$port" -d postgres -X -c \
 echo "== more writes after the backup (they come back through WAL replay)"
 as_pg pgbench -h "$demo" -p "$port" -t 2000 -c 2 -j 2 postgres >/dev/null 2>&1
 psql_src -c "CREATE TABLE written_after_backup AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g"
-digest_sql="SELECT string_agg(relname || ' ' || n || ' ' || d, E'\n' ORDER BY relname) FROM (
-  SELECT c.relname, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I', c.relname), false, true, '')))[1]::text AS n,
-         (xpath('/row/m/text()', query_to_xml(format('SELECT md5(string_agg(t::text, ''|'' ORDER BY t::text)) AS m FROM %I t', c.relname), false, true, '')))[1]::text AS d
-  FROM pg_class c WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND c.relnamespace = 'public'::regnamespace) s"
-before=$(psql_src -c "$digest_sql")
+# Each permanent table of public, one line each: "name rows md5-of-its-rows" (plain SQL
+# per table: no xpath, which a server built without libxml lacks).
+table_digests() {
+	local psql=$1 t
+	for t in $($psql -c "SELECT relname FROM pg_class WHERE relkind = 'r' AND relpersistence = 'p' AND relnamespace = 'public'::regnamespace ORDER BY relname"); do
+		echo "$t $($psql -F ' ' -c "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '-') FROM public.\"$t\" t")"
+	done
+}
+before=$(table_digests psql_src)
 walfile=$(psql_src -c "SELECT pg_walfile_name(pg_switch_wal())")
 for _ in $(seq 1 600); do
 	[ "$(psql_src -c "SELECT coalesce(last_archived_wal >= '$walfile', false) FROM pg_stat_archiver")" = t ] && break
@@ -74,7 +78,7 @@ for _ in $(seq 1 600); do
 	[ "$(psql_dst -c "SELECT NOT pg_is_in_recovery()" 2>/dev/null)" = t ] && break
 	sleep 0.1
 done
-after=$(psql_dst -c "$digest_sql")
+after=$(table_digests psql_dst)
 
 echo "== every table: rows and digest, source vs restored"
 join <(echo "$before") <(echo "$after") |
