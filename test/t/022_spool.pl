@@ -86,9 +86,16 @@ for my $victim ('archiver', 'postmaster')
 	if ($victim eq 'archiver')
 	{
 		my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'");
+		my $checkpointer =
+		  $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
 		kill 'KILL', $pid or die "kill archiver $pid: $!";
-		# The postmaster reinitialises every process after a child's crash.
-		ok($node->poll_query_until('postgres', 'SELECT true'), 'the server is back after the archiver was killed');
+		# The postmaster reinitialises every process after a child's crash. A query may
+		# still reach the old processes before the postmaster has seen the death: the
+		# restart is over when a new checkpointer answers.
+		ok(
+			$node->poll_query_until(
+				'postgres', "SELECT pid <> $checkpointer FROM pg_stat_activity WHERE backend_type = 'checkpointer'"),
+			'the server is back after the archiver was killed');
 	}
 	else
 	{

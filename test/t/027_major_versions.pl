@@ -40,7 +40,7 @@ foreach my $case ([ $old_repo, $old_major, $old_label ], [ $new_repo, $new_major
 	my ($stdout, $stderr);
 	IPC::Run::run([ 'pgbk', '--repo', $repo, 'list', '--json' ], '>', \$stdout, '2>', \$stderr);
 	my ($backup) = grep { $_->{label} eq $label } @{ decode_json($stdout) };
-	is(int($backup->{pg_version} / 10000), $major, "list --json gives backup $label's server version");
+	is(int($backup->{pg_version} / 10000), $major, "list --json gives backup ${label}'s server version");
 	command_like([ 'pgbk', '--repo', $repo, 'verify', $label ], qr/\Q$label\E: intact/,
 		"pgbk verify checks the PostgreSQL $major backup");
 }
