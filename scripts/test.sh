@@ -157,8 +157,18 @@ for v in "${test_versions[@]}"; do
 	if [ $rc -ne 0 ]; then
 		status=$rc
 		[ -f "$tree/src/regression.diffs" ] && cat "$tree/src/regression.diffs"
+		# Each failed test: its failures with what led to them, its last lines, and the
+		# end of each of its servers' logs (the reason is usually there).
 		for f in "$tree"/src/tmp_check/log/regress_log_*; do
-			[ -f "$f" ] && grep -q "not ok\|Bail out\|died\|Dubious" "$f" && { echo "---- $f (tail)"; tail -n 60 "$f"; }
+			[ -f "$f" ] && grep -q "not ok\|Bail out\|died\|Dubious" "$f" || continue
+			echo "---- $f (failures)"
+			grep -n -B12 -A8 "not ok\|Bail out\|died" "$f" | head -n 200
+			echo "---- $f (tail)"
+			tail -n 40 "$f"
+			test_name=$(basename "$f" | sed 's/^regress_log_//')
+			for server_log in "$tree"/src/tmp_check/log/"${test_name}"_*.log; do
+				[ -f "$server_log" ] && { echo "---- $server_log (tail)"; tail -n 60 "$server_log"; }
+			done
 		done
 	fi
 done

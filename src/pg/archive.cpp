@@ -42,6 +42,9 @@ bool spool_looked_at = false; // whether this archiver checked for files left in
  * unreachable store costs the whole retry timeout. */
 std::chrono::steady_clock::time_point repository_down_until{};
 constexpr std::chrono::seconds kRepositoryDownFor{30};
+/* Why the last direct attempt failed: the reason shown for files spooled after it until
+ * the drain has tried the repository itself. */
+std::string *repository_down_reason = nullptr;
 /* Where dropped segments are recorded (pgbk.archive_overflow = drop), beside the spool. */
 pgbk::ArchiveGapLedger *gap_ledger = nullptr;
 /* The last segment stored or spooled and when it was last written: the WAL of a gap
@@ -312,9 +315,10 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 		bool draining_fails = spool_drainer != nullptr && spool_drainer->RepositoryDown();
 		if (tried_lately || draining_fails) {
 			// The spool is looked at only during an outage: nothing of it on the usual path.
-			keep_during_outage(spool_drainer != nullptr && !spool_drainer->LastError().empty()
-								   ? spool_drainer->LastError()
-								   : std::string("the repository did not answer"));
+			std::string why = spool_drainer != nullptr ? spool_drainer->LastError() : std::string();
+			if (why.empty() && repository_down_reason != nullptr)
+				why = *repository_down_reason;
+			keep_during_outage(why.empty() ? std::string("the repository did not answer") : why);
 			return;
 		}
 		try {
@@ -323,19 +327,26 @@ ArchiveOne(const char *file, const char *path, pgbk::ClusterIdentity id, pgbk::g
 			if (!IsOutage(e))
 				throw;
 			repository_down_until = std::chrono::steady_clock::now() + kRepositoryDownFor;
+			if (repository_down_reason == nullptr)
+				repository_down_reason = new std::string();
+			*repository_down_reason = e.what();
 			keep_during_outage(e.what());
 			return;
 		}
 		RememberKept(file, path);
 		// Stored directly: whatever the spool holds can follow. An archiver started after
-		// the outage (a restart) looks once whether an earlier one left files there.
-		if (!spool_looked_at) {
-			spool_looked_at = true;
-			if (pgbk::ArchiveSpool::UsageOf(pgbk::glue::SpoolDirectory()).files > 0 && ConfiguredSpool() != nullptr)
-				EnsureSpoolDrainer();
+		// the outage (a restart) looks once whether an earlier one left files there, and a
+		// repository reopened with new settings (its drainer stopped) gets a new drainer.
+		bool spool_holds_files =
+			archive_spool != nullptr
+				? archive_spool->CurrentUsage().files > 0
+				: !spool_looked_at && pgbk::ArchiveSpool::UsageOf(pgbk::glue::SpoolDirectory()).files > 0;
+		spool_looked_at = true;
+		if (spool_holds_files && ConfiguredSpool() != nullptr) {
+			EnsureSpoolDrainer();
+			if (spool_drainer != nullptr)
+				spool_drainer->Wake();
 		}
-		if (spool_drainer != nullptr && archive_spool != nullptr && archive_spool->CurrentUsage().files > 0)
-			spool_drainer->Wake();
 	});
 }
 

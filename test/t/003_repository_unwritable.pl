@@ -44,7 +44,8 @@ like($node->safe_psql('postgres', 'SELECT last_failure FROM pgbk_archive_status'
 
 set_repo_mode(0700);
 ok($node->poll_query_until('postgres', "SELECT spool_segments = 0 FROM pgbk_archive_status"),
-	'the spool drains once the repository is writable again');
+	'the spool drains once the repository is writable again')
+  or diag($node->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
 
 # Every segment from the first to the last is in the repository and intact.
 my $walsegs = $node->safe_psql('postgres',
