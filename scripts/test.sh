@@ -127,6 +127,26 @@ trap 'for m in "${mounts[@]}"; do umount "$m"; done; rm -rf "$work" "$packages";
 # The suites run side by side: the cluster ports they pick are locked in one place.
 mkdir -p "$work/portlock"
 chmod 1777 "$work/portlock"
+# A failed TAP test's log: an assertion that failed, a plan not reached or a death.
+failure_lines='not ok\|Bail out\|Looks like your test\|Looks like you failed\|timed out waiting\|died'
+failed_test() { [ -f "$1" ] && grep -q "$failure_lines" "$1"; }
+# The servers' logs of the test whose regress_log is $1 (each named after the test).
+test_logs() {
+	local name
+	name=$(basename "$1" | sed 's/^regress_log_//')
+	ls "$(dirname "$1")/${name}"_*.log 2>/dev/null || true
+}
+# At most ~20 lines: the failed assertions, the test's last words, its servers' last errors.
+brief_failure() {
+	local version=$1 f=$2
+	echo "-- PostgreSQL $version: $(basename "$f" | sed 's/^regress_log_//')"
+	{ grep -h -A3 "^\[[^]]*\]([^)]*) not ok\|^not ok" "$f" || true; } | head -n 8
+	{ grep -v "^\[[^]]*\]([^)]*) ok \|^# Checking port\|^# Found port" "$f" || true; } | tail -n 4
+	for server_log in $(test_logs "$f"); do
+		{ grep -H "ERROR\|FATAL\|PANIC\|pgbk: error" "$server_log" |
+			grep -v "due to administrator command\|the database system is" || true; } | tail -n 2
+	done | tail -n 6
+}
 declare -A pids
 for v in "${test_versions[@]}"; do
 	tree=$work/$v
@@ -156,22 +176,31 @@ for v in "${test_versions[@]}"; do
 	cat "$tree/test.log"
 	if [ $rc -ne 0 ]; then
 		status=$rc
-		[ -f "$tree/src/regression.diffs" ] && cat "$tree/src/regression.diffs"
+		if [ -f "$tree/src/regression.diffs" ]; then
+			cat "$tree/src/regression.diffs"
+			{ echo "-- PostgreSQL $v: pg_regress"; head -n 12 "$tree/src/regression.diffs"; } >>"$work/failures"
+		fi
 		# Each failed test: its failures with what led to them, its last lines, and the
 		# end of each of its servers' logs (the reason is usually there).
 		for f in "$tree"/src/tmp_check/log/regress_log_*; do
-			[ -f "$f" ] && grep -q "not ok\|Bail out\|died\|Dubious" "$f" || continue
+			failed_test "$f" || continue
 			echo "---- $f (failures)"
-			grep -n -B12 -A8 "not ok\|Bail out\|died" "$f" | head -n 200
+			grep -n -B12 -A8 "$failure_lines" "$f" | head -n 200
 			echo "---- $f (tail)"
 			tail -n 40 "$f"
-			test_name=$(basename "$f" | sed 's/^regress_log_//')
-			for server_log in "$tree"/src/tmp_check/log/"${test_name}"_*.log; do
-				[ -f "$server_log" ] && { echo "---- $server_log (tail)"; tail -n 60 "$server_log"; }
+			for server_log in $(test_logs "$f"); do
+				echo "---- $server_log (tail)"
+				tail -n 60 "$server_log"
 			done
+			brief_failure "$v" "$f" >>"$work/failures"
 		done
 	fi
 done
 report_timings
-[ $status -eq 0 ] || exit $status
+if [ $status -ne 0 ]; then
+	# Last, where a reader of only the end of the output sees it.
+	echo "== what failed (details above)"
+	cat "$work/failures" 2>/dev/null
+	exit $status
+fi
 echo "== all tests passed"

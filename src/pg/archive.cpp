@@ -77,7 +77,9 @@ IsOutage(const pgbk::Error &e)
 }
 
 /* Opens (or reopens, after a change of pgbk.spool_directory or pgbk.spool_limit) the
- * spool; null when spooling is off. */
+ * spool; null when spooling is off and the spool is empty. Turned off while it holds
+ * acknowledged WAL, it stays open with a limit of 0: it takes nothing more, and what it
+ * holds still drains (those files are in no pg_wal any more). */
 pgbk::ArchiveSpool *
 ConfiguredSpool()
 {
@@ -90,7 +92,7 @@ ConfiguredSpool()
 	spool_drainer = nullptr;
 	delete archive_spool;
 	archive_spool = nullptr;
-	if (limit == 0)
+	if (limit == 0 && pgbk::ArchiveSpool::UsageOf(dir).files == 0)
 		return nullptr;
 	if (archive_spool_signature == nullptr)
 		archive_spool_signature = new std::string();
@@ -174,20 +176,26 @@ KeepDuringOutage(pgbk::ArchiveSpool *spool, const char *file, const char *path, 
 	SpoolOutcome out;
 	RefuseIfFencedAsLastRead(file, position);
 	if (spool != nullptr) {
+		// A spool that takes nothing more (limit 0) still drains what it holds.
+		EnsureSpoolDrainer();
 		out.first = spool->CurrentUsage().files == 0;
 		if (spool->Store(file, path, pgbk::glue::CurrentCodec())) {
 			out.spooled = true;
 			out.usage = spool->CurrentUsage();
-			EnsureSpoolDrainer();
 			if (spool_drainer != nullptr)
 				spool_drainer->Wake();
 			return out;
 		}
 	}
-	std::string where = spool == nullptr ? std::string("; the spool is off (pgbk.spool_limit = 0)")
-										 : "; the spool " + spool->directory() + " is full (" +
-											   std::to_string(spool->CurrentUsage().files) + " files, " +
-											   std::to_string(spool->CurrentUsage().bytes >> 20) + " MB)";
+	std::string where;
+	uint64_t held = spool != nullptr ? spool->CurrentUsage().files : 0;
+	if (spool == nullptr || spool->limit() == 0) {
+		where = "; the spool is off (pgbk.spool_limit = 0)";
+		if (held > 0)
+			where += "; the " + std::to_string(held) + " files it still holds drain once the repository answers";
+	} else
+		where = "; the spool " + spool->directory() + " is full (" + std::to_string(held) + " files, " +
+				std::to_string(spool->CurrentUsage().bytes >> 20) + " MB)";
 	if (!DropOnOverflow() || pgbk::ClassifyWalFileName(file) != pgbk::WalFileKind::Segment)
 		throw pgbk::Error(pgbk::ErrorKind::Io, why + where,
 						  "WAL stays in pg_wal until the repository answers (the spool drains into it then); raise "

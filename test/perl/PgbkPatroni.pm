@@ -6,6 +6,7 @@ package PgbkPatroni;
 use strict;
 use warnings;
 
+use File::Basename qw(basename);
 use File::Path qw(make_path);
 use HTTP::Tiny;
 use IPC::Run;
@@ -92,13 +93,21 @@ sub repo { return $_[0]->{repo}; }
 # The major version of the servers Patroni runs.
 sub major { return $_[0]->{major}; }
 
+# Logs are named after the test, like PostgreSQL::Test::Cluster's (CI prints a failed
+# test's logs by that name).
+sub log_file_for
+{
+	my ($what) = @_;
+	return "$PostgreSQL::Test::Utils::log_path/" . basename($0, '.pl') . "_$what.log";
+}
+
 sub start_etcd
 {
 	my ($self) = @_;
 	my $client = PostgreSQL::Test::Cluster::get_free_port();
 	my $peer = PostgreSQL::Test::Cluster::get_free_port();
 	$self->{etcd} = "127.0.0.1:$client";
-	my $log = "$PostgreSQL::Test::Utils::log_path/etcd.log";
+	my $log = log_file_for('etcd');
 	spawn($log, 'etcd', '--name', 'etcd1', '--data-dir', "$self->{base}/etcd",
 		'--listen-client-urls', "http://127.0.0.1:$client", '--advertise-client-urls', "http://127.0.0.1:$client",
 		'--listen-peer-urls', "http://127.0.0.1:$peer", '--initial-advertise-peer-urls', "http://127.0.0.1:$peer",
@@ -183,7 +192,7 @@ sub add_node
 		rest => PostgreSQL::Test::Cluster::get_free_port(),
 		data_dir => "$self->{base}/$name",
 		config => "$self->{base}/$name.yml",
-		log => "$PostgreSQL::Test::Utils::log_path/patroni_$name.log",
+		log => log_file_for("patroni_$name"),
 	};
 	push @data_dirs, $node->{data_dir};
 	$self->{nodes}{$name} = $node;

@@ -162,6 +162,20 @@ sub start_fault_proxy
 	return ("http://127.0.0.1:$port", $ctl, $handle);
 }
 
+# The content of an unencrypted, uncompressed pgbk object in a local repository: the bytes
+# between its 8-byte header and its 48-byte trailer (docs/repository-format.md). The
+# trailer's SHA-256 is binary, so a pattern over the whole file can catch its bytes.
+sub stored_object_content
+{
+	my ($path) = @_;
+	open(my $fh, '<:raw', $path) or die "could not open $path: $!";
+	my $raw = do { local $/; <$fh> };
+	close($fh);
+	die "$path is not an unencrypted, uncompressed pgbk object"
+	  unless length($raw) >= 56 && substr($raw, 0, 4) eq 'PGBK' && substr($raw, 5, 2) eq "\0\0" && substr($raw, -4) eq 'PGBE';
+	return substr($raw, 8, length($raw) - 56);
+}
+
 sub list_json
 {
 	my ($repo) = @_;

@@ -104,7 +104,7 @@ start() {
 		ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/mon.keyring" || return 1
 	fi
 	: >"$pids"
-	ceph-mon -c "$conf" -i a -f 2>>"$dir/log/stderr" &
+	ceph-mon -c "$conf" -i a -f >>"$dir/log/stdout" 2>>"$dir/log/stderr" &
 	echo $! >>"$pids"
 	wait_until 30 "${ceph_cmd[@]}" mon stat || { echo "ceph-mon did not start; see $dir/log" >&2; return 1; }
 	if [ ! -f "$dir/osd/ceph-0/fsid" ]; then
@@ -113,11 +113,11 @@ start() {
 		"${ceph_cmd[@]}" osd new "$uuid" 0 >/dev/null || return 1
 		ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$dir/log/stderr" 2>&1 || return 1
 	fi
-	ceph-osd -c "$conf" -i 0 -f 2>>"$dir/log/stderr" &
+	ceph-osd -c "$conf" -i 0 -f >>"$dir/log/stdout" 2>>"$dir/log/stderr" &
 	echo $! >>"$pids"
 	wait_until 90 osd_up ||
 		{ echo "ceph-osd did not come up; see $dir/log" >&2; return 1; }
-	radosgw -c "$conf" -n client.rgw.a -f 2>>"$dir/log/stderr" &
+	radosgw -c "$conf" -n client.rgw.a -f >>"$dir/log/stdout" 2>>"$dir/log/stderr" &
 	echo $! >>"$pids"
 	wait_until 120 rgw_answers ||
 		{ echo "radosgw did not come up; see $dir/log" >&2; return 1; }

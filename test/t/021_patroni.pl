@@ -54,9 +54,12 @@ like($ha->safe_psql('n1', "SELECT type || ' ' || from_standby || ' ' || taken_on
 
 # Two standbys race for each scheduled run: exactly one claims it in the repository and
 # takes the backup; the other one and the primary leave it (pgbk.backup_standby = prefer).
+# A standby cannot switch WAL: its backup ends once the primary's archive_timeout (as
+# docs/high-availability.md advises) or the load fills the segment it stops in.
 my $load = $ha->start_pgbench('n1');
 $ha->patch_config('n1', { postgresql => { parameters => {
-	'pgbk.backup_standby' => 'prefer', 'pgbk.incr_schedule' => '* * * * *', 'pgbk.test_primary_grace' => '5s' } } });
+	'pgbk.backup_standby' => 'prefer', 'pgbk.incr_schedule' => '* * * * *', 'pgbk.test_primary_grace' => '5s',
+	archive_timeout => '10s' } } });
 foreach my $n ('n1', 'n2', 'n3') {
 	PgbkTest::wait_for(sub { $ha->safe_psql($n, 'SHOW pgbk.incr_schedule') eq '* * * * *' }, "$n reloads the schedule");
 }
@@ -67,9 +70,7 @@ like($ha->safe_psql('n1', "SELECT runs_on FROM pgbk_schedule WHERE kind = 'incr'
 	qr/else this server \(the primary\) after 120 s$/, 'and on the primary');
 my @claims;
 PgbkTest::wait_for(sub { @claims = glob("$repo/schedule/incr/*"); @claims > 0 }, 'a scheduled run is claimed');
-# An unencrypted, uncompressed pgbk object: its JSON payload is readable as it is.
-my ($claim_json) = PostgreSQL::Test::Utils::slurp_file($claims[0]) =~ /(\{.*\})/s;
-my $claim = JSON::PP::decode_json($claim_json);
+my $claim = JSON::PP::decode_json(PgbkTest::stored_object_content($claims[0]));
 ok($claim->{standby}, 'by a standby');
 my $slot_time = $claim->{slot};
 my $scheduled;
@@ -88,7 +89,8 @@ PgbkTest::wait_for(sub {
 	PostgreSQL::Test::Utils::slurp_file($ha->log_file('n1')) =~ /scheduled incr backup taken by a standby/;
 }, 'the primary leaves it after its grace period');
 $ha->patch_config('n1', { postgresql => { parameters => {
-	'pgbk.backup_standby' => undef, 'pgbk.incr_schedule' => undef, 'pgbk.test_primary_grace' => undef } } });
+	'pgbk.backup_standby' => undef, 'pgbk.incr_schedule' => undef, 'pgbk.test_primary_grace' => undef,
+	archive_timeout => undef } } });
 foreach my $n ('n1', 'n2', 'n3') {
 	PgbkTest::wait_for(sub { $ha->safe_psql($n, 'SHOW pgbk.incr_schedule') eq '' }, "$n drops the schedule");
 }

@@ -2,7 +2,8 @@
 # connection, the archive module stores WAL in the local spool and acknowledges it, so
 # pg_wal does not grow; a crash during the outage loses nothing; when the store answers
 # again the spool drains by itself and a restore is exact. With the spool full, WAL
-# waits in pg_wal as without one.
+# waits in pg_wal as without one; with spooling turned off, what the spool holds still
+# drains.
 use strict;
 use warnings;
 
@@ -118,6 +119,31 @@ for my $victim ('archiver', 'postmaster')
 PgbkTest::switch_and_wait_archived($node);
 command_like([ 'pgbk', '--config', $node->data_dir . '/postgresql.conf', 'verify' ], qr/^archive: continuous from /m,
 	'after both kills the archive is continuous');
+
+# Spooling turned off (pgbk.spool_limit = 0) during an outage, while the spool holds
+# acknowledged WAL: new WAL waits in pg_wal, and what the spool holds still drains once
+# the store answers (those files are in no pg_wal any more).
+$proxy->('PUT', '/rules', encode_json([ { action => 'refuse', times => 1000000 } ]));
+for (1 .. 2)
+{
+	$node->safe_psql('postgres', "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+	$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+}
+ok($node->poll_query_until('postgres', 'SELECT spool_segments >= 2 AND pending_segments = 0 FROM pgbk_archive_status'),
+	'WAL spooled before spooling is turned off');
+$node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = 0");
+$node->reload;
+$node->safe_psql('postgres', "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
+$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+ok($node->poll_query_until('postgres',
+	"SELECT last_failure ~ 'the spool is off \\(pgbk.spool_limit = 0\\); the \\d+ files it still holds drain' "
+	  . "AND pending_segments > 0 AND spool_segments >= 2 FROM pgbk_archive_status"),
+	'with spooling off, new WAL waits in pg_wal and the spooled files stay')
+  or diag($node->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
+$proxy->('DELETE', '/rules');
+ok($node->poll_query_until('postgres', 'SELECT spool_segments = 0 AND pending_segments = 0 FROM pgbk_archive_status'),
+	'once the store answers, the spool drains though spooling is off')
+  or diag($node->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
 
 # A spool too small for a segment: WAL waits in pg_wal, reported once.
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = '1MB'");

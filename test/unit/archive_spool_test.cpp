@@ -61,6 +61,30 @@ TEST(ArchiveSpool, HoldsUpToItsLimitAndDrainsEverythingIntact)
 	EXPECT_TRUE(again.Store(Seg(5), dir / Seg(5), kCodec)) << "room again";
 }
 
+// Spooling turned off (pgbk.spool_limit = 0) while the spool holds acknowledged WAL:
+// reopened with a limit of 0 it takes nothing more, and what it holds still drains.
+TEST(ArchiveSpool, ALimitOfZeroTakesNothingButStillDrains)
+{
+	TempDir dir;
+	for (int i = 1; i <= 3; i++)
+		test::WriteFile(dir / Seg(i), test::RandomBytes(100000, static_cast<uint32_t>(i)));
+	{
+		ArchiveSpool spool(dir / "spool", 1 << 20, nullptr);
+		ASSERT_TRUE(spool.Store(Seg(1), dir / Seg(1), kCodec));
+		ASSERT_TRUE(spool.Store(Seg(2), dir / Seg(2), kCodec));
+	}
+	ArchiveSpool off(dir / "spool", 0, nullptr);
+	EXPECT_EQ(off.limit(), 0u);
+	EXPECT_EQ(off.CurrentUsage().files, 2u);
+	EXPECT_FALSE(off.Store(Seg(3), dir / Seg(3), kCodec));
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	EXPECT_EQ(off.Drain(repo, kCodec, 2, nullptr, nullptr), 2u);
+	EXPECT_EQ(ArchiveSpool::UsageOf(dir / "spool").files, 0u);
+	ASSERT_TRUE(repo.FetchWalFile(Seg(2), dir / "check"));
+	EXPECT_EQ(test::ReadFile(dir / "check"), test::ReadFile(dir / Seg(2)));
+	EXPECT_FALSE(off.Store(Seg(3), dir / Seg(3), kCodec)) << "empty, it still takes nothing";
+}
+
 // Interrupted drains: a file the repository already holds with identical content (a
 // crash after storing, before removing it from the spool) leaves the spool; one it
 // holds with other content (another server's) stays, and the conflict is reported.

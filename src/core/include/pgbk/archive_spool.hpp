@@ -38,6 +38,12 @@ public:
 	{
 		return directory_;
 	}
+	// 0: the spool takes nothing more, but what it holds still drains.
+	uint64_t
+	limit() const
+	{
+		return limit_;
+	}
 	// Stores WAL file `name` (at `path`) durably. False, storing nothing, when it would
 	// not fit the limit (the spool is full). Storing a file already spooled is a no-op.
 	bool Store(const std::string &name, const std::string &path, const CodecOptions &codec);

@@ -168,7 +168,7 @@ inline constexpr Definition kDefinitions[] = {
 	 .doc = "Where the archive module keeps WAL while the repository refuses or does not answer: each file stored there durably (compressed, encrypted with the repository's key, checksummed) is acknowledged, so `pg_wal` can recycle it, and drains into the repository once it answers. Empty: the cluster's own `pgbk_spool-<name>` beside the data directory. Like a local repository it must be absolute, outside the data directory and tablespaces, and writable."},
 	{.name = "pgbk.spool_limit", .type = Type::Integer, .default_value = "1024", .unit = Unit::Megabytes, .min = 0, .max = 1048576,
 	 .summary = "Most WAL the spool holds (0 disables spooling).",
-	 .doc = "Most WAL (stored size) the spool holds; once it is full, `pgbk.archive_overflow` decides. `0` disables spooling."},
+	 .doc = "Most WAL (stored size) the spool holds; once it is full, `pgbk.archive_overflow` decides. `0` disables spooling; WAL already in the spool still drains."},
 	{.name = "pgbk.archive_overflow", .type = Type::Enum, .default_value = "wait", .choices = kArchiveOverflowChoices,
 	 .summary = "When WAL fits neither the repository nor the spool: wait (it stays in pg_wal) or drop (acknowledged unstored, recorded as a gap).",
 	 .detail = "drop keeps the server up through a long outage; a catch-up backup heals the gap once the repository answers.",
