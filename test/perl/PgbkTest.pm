@@ -124,6 +124,25 @@ sub wait_for
 	return 1;
 }
 
+# Writes and switches WAL, once a second, until `$sql` returns true: for what only a WAL
+# file archived after a reload shows (the archiver rereads its settings on its own time,
+# so the first file after a reload may still be archived under the old ones).
+sub switch_wal_until
+{
+	my ($node, $sql, $what) = @_;
+	my $switched = 0;
+	return wait_for(sub {
+		if (time() >= $switched + 1)
+		{
+			$node->safe_psql('postgres', "CREATE TABLE IF NOT EXISTS pgbk_test_switches (at timestamptz)");
+			$node->safe_psql('postgres', "INSERT INTO pgbk_test_switches VALUES (now())");
+			$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+			$switched = time();
+		}
+		return $node->safe_psql('postgres', "SELECT coalesce(($sql), false)") eq 't';
+	}, $what);
+}
+
 # S3 settings for a cluster or the CLI, through an endpoint (the proxy or radosgw).
 sub s3_conf
 {

@@ -64,9 +64,14 @@ my $second = switch_wal();
 wait_archived($second, 'and the next one');
 
 # The endpoint: to a closed port and back.
+my $failed_before = $node->safe_psql('postgres', 'SELECT last_failed_wal FROM pgbk_archive_status');
 reload_with('pgbk.s3_endpoint', 'http://127.0.0.1:1');
-my $third = switch_wal();
-wait_failed($third, 'failed after');
+# The archiver rereads its settings on its own time: the first segment after the reload
+# may still reach the bucket.
+PgbkTest::switch_wal_until($node,
+	"SELECT last_failed_wal > '$failed_before' AND last_failure ~ 'failed after' FROM pgbk_archive_status",
+	'with the endpoint on a closed port, archiving fails, and pgbk_archive_status says why');
+my $third = $node->safe_psql('postgres', 'SELECT last_failed_wal FROM pgbk_archive_status');
 reload_with('pgbk.s3_endpoint', $ENV{PGBK_TEST_S3_ENDPOINT});
 wait_archived($third, 'after a reload with the endpoint back, archiving resumes');
 

@@ -133,13 +133,10 @@ ok($node->poll_query_until('postgres', 'SELECT spool_segments >= 2 AND pending_s
 	'WAL spooled before spooling is turned off');
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = 0");
 $node->reload;
-$node->safe_psql('postgres', "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
-$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
-ok($node->poll_query_until('postgres',
+PgbkTest::switch_wal_until($node,
 	"SELECT last_failure ~ 'the spool is off \\(pgbk.spool_limit = 0\\); the \\d+ files it still holds drain' "
-	  . "AND pending_segments > 0 AND spool_segments >= 2 FROM pgbk_archive_status"),
-	'with spooling off, new WAL waits in pg_wal and the spooled files stay')
-  or diag($node->safe_psql('postgres', 'SELECT * FROM pgbk_archive_status'));
+	  . "AND pending_segments > 0 AND spool_segments >= 2 FROM pgbk_archive_status",
+	'with spooling off, new WAL waits in pg_wal and the spooled files stay');
 $proxy->('DELETE', '/rules');
 ok($node->poll_query_until('postgres', 'SELECT spool_segments = 0 AND pending_segments = 0 FROM pgbk_archive_status'),
 	'once the store answers, the spool drains though spooling is off')
@@ -149,10 +146,7 @@ ok($node->poll_query_until('postgres', 'SELECT spool_segments = 0 AND pending_se
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = '1MB'");
 $node->reload;
 $proxy->('PUT', '/rules', encode_json([ { action => 'refuse', times => 1000000 } ]));
-$node->safe_psql('postgres', "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())");
-my $waiting = $node->safe_psql('postgres', 'SELECT pg_walfile_name(pg_switch_wal())');
-ok($node->poll_query_until('postgres',
-	"SELECT last_failure ~ 'is full' AND pending_segments > 0 FROM pgbk_archive_status"),
+PgbkTest::switch_wal_until($node, "SELECT last_failure ~ 'is full' AND pending_segments > 0 FROM pgbk_archive_status",
 	'with the spool full, WAL stays in pg_wal and pgbk_archive_status says why');
 $proxy->('DELETE', '/rules');
 $node->safe_psql('postgres', "ALTER SYSTEM SET pgbk.spool_limit = '1GB'");
