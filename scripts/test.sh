@@ -130,16 +130,14 @@ chmod 1777 "$work/portlock"
 # A failed TAP test's log: an assertion that failed, a plan not reached or a death.
 failure_lines='not ok\|Bail out\|Looks like your test\|Looks like you failed\|timed out waiting\|died'
 failed_test() { [ -f "$1" ] && grep -q "$failure_lines" "$1"; }
+# The name of the test whose regress_log is $1.
+test_name_of() { basename "$1" | sed 's/^regress_log_//'; }
 # The servers' logs of the test whose regress_log is $1 (each named after the test).
-test_logs() {
-	local name
-	name=$(basename "$1" | sed 's/^regress_log_//')
-	ls "$(dirname "$1")/${name}"_*.log 2>/dev/null || true
-}
+test_logs() { ls "$(dirname "$1")/$(test_name_of "$1")"_*.log 2>/dev/null || true; }
 # At most ~20 lines: the failed assertions, the test's last words, its servers' last errors.
 brief_failure() {
 	local version=$1 f=$2
-	echo "-- PostgreSQL $version: $(basename "$f" | sed 's/^regress_log_//')"
+	echo "-- PostgreSQL $version: $(test_name_of "$f")"
 	{ grep -h -A3 "^\[[^]]*\]([^)]*) not ok\|^not ok" "$f" || true; } | head -n 8
 	{ grep -v "^\[[^]]*\]([^)]*) ok \|^# Checking port\|^# Found port" "$f" || true; } | tail -n 4
 	for server_log in $(test_logs "$f"); do

@@ -188,14 +188,14 @@ KeepDuringOutage(pgbk::ArchiveSpool *spool, const char *file, const char *path, 
 		}
 	}
 	std::string where;
-	uint64_t held = spool != nullptr ? spool->CurrentUsage().files : 0;
+	pgbk::ArchiveSpool::Usage held = spool != nullptr ? spool->CurrentUsage() : pgbk::ArchiveSpool::Usage{};
 	if (spool == nullptr || spool->limit() == 0) {
 		where = "; the spool is off (pgbk.spool_limit = 0)";
-		if (held > 0)
-			where += "; the " + std::to_string(held) + " files it still holds drain once the repository answers";
+		if (held.files > 0)
+			where += "; the " + std::to_string(held.files) + " files it still holds drain once the repository answers";
 	} else
-		where = "; the spool " + spool->directory() + " is full (" + std::to_string(held) + " files, " +
-				std::to_string(spool->CurrentUsage().bytes >> 20) + " MB)";
+		where = "; the spool " + spool->directory() + " is full (" + std::to_string(held.files) + " files, " +
+				std::to_string(held.bytes >> 20) + " MB)";
 	if (!DropOnOverflow() || pgbk::ClassifyWalFileName(file) != pgbk::WalFileKind::Segment)
 		throw pgbk::Error(pgbk::ErrorKind::Io, why + where,
 						  "WAL stays in pg_wal until the repository answers (the spool drains into it then); raise "

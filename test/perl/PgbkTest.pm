@@ -134,8 +134,9 @@ sub switch_wal_until
 	return wait_for(sub {
 		if (time() >= $switched + 1)
 		{
-			$node->safe_psql('postgres', "CREATE TABLE IF NOT EXISTS pgbk_test_switches (at timestamptz)");
-			$node->safe_psql('postgres', "INSERT INTO pgbk_test_switches VALUES (now())");
+			# Committed before the switch, so each switch has WAL to close.
+			$node->safe_psql('postgres',
+				'CREATE TABLE IF NOT EXISTS pgbk_test_switches (at timestamptz); INSERT INTO pgbk_test_switches VALUES (now())');
 			$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
 			$switched = time();
 		}
