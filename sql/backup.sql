@@ -29,10 +29,13 @@ WHERE label IN (:'first_label', :'second_label') ORDER BY label;
 SELECT count(*) AS complete_backups FROM pgbk_backups WHERE status = 'complete';
 SELECT id, state FROM pgbk_jobs ORDER BY id;
 
--- The archive module stored the WAL the backups needed, with no failure.
+-- The archive module stored the WAL the backups needed, with no failure: each backup
+-- waited for its last segment to be archived, so at most the segment being written is
+-- behind, by less than a segment and well under ten minutes.
 SELECT last_archived_wal ~ '^[0-9A-F]{24}' AS archived_wal, last_archived_at <= now() AS archived_at,
-       last_failed_wal, last_failure, pending_segments >= 0 AS pending_ok, lag_bytes >= 0 AS lag_bytes_ok,
-       lag_seconds >= 0 AS lag_seconds_ok
+       last_failed_wal, last_failure, pending_segments BETWEEN 0 AND 1 AS pending_ok,
+       lag_bytes BETWEEN 0 AND pg_size_bytes(current_setting('wal_segment_size')) AS lag_bytes_ok,
+       lag_seconds BETWEEN 0 AND 600 AS lag_seconds_ok
 FROM pgbk_archive_status;
 
 -- Every backup verifies: no problem rows.

@@ -1,13 +1,12 @@
-// pgbk wal-push: an archive_command that stores a WAL file exactly as the archive module
-// does (same object format, same identical-content rule, same stop after a conflict,
-// fenced the same way), for servers that archive through archive_command and for
+// pgbk wal-push: an archive_command that stores a WAL file through the archive module's
+// own service (archive_service.hpp: same object format, same identical-content rule, same
+// stop after a conflict, fenced the same way), for servers that archive through archive_command and for
 // Patroni, which archives an old primary's .ready files before pg_rewind.
 #include "cli.hpp"
 
+#include "pgbk/archive_service.hpp"
 #include "pgbk/fileio.hpp"
-#include "pgbk/timeline_fence.hpp"
 #include "pgbk/wal.hpp"
-#include "pgbk/wal_archiver.hpp"
 
 #include <cstdio>
 #include <dirent.h>
@@ -91,43 +90,25 @@ WalSegmentSizeOf(const PushRequest &r)
 	return found != 0 ? found : uint64_t{16} << 20;
 }
 
-CodecOptions
-ConfiguredCodec(const settings::Values &values)
-{
-	CodecOptions c;
-	c.codec = values.Text(settings::Id("pgbk.compression")) == "none" ? Codec::None : Codec::Zstd;
-	c.level = static_cast<int>(values.Integer(settings::Id("pgbk.compression_level")));
-	return c;
-}
-
 int
 RunWalPush(Context &context, const std::vector<std::string> &args)
 {
 	PushRequest request = ParsePushArguments(context, args);
-	Repository &repo = *context.repo;
-	if (auto reason = ArchiveStopReason(request.pgdata))
-		throw Error(ErrorKind::Conflict, "archiving is stopped: " + *reason,
-					"Find which server wrote the repository's copy and stop it; then remove " + request.pgdata + "/" +
-						kArchiveStopFile + " (or run SELECT pgbk_archive_resume()).");
-	repo.CheckOrInit(ReadClusterIdentity(request.pgdata));
-	// Nothing past a fork that superseded this server: the repository's history decides.
-	auto segment = ParseWalSegmentName(request.name, WalSegmentSizeOf(request));
-	uint32_t tli = ClassifyWalFileName(request.name) == WalFileKind::TimelineHistory
-					   ? TimelineOfHistoryFileName(request.name)
-					   : (segment ? segment->timeline : 1);
-	uint64_t segment_size = WalSegmentSizeOf(request);
-	TimelineFence fence(repo, segment_size);
-	std::string pg_wal = request.pgdata + "/pg_wal";
-	fence.CheckFile(fence.LineageForFile(pg_wal, tli), request.name);
-	Repository::ArchiveOutcome outcome;
-	try {
-		outcome = repo.ArchiveWalFile(request.name, request.path, ConfiguredCodec(context.values));
-	} catch (const WalContentConflict &conflict) {
-		StopArchiving(request.pgdata, conflict.what());
-		throw Error(ErrorKind::Conflict, std::string(conflict.what()) + "; archiving is stopped",
-					"Find which server wrote the repository's copy and stop it; WAL stays in pg_wal meanwhile.");
-	}
-	if (outcome == Repository::ArchiveOutcome::AlreadyPresent)
+	// The archive module's own service, for one file: no spool, no drop and no breaker
+	// (the file stays in pg_wal and the server asks again), no look-ahead.
+	ArchiveEnvironment env;
+	env.data_directory = request.pgdata;
+	env.segment_size = WalSegmentSizeOf(request);
+	env.cluster = ReadClusterIdentity(request.pgdata);
+	env.keep_during_outage = false;
+	env.look_ahead = false;
+	env.open_repository = [&](const settings::Values &) { return std::move(context.repo); };
+	ArchiveService service(std::move(env));
+	// The server cannot be asked for its timeline: the fence reads pg_wal's history.
+	ArchiveOutcome outcome = service.Archive(request.name, request.path, context.values, std::nullopt);
+	if (!outcome.Acknowledged())
+		throw Error(outcome.kind, outcome.message, outcome.hint);
+	if (outcome.disposition == ArchiveDisposition::AlreadyPresent)
 		std::fprintf(stderr, "pgbk: %s was already archived with identical content\n", request.name.c_str());
 	return 0;
 }

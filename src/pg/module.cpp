@@ -33,11 +33,7 @@ namespace pgbk::glue {
 CodecOptions
 CurrentCodec()
 {
-	CodecOptions c;
-	c.codec = settings::kCompressionChoices[IntSetting(settings::Id("pgbk.compression"))] == "none" ? Codec::None
-																									: Codec::Zstd;
-	c.level = IntSetting(settings::Id("pgbk.compression_level"));
-	return c;
+	return CodecOf(CurrentSettings());
 }
 
 std::string

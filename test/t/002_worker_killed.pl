@@ -50,8 +50,8 @@ my $next = $node->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
 is($node->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$next'"), 'complete',
 	'next backup completes');
 
-# A failing backup reports its reason and does not stop the worker: here the WAL
-# wait times out because archiving is switched off.
+# A failing backup reports its reason and does not stop the worker: here it is refused
+# up front because archiving is switched off (it would wait for WAL that never comes).
 $node->safe_psql('postgres', "ALTER SYSTEM SET archive_mode = off");
 $node->restart;
 my ($ret, $out, $err) = $node->psql('postgres', 'SELECT pgbk_backup_now(wait => true)');

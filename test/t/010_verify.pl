@@ -58,6 +58,8 @@ like($rows{"$prefix/$file"}, qr/checksum|decompress/, 'a flipped byte is named')
 like($rows{"$prefix/$fsm"}, qr/truncated/, 'a truncated object is named');
 is($rows{"$prefix/PG_VERSION"}, 'missing', 'a deleted object is named');
 like($rows{"$prefix/$branches"}, qr/differs from the manifest/, 'an object copied from another backup is named');
+like($rows{"$prefix/global/pg_filenode.map"}, qr/differs from the manifest/,
+	"another backup's pg_filenode.map is named");
 like($rows{"wal/" . substr($middle, 0, 16) . "/$middle"}, qr/\Q$middle\E needed by the backup is missing/,
 	'a WAL segment missing from the middle of the range is named');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pgbk_verify('$other')"), '0', 'the other backup is intact');
@@ -67,8 +69,9 @@ IPC::Run::run([ 'pgbk', '--repo', $repo, 'verify', $label, '--json' ], '>', \$ou
 isnt($?, 0, 'pgbk verify exits non-zero');
 like($out, qr/"problem": "missing"/, 'and reports the problems as JSON');
 
+my $damaged = join('|', map { quotemeta } $file, $fsm, 'PG_VERSION', 'global/pg_filenode.map', $branches);
 command_fails_like([ 'pgbk', '--repo', $repo, 'restore', '--pgdata', $node->basedir . '/damaged', '--backup', $label ],
-	qr/\Q$label\E/, 'restoring the damaged backup fails naming it');
+	qr/(?=.*\Q$label\E)(?=.*(?:$damaged))/s, 'restoring the damaged backup fails naming it and a damaged object');
 ok(!-e $node->basedir . '/damaged/global/pg_control', 'and leaves no pg_control behind');
 $node->stop;
 

