@@ -154,7 +154,7 @@ setting takes in postgresql.conf, units included:
 			continue;
 		std::string line = "  " + OptionOf(d) + " / " + EnvironmentOf(d);
 		u += line + (line.size() < 48 ? std::string(48 - line.size(), ' ') : "\n" + std::string(48, ' ')) +
-			 std::string(d.summary) + "\n";
+			 std::string(settings::TextOf(d).summary) + "\n";
 	}
 	for (const StorageDriver *driver : StorageDrivers())
 		for (const auto &[setting, names] : driver->EnvironmentAliases()) {

@@ -116,8 +116,9 @@ CheckString(size_t id, char **newval, void **extra)
 	if (r.ok || (defining_settings && (def.flags & pgbk::settings::kKeptInvalidAtStart)))
 		return (def.flags & pgbk::settings::kSecret) ? CheckSecret(id, newval, extra) : true;
 	GUC_check_errdetail("%s", r.message);
-	if (!def.hint.empty())
-		GUC_check_errhint("%.*s", static_cast<int>(def.hint.size()), def.hint.data());
+	if (!pgbk::settings::TextOf(def).hint.empty())
+		GUC_check_errhint("%.*s", static_cast<int>(pgbk::settings::TextOf(def).hint.size()),
+						  pgbk::settings::TextOf(def).hint.data());
 	return false;
 }
 
@@ -209,8 +210,8 @@ DefineOne(size_t id)
 {
 	const Definition &def = kDefinitions[id];
 	const char *name = Permanent(def.name);
-	const char *summary = PermanentOrNull(def.summary);
-	const char *detail = PermanentOrNull(def.detail);
+	const char *summary = PermanentOrNull(pgbk::settings::TextOf(def).summary);
+	const char *detail = PermanentOrNull(pgbk::settings::TextOf(def).detail);
 	GucContext context = def.applies == pgbk::settings::Applies::Restart ? PGC_POSTMASTER : PGC_SIGHUP;
 	int flags = GucFlags(def);
 	std::string default_text(def.default_value);

@@ -22,6 +22,8 @@
 
 #include "boundary.hpp"
 #include "glue.hpp"
+#include "jobs.hpp"
+#include "srf.hpp"
 
 using pgbk::glue::CppResult;
 using pgbk::glue::RunCpp;
@@ -51,7 +53,6 @@ PGDLLEXPORT Datum pgbk_list_jobs(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_schedule(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_holes(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_gaps(PG_FUNCTION_ARGS);
-void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
 }
 
 static void
@@ -85,71 +86,6 @@ text_or_null(const char *s, bool *isnull)
 }
 
 /*
- * pgbk_enqueue_job
- *
- * Queues a job and wakes the worker. The label is fixed now, from the request time.
- */
-void
-pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out)
-{
-	PgbkJob *slot = NULL;
-	pg_time_t secs = timestamptz_to_time_t(GetCurrentTimestamp());
-	char label[PGBK_LABEL_LEN];
-	Latch *latch;
-
-	require_shared_state();
-	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
-		PgbkJob *job = &pgbk_shared->jobs[i];
-		if (job->state == PGBK_JOB_FREE) {
-			slot = job;
-			break;
-		}
-		if ((job->state == PGBK_JOB_SUCCEEDED || job->state == PGBK_JOB_FAILED) && (slot == NULL || job->id < slot->id))
-			slot = job;
-	}
-	if (slot == NULL) {
-		LWLockRelease(pgbk_shared->lock);
-		ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-						errmsg("pgbk: too many queued backup jobs (%d)", PGBK_MAX_JOBS),
-						errhint("Wait for queued jobs to finish; see pgbk_jobs.")));
-	}
-	/* Labels are unique and increasing (the worker seeds last_label from the repository). */
-	{
-		CppResult r = RunCpp([&] {
-			auto type = pgbk::ParseBackupType(kind);
-			if (!type)
-				throw pgbk::Error(pgbk::ErrorKind::Config, std::string("unknown backup type \"") + kind + "\"");
-			strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, *type).c_str(), sizeof(label));
-		});
-		if (!r.ok) {
-			LWLockRelease(pgbk_shared->lock);
-			pgbk::glue::RaiseIfFailed(r, NULL);
-		}
-	}
-	strlcpy(pgbk_shared->last_label, label, sizeof(pgbk_shared->last_label));
-	memset(slot->error, 0, sizeof(slot->error));
-	memset(slot->note, 0, sizeof(slot->note));
-	slot->id = pgbk_shared->next_job_id++;
-	slot->state = PGBK_JOB_QUEUED;
-	slot->trigger = trigger;
-	strlcpy(slot->kind, kind, sizeof(slot->kind));
-	strlcpy(slot->label, label, sizeof(slot->label));
-	slot->requested_at = GetCurrentTimestamp();
-	slot->started_at = 0;
-	slot->finished_at = 0;
-	pg_atomic_write_u64(&slot->bytes_read, 0);
-	pg_atomic_write_u64(&slot->bytes_written, 0);
-	pg_atomic_write_u64(&slot->bad_blocks, 0);
-	*id_out = slot->id;
-	latch = pgbk_shared->worker_latch;
-	LWLockRelease(pgbk_shared->lock);
-	strlcpy(label_out, label, PGBK_LABEL_LEN);
-	if (latch != NULL)
-		SetLatch(latch);
-}
-
-/*
  * pgbk_backup_now(type text, wait boolean) returns text
  */
 Datum
@@ -162,85 +98,27 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 
 	require_shared_state();
 	if (!pgbk::ParseBackupType(type)) {
-		char hint[512] = "Use type =>";
+		char hint[512] = "";
 
-		/* 'full', 'diff' (changes since the last full backup) or 'incr' (...). */
-		for (size_t i = 0; i < std::size(pgbk::kBackupTypes); i++) {
-			const pgbk::BackupTypeRules &t = pgbk::kBackupTypes[i];
-			const char *sep = i == 0 ? " " : i + 1 == std::size(pgbk::kBackupTypes) ? " or " : ", ";
-			size_t used = strlen(hint);
-			if (t.explanation.empty())
-				snprintf(hint + used, sizeof(hint) - used, "%s'%.*s'", sep, (int)t.name.size(), t.name.data());
-			else
-				snprintf(hint + used, sizeof(hint) - used, "%s'%.*s' (%.*s)", sep, (int)t.name.size(), t.name.data(),
-						 (int)t.explanation.size(), t.explanation.data());
-		}
-		strlcat(hint, ".", sizeof(hint));
+		/* Use type => 'full', 'diff' (changes since the last full backup) or 'incr' (...). */
+		(void)RunCpp([&] {
+			std::vector<std::string> choices;
+			for (const pgbk::BackupTypeRules &t : pgbk::kBackupTypes)
+				choices.push_back("'" + std::string(t.name) + "'" +
+								  (t.explanation.empty() ? "" : " (" + std::string(t.explanation) + ")"));
+			strlcpy(hint, ("Use type => " + pgbk::settings::JoinAlternatives(choices) + ".").c_str(), sizeof(hint));
+		});
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
 						errhint("%s", hint)));
 	}
 	/* On a standby the backup is taken here (the worker runs on hot standbys too). */
-	pgbk_enqueue_job(type, PGBK_TRIGGER_MANUAL, label, &id);
+	pgbk_jobs_enqueue(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
 
-	if (wait) {
-		ConditionVariablePrepareToSleep(&pgbk_shared->job_done_cv);
-		for (;;) {
-			int state = PGBK_JOB_FREE;
-			char error[PGBK_ERROR_LEN] = "";
-
-			LWLockAcquire(pgbk_shared->lock, LW_SHARED);
-			for (int i = 0; i < PGBK_MAX_JOBS; i++) {
-				PgbkJob *job = &pgbk_shared->jobs[i];
-				if (job->id == id) {
-					state = job->state;
-					strlcpy(error, job->error, sizeof(error));
-					/* A differential or incremental without a prior became a full backup. */
-					strlcpy(label, job->label, sizeof(label));
-				}
-			}
-			LWLockRelease(pgbk_shared->lock);
-			if (state == PGBK_JOB_SUCCEEDED)
-				break;
-			if (state == PGBK_JOB_FAILED) {
-				ConditionVariableCancelSleep();
-				ereport(ERROR, (errmsg("pgbk: backup %s failed: %s", label, error)));
-			}
-			if (state == PGBK_JOB_FREE) {
-				ConditionVariableCancelSleep();
-				ereport(ERROR, (errmsg("pgbk: lost track of backup job %lld", (long long)id),
-								errhint("See pgbk_backups for its outcome.")));
-			}
-			(void)ConditionVariableTimedSleep(&pgbk_shared->job_done_cv, 1000, PG_WAIT_EXTENSION);
-		}
-		ConditionVariableCancelSleep();
-	}
+	if (wait)
+		pgbk_jobs_wait(id, label);
 	PG_RETURN_TEXT_P(cstring_to_text(label));
-}
-
-/* True when a queued or running job will produce this backup. */
-static bool
-label_in_progress(const char *label)
-{
-	bool found = false;
-
-	if (pgbk_shared == NULL)
-		return false;
-	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
-	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
-		PgbkJob *job = &pgbk_shared->jobs[i];
-		if ((job->state == PGBK_JOB_RUNNING || job->state == PGBK_JOB_QUEUED) && strcmp(job->label, label) == 0)
-			found = true;
-	}
-	LWLockRelease(pgbk_shared->lock);
-	return found;
-}
-
-static void
-delete_backup_list(std::vector<pgbk::BackupRecord> *list)
-{
-	RunCpp([&] { delete list; });
 }
 
 /*
@@ -252,89 +130,61 @@ delete_backup_list(std::vector<pgbk::BackupRecord> *list)
 Datum
 pgbk_list_backups(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	std::vector<pgbk::BackupRecord> *volatile list = NULL;
-	CppResult r;
+	return pgbk::glue::MaterializeRows<std::vector<pgbk::BackupRecord>>(
+		fcinfo, "could not read the repository",
+		[] {
+			auto repo = pgbk::glue::OpenConfiguredRepository();
+			return repo->ListBackups();
+		},
+		[](const std::vector<pgbk::BackupRecord> &list, ReturnSetInfo *rsinfo) {
+			for (size_t i = 0; i < list.size(); i++) {
+				const pgbk::BackupRecord &b = list[i];
+				Datum values[17];
+				bool nulls[17];
+				const char *status = pgbk::BackupStatusName(b.status);
+				const char *error = b.error.c_str();
 
-	InitMaterializedSRF(fcinfo, 0);
-	r = RunCpp([&] {
-		auto repo = pgbk::glue::OpenConfiguredRepository();
-		list = new std::vector<pgbk::BackupRecord>(repo->ListBackups());
-	});
-	pgbk::glue::RaiseIfFailed(r, "could not read the repository");
-
-	PG_TRY();
-	{
-		for (size_t i = 0; i < list->size(); i++) {
-			const pgbk::BackupRecord &b = (*list)[i];
-			Datum values[17];
-			bool nulls[17];
-			const char *status = pgbk::BackupStatusName(b.status);
-			const char *error = b.error.c_str();
-
-			memset(nulls, 0, sizeof(nulls));
-			if (b.status == pgbk::BackupStatus::Incomplete) {
-				/* Running here, or on another node that still renews its lease. */
-				if (label_in_progress(b.label.c_str()) ||
-					(b.lease_expires_at != 0 && !pgbk::LeaseExpired(b, static_cast<int64_t>(time(nullptr)))))
-					status = "running";
-				else {
-					status = "failed";
-					error = "interrupted before completion";
+				memset(nulls, 0, sizeof(nulls));
+				if (b.status == pgbk::BackupStatus::Incomplete) {
+					/* Running here, or on another node that still renews its lease. */
+					if (pgbk_jobs_label_in_progress(b.label.c_str()) ||
+						(b.lease_expires_at != 0 && !pgbk::LeaseExpired(b, static_cast<int64_t>(time(nullptr)))))
+						status = "running";
+					else {
+						status = "failed";
+						error = "interrupted before completion";
+					}
 				}
+				values[0] = CStringGetTextDatum(b.label.c_str());
+				values[1] = CStringGetTextDatum(b.type.c_str());
+				values[2] = CStringGetTextDatum(status);
+				values[3] = time_datum(b.started_at, &nulls[3]);
+				values[4] = time_datum(b.finished_at, &nulls[4]);
+				values[5] = LSNGetDatum(b.start_lsn);
+				values[6] = LSNGetDatum(b.stop_lsn);
+				nulls[6] = b.stop_lsn == 0;
+				values[7] = Int32GetDatum((int32)b.timeline);
+				values[8] = text_or_null(b.wal_start.c_str(), &nulls[8]);
+				values[9] = text_or_null(b.wal_stop.c_str(), &nulls[9]);
+				bool complete = b.status == pgbk::BackupStatus::Complete;
+				values[10] = Int64GetDatum((int64)b.database_bytes);
+				nulls[10] = !complete;
+				values[11] = Int64GetDatum((int64)b.stored_bytes);
+				nulls[11] = !complete;
+				values[12] = Int64GetDatum((int64)b.files);
+				nulls[12] = !complete;
+				values[13] = text_or_null(error, &nulls[13]);
+				/* Since 0.3; the row has the columns the installed SQL version declares. */
+				values[14] = text_or_null(b.prior.c_str(), &nulls[14]);
+				/* Where it was taken (host:data directory), and whether on a standby (0.6). */
+				char taken_on[MAXPGPATH + 256] = "";
+				if (!b.host.empty())
+					snprintf(taken_on, sizeof(taken_on), "%s:%s", b.host.c_str(), b.pgdata.c_str());
+				values[15] = text_or_null(taken_on, &nulls[15]);
+				values[16] = BoolGetDatum(b.standby);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
-			values[0] = CStringGetTextDatum(b.label.c_str());
-			values[1] = CStringGetTextDatum(b.type.c_str());
-			values[2] = CStringGetTextDatum(status);
-			values[3] = time_datum(b.started_at, &nulls[3]);
-			values[4] = time_datum(b.finished_at, &nulls[4]);
-			values[5] = LSNGetDatum(b.start_lsn);
-			values[6] = LSNGetDatum(b.stop_lsn);
-			nulls[6] = b.stop_lsn == 0;
-			values[7] = Int32GetDatum((int32)b.timeline);
-			values[8] = text_or_null(b.wal_start.c_str(), &nulls[8]);
-			values[9] = text_or_null(b.wal_stop.c_str(), &nulls[9]);
-			bool complete = b.status == pgbk::BackupStatus::Complete;
-			values[10] = Int64GetDatum((int64)b.database_bytes);
-			nulls[10] = !complete;
-			values[11] = Int64GetDatum((int64)b.stored_bytes);
-			nulls[11] = !complete;
-			values[12] = Int64GetDatum((int64)b.files);
-			nulls[12] = !complete;
-			values[13] = text_or_null(error, &nulls[13]);
-			/* Since 0.3; the row has the columns the installed SQL version declares. */
-			values[14] = text_or_null(b.prior.c_str(), &nulls[14]);
-			/* Where it was taken (host:data directory), and whether on a standby (0.6). */
-			char taken_on[MAXPGPATH + 256] = "";
-			if (!b.host.empty())
-				snprintf(taken_on, sizeof(taken_on), "%s:%s", b.host.c_str(), b.pgdata.c_str());
-			values[15] = text_or_null(taken_on, &nulls[15]);
-			values[16] = BoolGetDatum(b.standby);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	PG_FINALLY();
-	{
-		delete_backup_list(list);
-	}
-	PG_END_TRY();
-	return (Datum)0;
-}
-
-static const char *
-job_state_name(int state)
-{
-	switch (state) {
-	case PGBK_JOB_QUEUED:
-		return "queued";
-	case PGBK_JOB_RUNNING:
-		return "running";
-	case PGBK_JOB_SUCCEEDED:
-		return "succeeded";
-	case PGBK_JOB_FAILED:
-		return "failed";
-	}
-	return "unknown";
+		});
 }
 
 /*
@@ -352,19 +202,7 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 	require_shared_state();
 	InitMaterializedSRF(fcinfo, 0);
 	copy = (PgbkJob *)palloc(sizeof(PgbkJob) * PGBK_MAX_JOBS);
-	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
-	for (int i = 0; i < PGBK_MAX_JOBS; i++)
-		if (pgbk_shared->jobs[i].state != PGBK_JOB_FREE)
-			memcpy(&copy[n++], &pgbk_shared->jobs[i], sizeof(PgbkJob));
-	LWLockRelease(pgbk_shared->lock);
-	/* Oldest first. */
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && copy[j - 1].id > copy[j].id; j--) {
-			PgbkJob tmp;
-			memcpy(&tmp, &copy[j], sizeof(PgbkJob));
-			memcpy(&copy[j], &copy[j - 1], sizeof(PgbkJob));
-			memcpy(&copy[j - 1], &tmp, sizeof(PgbkJob));
-		}
+	n = pgbk_jobs_snapshot(copy);
 	for (int i = 0; i < n; i++) {
 		PgbkJob *job = &copy[i];
 		Datum values[12];
@@ -375,7 +213,7 @@ pgbk_list_jobs(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(job->kind);
 		values[2] = CStringGetTextDatum(pgbk_trigger_name(job->trigger));
 		values[3] = CStringGetTextDatum(job->label);
-		values[4] = CStringGetTextDatum(job_state_name(job->state));
+		values[4] = CStringGetTextDatum(pgbk_job_state_name(job->state));
 		values[5] = tstz_datum(job->requested_at, &nulls[5]);
 		values[6] = tstz_datum(job->started_at, &nulls[6]);
 		values[7] = tstz_datum(job->finished_at, &nulls[7]);
@@ -787,23 +625,17 @@ pgbk_verify(PG_FUNCTION_ARGS)
 		delete_problems(problems);
 		pgbk::glue::RaiseIfFailed(r, "could not verify");
 	}
-	PG_TRY();
-	{
-		for (size_t i = 0; i < problems->size(); i++) {
+	pgbk::glue::EmitThenDelete(static_cast<ProblemList *>(problems), [&](const ProblemList &rows) {
+		for (size_t i = 0; i < rows.size(); i++) {
 			Datum values[3];
 			bool nulls[3] = {false, false, false};
 
-			values[0] = CStringGetTextDatum((*problems)[i].label.c_str());
-			values[1] = CStringGetTextDatum((*problems)[i].object.c_str());
-			values[2] = CStringGetTextDatum((*problems)[i].problem.c_str());
+			values[0] = CStringGetTextDatum(rows[i].label.c_str());
+			values[1] = CStringGetTextDatum(rows[i].object.c_str());
+			values[2] = CStringGetTextDatum(rows[i].problem.c_str());
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-	}
-	PG_FINALLY();
-	{
-		delete_problems(problems);
-	}
-	PG_END_TRY();
+	});
 	return (Datum)0;
 }
 
@@ -816,40 +648,30 @@ pgbk_verify(PG_FUNCTION_ARGS)
 Datum
 pgbk_archive_holes(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	pgbk::RepositoryContinuity *volatile report = NULL;
-	CppResult r;
+	return pgbk::glue::MaterializeRows<pgbk::RepositoryContinuity>(
+		fcinfo, "could not check the archive",
+		[] {
+			auto repo = pgbk::glue::OpenConfiguredRepository();
+			return pgbk::CheckRepositoryContinuity(*repo, repo->ListBackups());
+		},
+		[](const pgbk::RepositoryContinuity &c, ReturnSetInfo *rsinfo) {
+			const pgbk::RepositoryContinuity *report = &c;
+			for (size_t i = 0; i < report->archive.holes.size(); i++) {
+				const pgbk::WalHole &h = report->archive.holes[i];
+				char first[MAXFNAMELEN], last[MAXFNAMELEN];
+				Datum values[5];
+				bool nulls[5] = {false, false, false, false, false};
 
-	InitMaterializedSRF(fcinfo, 0);
-	r = RunCpp([&] {
-		auto repo = pgbk::glue::OpenConfiguredRepository();
-		report = new pgbk::RepositoryContinuity(pgbk::CheckRepositoryContinuity(*repo, repo->ListBackups()));
-	});
-	pgbk::glue::RaiseIfFailed(r, "could not check the archive");
-	PG_TRY();
-	{
-		for (size_t i = 0; i < report->archive.holes.size(); i++) {
-			const pgbk::WalHole &h = report->archive.holes[i];
-			char first[MAXFNAMELEN], last[MAXFNAMELEN];
-			Datum values[5];
-			bool nulls[5] = {false, false, false, false, false};
-
-			XLogFileName(first, h.timeline, h.first_segno, report->segment_size);
-			XLogFileName(last, h.timeline, h.last_segno, report->segment_size);
-			values[0] = Int32GetDatum((int32)h.timeline);
-			values[1] = CStringGetTextDatum(first);
-			values[2] = CStringGetTextDatum(last);
-			values[3] = Int64GetDatum((int64)(h.last_segno - h.first_segno + 1));
-			values[4] = CStringGetTextDatum(report->from_backup.c_str());
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	PG_FINALLY();
-	{
-		RunCpp([&] { delete report; });
-	}
-	PG_END_TRY();
-	return (Datum)0;
+				XLogFileName(first, h.timeline, h.first_segno, report->segment_size);
+				XLogFileName(last, h.timeline, h.last_segno, report->segment_size);
+				values[0] = Int32GetDatum((int32)h.timeline);
+				values[1] = CStringGetTextDatum(first);
+				values[2] = CStringGetTextDatum(last);
+				values[3] = Int64GetDatum((int64)(h.last_segno - h.first_segno + 1));
+				values[4] = CStringGetTextDatum(report->from_backup.c_str());
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		});
 }
 
 /*
@@ -861,39 +683,26 @@ pgbk_archive_holes(PG_FUNCTION_ARGS)
 Datum
 pgbk_archive_gaps(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	std::vector<pgbk::ArchiveGap> *volatile gaps = NULL;
-	CppResult r;
+	return pgbk::glue::MaterializeRows<std::vector<pgbk::ArchiveGap>>(
+		fcinfo, "could not read the gap ledger",
+		[] { return pgbk::ArchiveGapLedger::ListIn(pgbk::glue::SpoolDirectory()); },
+		[](const std::vector<pgbk::ArchiveGap> &gaps, ReturnSetInfo *rsinfo) {
+			for (const pgbk::ArchiveGap &g : gaps) {
+				Datum values[7];
+				bool nulls[7] = {false, false, false, false, false, false, false};
 
-	InitMaterializedSRF(fcinfo, 0);
-	r = RunCpp([&] {
-		gaps = new std::vector<pgbk::ArchiveGap>(pgbk::ArchiveGapLedger::ListIn(pgbk::glue::SpoolDirectory()));
-	});
-	pgbk::glue::RaiseIfFailed(r, "could not read the gap ledger");
-	PG_TRY();
-	{
-		for (const pgbk::ArchiveGap &g : *gaps) {
-			Datum values[7];
-			bool nulls[7] = {false, false, false, false, false, false, false};
-
-			values[0] = Int32GetDatum((int32)g.timeline);
-			values[1] = CStringGetTextDatum(g.first_wal.c_str());
-			values[2] = CStringGetTextDatum(g.last_wal.c_str());
-			values[3] = Int64GetDatum((int64)g.segments);
-			values[4] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)g.opened_at));
-			values[5] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)g.closed_at));
-			nulls[5] = g.Open();
-			values[6] = CStringGetTextDatum(g.covered_by.c_str());
-			nulls[6] = g.covered_by.empty();
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	PG_FINALLY();
-	{
-		RunCpp([&] { delete gaps; });
-	}
-	PG_END_TRY();
-	return (Datum)0;
+				values[0] = Int32GetDatum((int32)g.timeline);
+				values[1] = CStringGetTextDatum(g.first_wal.c_str());
+				values[2] = CStringGetTextDatum(g.last_wal.c_str());
+				values[3] = Int64GetDatum((int64)g.segments);
+				values[4] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)g.opened_at));
+				values[5] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t)g.closed_at));
+				nulls[5] = g.Open();
+				values[6] = CStringGetTextDatum(g.covered_by.c_str());
+				nulls[6] = g.covered_by.empty();
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		});
 }
 
 typedef std::vector<pgbk::ExpiryItem> ExpiryList;
@@ -945,10 +754,9 @@ pgbk_expire(PG_FUNCTION_ARGS)
 		delete_expiry_list(removed);
 		pgbk::glue::ReportFailure(r, ERROR, "expiry stopped", NULL, detail);
 	}
-	PG_TRY();
-	{
-		for (size_t i = 0; i < removed->size(); i++) {
-			const pgbk::ExpiryItem &e = (*removed)[i];
+	pgbk::glue::EmitThenDelete(static_cast<ExpiryList *>(removed), [&](const ExpiryList &rows) {
+		for (size_t i = 0; i < rows.size(); i++) {
+			const pgbk::ExpiryItem &e = rows[i];
 			bool wal = e.type == "wal", left_alone = e.type == "left alone";
 			Datum values[4];
 			bool nulls[4] = {false, false, wal || left_alone || e.type.empty(), false};
@@ -963,12 +771,7 @@ pgbk_expire(PG_FUNCTION_ARGS)
 			values[3] = CStringGetTextDatum(e.reason.c_str());
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-	}
-	PG_FINALLY();
-	{
-		delete_expiry_list(removed);
-	}
-	PG_END_TRY();
+	});
 	return (Datum)0;
 }
 
@@ -991,22 +794,20 @@ pgbk_set_retention(PG_FUNCTION_ARGS)
 						errhint("Use full => 0 to keep every backup.")));
 	full = PG_GETARG_INT32(0);
 	full_type = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (full < 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: full must be 0 or more, not %d", full),
-						errhint("full is how many full backups to keep (full_type 'count') or for how many days "
-								"('time'); 0 keeps every backup.")));
-	if (strcmp(full_type, "count") != 0 && strcmp(full_type, "time") != 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("pgbk: full_type must be 'count' or 'time', not \"%s\"", full_type),
-						errhint("'count' keeps that many full backups; 'time' keeps them for that many days.")));
-	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("pgbk: diff must be 0 or more, not %d", PG_GETARG_INT32(2)),
-						errhint("diff is how many differential backups to keep; NULL or 0 keeps them as long as "
-								"their full backup.")));
 	snprintf(full_text, sizeof(full_text), "%d", full);
 	if (!PG_ARGISNULL(2))
 		snprintf(diff_text, sizeof(diff_text), "%d", PG_GETARG_INT32(2));
+	/* Each value checked by the settings table, as ALTER SYSTEM would. */
+	{
+		CppResult r = RunCpp([&] {
+			pgbk::settings::Values checked;
+			checked.Set("pgbk.retention_full", full_text);
+			checked.Set("pgbk.retention_full_type", full_type);
+			if (!PG_ARGISNULL(2))
+				checked.Set("pgbk.retention_diff", diff_text);
+		});
+		pgbk::glue::RaiseIfFailed(r, NULL);
+	}
 	{
 		PersistedSetting retention[] = {{"pgbk.retention_full", full_text},
 										{"pgbk.retention_full_type", full_type},

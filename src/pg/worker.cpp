@@ -16,6 +16,7 @@
 
 #include "boundary.hpp"
 #include "glue.hpp"
+#include "jobs.hpp"
 
 #include <chrono>
 
@@ -57,17 +58,9 @@ worker_detach_shmem(int code, Datum arg)
 	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
 	pgbk_shared->worker_pid = 0;
 	pgbk_shared->worker_latch = NULL;
-	/* Jobs this worker was running die with it. */
-	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
-		PgbkJob *job = &pgbk_shared->jobs[i];
-		if (job->state == PGBK_JOB_RUNNING) {
-			job->state = PGBK_JOB_FAILED;
-			job->finished_at = GetCurrentTimestamp();
-			strlcpy(job->error, "the backup worker exited during the backup", sizeof(job->error));
-		}
-	}
 	LWLockRelease(pgbk_shared->lock);
-	ConditionVariableBroadcast(&pgbk_shared->job_done_cv);
+	/* Jobs this worker was running die with it. */
+	pgbk_jobs_fail_running("the backup worker exited during the backup");
 }
 
 void
@@ -92,17 +85,6 @@ static bool
 interrupt_requested(void)
 {
 	return ProcDiePending || QueryCancelPending || ShutdownRequestPending;
-}
-
-static void
-set_job_failed(PgbkJob *job, const char *message)
-{
-	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-	job->state = PGBK_JOB_FAILED;
-	job->finished_at = GetCurrentTimestamp();
-	strlcpy(job->error, message, sizeof(job->error));
-	LWLockRelease(pgbk_shared->lock);
-	ConditionVariableBroadcast(&pgbk_shared->job_done_cv);
 }
 
 /*
@@ -504,7 +486,13 @@ run_backup(PgbkJob *job)
 	memset(&run, 0, sizeof(run));
 	run.job = job;
 	strlcpy(run.label, job->label, sizeof(run.label));
-	run.type = pgbk::ParseBackupType(job->kind).value_or(pgbk::BackupType::Full);
+	{
+		std::optional<pgbk::BackupType> type = pgbk::ParseBackupType(job->kind);
+		if (!type)
+			ereport(ERROR,
+					(errmsg("pgbk: job %s is of kind \"%s\", which is not a backup type", job->label, job->kind)));
+		run.type = *type;
+	}
 
 	check_backup_possible();
 	/* Leftovers of a failover or a crash are found by any node, not only at our start. */
@@ -523,17 +511,6 @@ run_backup(PgbkJob *job)
 						 LSN_FORMAT_ARGS(run.stopptr), run.prior[0] ? ", prior " : "", run.prior)));
 }
 
-/* Appends to the job's note ("; "-separated), under the lock. */
-static void
-append_job_note(PgbkJob *job, const char *text)
-{
-	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-	if (job->note[0] != '\0')
-		strlcat(job->note, "; ", sizeof(job->note));
-	strlcat(job->note, text, sizeof(job->note));
-	LWLockRelease(pgbk_shared->lock);
-}
-
 /*
  * run_expiry_after_backup
  *
@@ -549,7 +526,7 @@ run_expiry_after_backup(PgbkJob *job)
 	CppResult r;
 
 	if (!pgbk_expiry_begin()) {
-		append_job_note(job, "expiry skipped: pgbk_expire() was running");
+		pgbk_jobs_append_note(job, "expiry skipped: pgbk_expire() was running");
 		return;
 	}
 	pgstat_report_activity(STATE_RUNNING, "pgbk: expiry");
@@ -573,26 +550,70 @@ run_expiry_after_backup(PgbkJob *job)
 		else
 			snprintf(what, sizeof(what), "expired %s backup %s (%s)", (*removed)[i].type.c_str(),
 					 (*removed)[i].label.c_str(), (*removed)[i].reason.c_str());
-		append_job_note(job, what);
+		pgbk_jobs_append_note(job, what);
 	}
 	RunCpp([&] { delete removed; });
 	if (wal_removed > 0) {
 		char what[PGBK_ERROR_LEN];
 
 		snprintf(what, sizeof(what), "expired %llu WAL file(s) %s", (unsigned long long)wal_removed, wal_range);
-		append_job_note(job, what);
+		pgbk_jobs_append_note(job, what);
 	}
 	if (!r.ok) {
 		char what[PGBK_ERROR_LEN];
 
 		snprintf(what, sizeof(what), "expiry failed: %s", r.message);
-		append_job_note(job, what);
+		pgbk_jobs_append_note(job, what);
 		snprintf(what, sizeof(what), "expiry after backup %s failed", job->label);
 		pgbk::glue::ReportFailure(r, WARNING, what,
 								  "The backup is complete; the next expiry (after a backup or on pgbk_expire()) "
 								  "finishes the work.");
 	} else if (job->note[0] != '\0')
 		ereport(LOG, (errmsg("pgbk: backup %s: %s", job->label, job->note)));
+}
+
+/* A backup job: the backup, then retention (before the job reports success, so that a
+ * caller waiting on it sees the expiry done). */
+static void
+run_backup_job(PgbkJob *job)
+{
+	run_backup(job);
+	run_expiry_after_backup(job);
+}
+
+/*
+ * The kinds of job the worker runs: the name pgbk_jobs shows and what runs a claimed job
+ * of that kind (raising ERROR on failure). Backups are one kind per backup type. A new
+ * kind (a dump, a drill) is a row here and the file that runs it.
+ */
+typedef struct JobKind {
+	bool (*matches)(const char *kind);
+	void (*run)(PgbkJob *job);
+} JobKind;
+
+static bool
+is_backup_kind(const char *kind)
+{
+	bool known = false;
+
+	(void)RunCpp([&] { known = pgbk::ParseBackupType(kind).has_value(); });
+	return known;
+}
+
+static const JobKind job_kinds[] = {
+	{is_backup_kind, run_backup_job},
+};
+
+/* The kind of a job; an unknown one is an error, never a default. */
+static const JobKind *
+job_kind_of(PgbkJob *job)
+{
+	for (const JobKind &k : job_kinds)
+		if (k.matches(job->kind))
+			return &k;
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("pgbk: job %s is of unknown kind \"%s\"", job->label, job->kind)));
+	return NULL; /* not reached */
 }
 
 /*
@@ -606,17 +627,11 @@ run_job(PgbkJob *job)
 	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "pgbk job", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcontext = MemoryContextSwitchTo(job_context);
 
-	pgstat_report_activity(STATE_RUNNING, "pgbk: backup");
+	pgstat_report_activity(STATE_RUNNING, psprintf("pgbk: %s", job->kind));
 	PG_TRY();
 	{
-		run_backup(job);
-		/* Before the job reports success: a caller waiting on it sees the expiry done. */
-		run_expiry_after_backup(job);
-		LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-		job->state = PGBK_JOB_SUCCEEDED;
-		job->finished_at = GetCurrentTimestamp();
-		LWLockRelease(pgbk_shared->lock);
-		ConditionVariableBroadcast(&pgbk_shared->job_done_cv);
+		job_kind_of(job)->run(job);
+		pgbk_jobs_succeed(job);
 	}
 	PG_CATCH();
 	{
@@ -646,7 +661,7 @@ run_job(PgbkJob *job)
 			snprintf(what, sizeof(what), "could not record the failure of backup %s", label);
 			pgbk::glue::ReportFailure(r, WARNING, what);
 		}
-		set_job_failed(job, message);
+		pgbk_jobs_fail(job, message);
 		ereport(WARNING, (errmsg("pgbk: backup %s failed: %s", label, message)));
 		FreeErrorData(edata);
 	}
@@ -654,26 +669,6 @@ run_job(PgbkJob *job)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(oldcontext);
 	MemoryContextDelete(job_context);
-}
-
-/* Claims the oldest queued job, or returns NULL. */
-static PgbkJob *
-claim_next_job(void)
-{
-	PgbkJob *next = NULL;
-
-	LWLockAcquire(pgbk_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < PGBK_MAX_JOBS; i++) {
-		PgbkJob *job = &pgbk_shared->jobs[i];
-		if (job->state == PGBK_JOB_QUEUED && (next == NULL || job->id < next->id))
-			next = job;
-	}
-	if (next != NULL) {
-		next->state = PGBK_JOB_RUNNING;
-		next->started_at = GetCurrentTimestamp();
-	}
-	LWLockRelease(pgbk_shared->lock);
-	return next;
 }
 
 /*
@@ -699,22 +694,6 @@ next_scheduled_run(int i, time_t after)
 	pgbk::glue::ReportFailure(r, WARNING, pgbk::glue::ScheduleSettingName(type));
 	return next;
 }
-
-/* True when a job waits in the queue (a schedule then adds none: the queue stays short). */
-static bool
-job_queued(void)
-{
-	bool queued = false;
-
-	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
-	for (int i = 0; i < PGBK_MAX_JOBS; i++)
-		if (pgbk_shared->jobs[i].state == PGBK_JOB_QUEUED)
-			queued = true;
-	LWLockRelease(pgbk_shared->lock);
-	return queued;
-}
-
-extern "C" void pgbk_enqueue_job(const char *kind, int trigger, char *label_out, int64 *id_out);
 
 /* The primary's wait before it takes a run left to the standbys (pgbk.backup_standby = prefer). */
 static long
@@ -742,7 +721,7 @@ take_scheduled_slot(int i, time_t slot)
 	int64 id;
 	CppResult r;
 
-	if (job_queued()) {
+	if (pgbk_jobs_any_queued()) {
 		ereport(LOG, (errmsg("pgbk: scheduled %s backup skipped: a backup is already queued", kind)));
 		return;
 	}
@@ -792,7 +771,7 @@ take_scheduled_slot(int i, time_t slot)
 				(errmsg("pgbk: scheduled %s backup taken by another node%s%s", kind, winner[0] ? ": " : "", winner)));
 		return;
 	}
-	pgbk_enqueue_job(kind, PGBK_TRIGGER_SCHEDULE, label, &id);
+	pgbk_jobs_enqueue(kind, PGBK_TRIGGER_SCHEDULE, label, &id);
 	ereport(LOG, (errmsg("pgbk: scheduled %s backup %s queued", kind, label)));
 }
 
@@ -865,20 +844,6 @@ static int64 catch_up_job_id = 0;
 static time_t catch_up_retry_at = 0;
 constexpr int kCatchUpRetrySeconds = 60;
 
-/* The state of job `id` (PGBK_JOB_FREE once its slot was reused). */
-static int
-job_state(int64 id)
-{
-	int state = PGBK_JOB_FREE;
-
-	LWLockAcquire(pgbk_shared->lock, LW_SHARED);
-	for (int i = 0; i < PGBK_MAX_JOBS; i++)
-		if (pgbk_shared->jobs[i].id == id)
-			state = pgbk_shared->jobs[i].state;
-	LWLockRelease(pgbk_shared->lock);
-	return state;
-}
-
 /*
  * heal_archive_gaps
  *
@@ -927,7 +892,7 @@ heal_archive_gaps(void)
 	if (!answered || (!spool_empty && strcmp(last_stored, last_dropped) <= 0))
 		return;
 	if (catch_up_job_id != 0) {
-		int state = job_state(catch_up_job_id);
+		int state = pgbk_jobs_state(catch_up_job_id);
 
 		if (state == PGBK_JOB_QUEUED || state == PGBK_JOB_RUNNING)
 			return;
@@ -937,26 +902,128 @@ heal_archive_gaps(void)
 			return;
 	}
 	catch_up_retry_at = 0;
-	pgbk_enqueue_job(pgbk::RulesOf(pgbk::BackupType::Incr).name.data(), PGBK_TRIGGER_CATCH_UP, label, &id);
+	pgbk_jobs_enqueue(pgbk::RulesOf(pgbk::BackupType::Incr).name.data(), PGBK_TRIGGER_CATCH_UP, label, &id);
 	catch_up_job_id = id;
 	ereport(LOG, (errmsg("pgbk: catch-up backup %s queued: the archive has a gap up to %s that no backup covers yet",
 						 label, last_dropped)));
 }
 
+/* What the main loop keeps between its passes. */
+constexpr int kSchedules = (int)std::size(pgbk::kBackupTypes);
+typedef struct WorkerState {
+	time_t next_run[kSchedules]; /* each schedule's next run (0: none) */
+	/* A run this node claims once its grace period is over: when, and the slot. */
+	time_t claim_at[kSchedules];
+	time_t claim_slot[kSchedules];
+	char schedule_seen[kSchedules][256];
+	char timezone_seen[128];
+	time_t next_gap_check;
+} WorkerState;
+
+/* Gaps are looked at every few seconds: a directory listing beside the spool. */
+constexpr int kGapCheckSeconds = 5;
+
+/* Counts each schedule from now whose expression or time zone changed (all at start). */
+static void
+count_changed_schedules_from_now(WorkerState *ws, bool all)
+{
+	const char *tz = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone"));
+	bool tz_changed = all || strcmp(ws->timezone_seen, tz) != 0;
+
+	strlcpy(ws->timezone_seen, tz, sizeof(ws->timezone_seen));
+	for (int i = 0; i < kSchedules; i++) {
+		const char *value = pgbk::glue::ScheduleOf(pgbk::kBackupTypes[i].type);
+		if (tz_changed || strcmp(ws->schedule_seen[i], value) != 0) {
+			strlcpy(ws->schedule_seen[i], value, sizeof(ws->schedule_seen[i]));
+			ws->next_run[i] = next_scheduled_run(i, time(NULL));
+		}
+	}
+}
+
+/* Phase: a reload (SIGHUP) rereads the settings; a changed schedule counts from now. */
+static void
+reload_settings(WorkerState *ws)
+{
+	if (!ConfigReloadPending)
+		return;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	count_changed_schedules_from_now(ws, false);
+}
+
+/* Phase: schedules that fired are dispatched (several at once, a full and an
+ * incremental at 01:00: the biggest runs), and runs whose grace period is over claimed. */
+static void
+start_due_runs(WorkerState *ws)
+{
+	time_t now = time(NULL);
+	int due = -1;
+	time_t due_slot = 0;
+
+	for (int i = 0; i < kSchedules; i++)
+		if (ws->next_run[i] != 0 && now >= ws->next_run[i]) {
+			if (due < 0) {
+				due = i;
+				due_slot = ws->next_run[i];
+			}
+			ws->next_run[i] = next_scheduled_run(i, now);
+		}
+	if (due >= 0) {
+		dispatch_scheduled_run(due, due_slot, &ws->claim_at[due]);
+		ws->claim_slot[due] = due_slot;
+	}
+	for (int i = 0; i < kSchedules; i++)
+		if (ws->claim_at[i] != 0 && time(NULL) >= ws->claim_at[i]) {
+			ws->claim_at[i] = 0;
+			claim_after_grace(i, ws->claim_slot[i]);
+		}
+}
+
+/* Phase: checks that run every few seconds (the archive's gaps). */
+static void
+run_periodic_checks(WorkerState *ws)
+{
+	if (time(NULL) < ws->next_gap_check)
+		return;
+	ws->next_gap_check = time(NULL) + kGapCheckSeconds;
+	heal_archive_gaps();
+}
+
+/* Phase: runs the oldest queued job; false when none waits. */
+static bool
+run_next_job(void)
+{
+	PgbkJob *job = pgbk_jobs_claim_next();
+
+	if (job == NULL)
+		return false;
+	run_job(job);
+	return true;
+}
+
+/* Phase: sleeps until the next schedule, claim or periodic check, or a wake-up. */
+static void
+wait_until_next_wakeup(WorkerState *ws)
+{
+	long timeout_ms = kGapCheckSeconds * 1000L;
+
+	for (int i = 0; i < kSchedules; i++)
+		for (time_t at : {ws->next_run[i], ws->claim_at[i]})
+			if (at != 0) {
+				long until = (long)(at - time(NULL)) * 1000L;
+				timeout_ms = Max(Min(until, timeout_ms), 10);
+			}
+	pgbk::glue::LogCoreNotices();
+	(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
 void
 pgbk_worker_main(Datum main_arg)
 {
-	const int schedules = (int)std::size(pgbk::kBackupTypes);
-	time_t next_run[std::size(pgbk::kBackupTypes)];
-	/* A run this node claims once its grace period is over: when, and the slot. */
-	time_t claim_at[std::size(pgbk::kBackupTypes)] = {};
-	time_t claim_slot[std::size(pgbk::kBackupTypes)] = {};
-	char schedule_seen[std::size(pgbk::kBackupTypes)][256];
-	char timezone_seen[128];
-	/* Gaps are looked at every few seconds: a directory listing beside the spool. */
-	constexpr int kGapCheckSeconds = 5;
-	time_t next_gap_check = 0;
+	WorkerState ws;
 
+	memset(&ws, 0, sizeof(ws));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -972,81 +1039,15 @@ pgbk_worker_main(Datum main_arg)
 
 	ereport(LOG, (errmsg("pgbk: backup worker started")));
 	cleanup_interrupted_backups();
-
-	strlcpy(timezone_seen, pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone")),
-			sizeof(timezone_seen));
-	for (int i = 0; i < schedules; i++) {
-		strlcpy(schedule_seen[i], pgbk::glue::ScheduleOf(pgbk::kBackupTypes[i].type), sizeof(schedule_seen[i]));
-		next_run[i] = next_scheduled_run(i, time(NULL));
-	}
+	count_changed_schedules_from_now(&ws, true);
 
 	for (;;) {
-		PgbkJob *job;
-		long timeout_ms;
-		time_t now;
-		int due = -1;
-		time_t due_slot = 0;
-
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending) {
-			bool tz_changed;
-			const char *tz;
-
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			tz = pgbk::glue::StringSetting(pgbk::settings::Id("pgbk.schedule_timezone"));
-			tz_changed = strcmp(timezone_seen, tz) != 0;
-			strlcpy(timezone_seen, tz, sizeof(timezone_seen));
-			/* A changed schedule starts counting from now. */
-			for (int i = 0; i < schedules; i++) {
-				const char *value = pgbk::glue::ScheduleOf(pgbk::kBackupTypes[i].type);
-				if (tz_changed || strcmp(schedule_seen[i], value) != 0) {
-					strlcpy(schedule_seen[i], value, sizeof(schedule_seen[i]));
-					next_run[i] = next_scheduled_run(i, time(NULL));
-				}
-			}
-		}
-
-		/* Several due at once (a full and an incremental at 01:00): the biggest runs. */
-		now = time(NULL);
-		for (int i = 0; i < schedules; i++)
-			if (next_run[i] != 0 && now >= next_run[i]) {
-				if (due < 0) {
-					due = i;
-					due_slot = next_run[i];
-				}
-				next_run[i] = next_scheduled_run(i, now);
-			}
-		if (due >= 0) {
-			dispatch_scheduled_run(due, due_slot, &claim_at[due]);
-			claim_slot[due] = due_slot;
-		}
-		for (int i = 0; i < schedules; i++)
-			if (claim_at[i] != 0 && time(NULL) >= claim_at[i]) {
-				claim_at[i] = 0;
-				claim_after_grace(i, claim_slot[i]);
-			}
-
-		if (time(NULL) >= next_gap_check) {
-			next_gap_check = time(NULL) + kGapCheckSeconds;
-			heal_archive_gaps();
-		}
-
-		job = claim_next_job();
-		if (job != NULL) {
-			run_job(job);
+		reload_settings(&ws);
+		start_due_runs(&ws);
+		run_periodic_checks(&ws);
+		if (run_next_job())
 			continue;
-		}
-
-		timeout_ms = kGapCheckSeconds * 1000L;
-		for (int i = 0; i < schedules; i++)
-			for (time_t at : {next_run[i], claim_at[i]})
-				if (at != 0) {
-					long until = (long)(at - time(NULL)) * 1000L;
-					timeout_ms = Max(Min(until, timeout_ms), 10);
-				}
-		pgbk::glue::LogCoreNotices();
-		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		wait_until_next_wakeup(&ws);
 	}
 }

@@ -1,4 +1,5 @@
 #include "pgbk/settings.hpp"
+#include "pgbk/repository.hpp"
 #include "pgbk/storage_driver.hpp"
 #include "pgbk/target.hpp"
 
@@ -43,9 +44,9 @@ TEST(Settings, TableIsConsistent)
 	for (const auto &d : kDefinitions) {
 		EXPECT_EQ(d.name.rfind("pgbk.", 0), 0u) << d.name;
 		EXPECT_TRUE(names.insert(d.name).second) << d.name << " is defined twice";
-		EXPECT_FALSE(d.summary.empty()) << d.name;
+		EXPECT_FALSE(TextOf(d).summary.empty()) << d.name;
 		if ((d.flags & kTesting) == 0) {
-			EXPECT_FALSE(d.doc.empty()) << d.name << " has no documentation";
+			EXPECT_FALSE(TextOf(d).doc.empty()) << d.name << " has no documentation";
 		}
 		if (!d.group.empty()) {
 			EXPECT_EQ(d.name.rfind("pgbk." + std::string(d.group) + "_", 0), 0u) << d.name;
@@ -287,4 +288,15 @@ TEST(Settings, PostmasterChecksDoNoFileSystemIo)
 	backend.filesystem = true;
 	EXPECT_THROW(settings::CheckRepository("/etc/passwd/pgbk_repo", backend), Error);
 	EXPECT_THROW(settings::CheckKeyFile("/nonexistent/key", backend), Error);
+}
+
+TEST(Settings, EverySettingHasItsTextAndNoTextIsLeftOver)
+{
+	for (const auto &d : kDefinitions) {
+		EXPECT_TRUE(HasText(d.name)) << d.name << " has no text in settings_text.cpp";
+		if ((d.flags & kTesting) == 0) {
+			EXPECT_FALSE(TextOf(d).summary.empty()) << d.name << " has no summary";
+		}
+	}
+	EXPECT_EQ(TextCount(), kCount) << "settings_text.cpp documents a setting the table does not define";
 }

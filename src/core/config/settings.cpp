@@ -1,11 +1,5 @@
 #include "pgbk/settings.hpp"
 
-#include "pgbk/cron.hpp"
-#include "pgbk/crypto.hpp"
-#include "pgbk/storage.hpp"
-#include "pgbk/storage_driver.hpp"
-#include "pgbk/archive_spool.hpp"
-
 #include <cmath>
 #include <cstdlib>
 #include <strings.h>
@@ -78,11 +72,10 @@ WithUnit(int64_t n, Unit unit)
 std::string
 UnitList(Unit unit)
 {
-	std::string out;
-	auto units = UnitsOf(unit);
-	for (size_t i = 0; i < units.size(); i++)
-		out += std::string(i == 0 ? "" : i + 1 == units.size() ? " or " : ", ") + units[i].name;
-	return out;
+	std::vector<std::string> names;
+	for (const auto &u : UnitsOf(unit))
+		names.emplace_back(u.name);
+	return JoinAlternatives(names);
 }
 
 std::string
@@ -146,105 +139,13 @@ NormalizeEnum(const Definition &def, const std::string &text)
 
 } // namespace
 
-void
-CheckRepository(const std::string &value, const CheckContext &context)
+std::string
+JoinAlternatives(const std::vector<std::string> &items)
 {
-	if (value.empty())
-		return;
-	if (!context.filesystem) {
-		ParseRepositoryLocation(value, ""); // its syntax only
-		return;
-	}
-	RepositoryLocation location = ParseRepositoryLocation(value, context.data_directory);
-	location.driver->CheckUsable(location);
-}
-
-void
-CheckSchedule(const std::string &value, const CheckContext &)
-{
-	if (!value.empty())
-		CronSchedule::Parse(value);
-}
-
-void
-CheckTimeZone(const std::string &value, const CheckContext &)
-{
-	if (std::string why = CheckTimeZoneName(value); !why.empty())
-		throw Error(ErrorKind::Config, why);
-}
-
-void
-CheckKeyFile(const std::string &value, const CheckContext &context)
-{
-	if (!value.empty() && context.filesystem)
-		LoadKeyFile(value, "pgbk.encryption_key_file");
-}
-
-void
-CheckKeyring(const std::string &value, const CheckContext &context)
-{
-	for (const auto &f : SplitKeyFileList(value))
-		if (context.filesystem)
-			LoadKeyFile(f, "pgbk.encryption_keyring");
-}
-
-void
-CheckEndpoint(const std::string &value, const CheckContext &context)
-{
-	if (value.empty())
-		return;
-	CheckHeaderValue(value, context);
-	size_t scheme = value.rfind("https://", 0) == 0 ? 8 : value.rfind("http://", 0) == 0 ? 7 : 0;
-	if (scheme == 0)
-		throw Error(ErrorKind::Config, "\"" + value + "\" must start with http:// or https://");
-	std::string authority = value.substr(scheme, value.find('/', scheme) - scheme);
-	auto colon = authority.rfind(':');
-	bool bracketed = authority.find(']') != std::string::npos;
-	if (authority.empty() || authority[0] == ':')
-		throw Error(ErrorKind::Config, "\"" + value + "\" names no host");
-	if (colon != std::string::npos && (!bracketed || colon > authority.find(']'))) {
-		std::string port = authority.substr(colon + 1);
-		char *end = nullptr;
-		long n = std::strtol(port.c_str(), &end, 10);
-		if (port.empty() || *end != '\0' || n < 1 || n > 65535)
-			throw Error(ErrorKind::Config, "\"" + value + "\": port \"" + port + "\" is not a number from 1 to 65535");
-	}
-	if (value.find_first_of("?#@ ", scheme) != std::string::npos)
-		throw Error(ErrorKind::Config,
-					"\"" + value + "\" must be scheme://host[:port][/path] (no query, user or spaces)");
-}
-
-void
-CheckHeaderValue(const std::string &value, const CheckContext &)
-{
-	// These values go into HTTP request headers or signatures: a CR or LF would add a
-	// header of its own. The value is not echoed (it may be a credential).
-	for (unsigned char c : value)
-		if (c < 0x20 || c == 0x7f)
-			throw Error(ErrorKind::Config, "the value contains a control character (such as a line break); remove it");
-}
-
-void
-CheckSpoolDirectory(const std::string &value, const CheckContext &context)
-{
-	if (!context.filesystem || context.types_only)
-		return;
-	if (value.empty() && context.data_directory.empty())
-		return;
-	std::string dir = ResolveSpoolDirectory(value, context.data_directory);
-	if (std::string why = CheckLocalRepositoryUsable(dir); !why.empty())
-		throw Error(ErrorKind::Config, "pgbk.spool_directory: " + why);
-}
-
-void
-CheckAllowedTargets(const std::string &value, const CheckContext &context)
-{
-	for (const auto &prefix : SplitList(value))
-		try {
-			ParseRepositoryLocation(prefix, context.filesystem ? context.data_directory : "");
-		} catch (const Error &e) {
-			throw Error(ErrorKind::Config, "\"" + prefix + "\" is not a repository URL prefix: " + e.what());
-		}
+	std::string out;
+	for (size_t i = 0; i < items.size(); i++)
+		out += (i == 0 ? "" : i + 1 == items.size() ? " or " : ", ") + items[i];
+	return out;
 }
 
 std::vector<std::string>
@@ -264,18 +165,6 @@ SplitList(const std::string &list, std::string_view whitespace)
 		start = comma + 1;
 	}
 	return out;
-}
-
-bool
-TargetAllowed(const std::string &url, const std::string &allowed, const std::string &data_directory)
-{
-	std::string target = ParseRepositoryLocation(url, data_directory).url;
-	for (const auto &prefix : SplitList(allowed)) {
-		std::string p = ParseRepositoryLocation(prefix, data_directory).url; // canonical, no trailing '/'
-		if (target == p || target.rfind(p + "/", 0) == 0)
-			return true;
-	}
-	return false;
 }
 
 const Definition *
@@ -322,7 +211,14 @@ Values::Set(std::string_view name, const std::string &text, const CheckContext &
 	const Definition *def = Find(name);
 	if (def == nullptr)
 		throw Error(ErrorKind::Config, "unknown setting \"" + std::string(name) + "\"");
-	SetCanonical(static_cast<size_t>(def - kDefinitions), Normalize(*def, text, context));
+	try {
+		SetCanonical(static_cast<size_t>(def - kDefinitions), Normalize(*def, text, context));
+	} catch (const Error &e) {
+		// The fix the table gives for this setting, unless the check named one.
+		if (!e.hint().empty() || TextOf(*def).hint.empty())
+			throw;
+		throw Error(e.kind(), e.what(), std::string(TextOf(*def).hint));
+	}
 }
 
 void
@@ -350,27 +246,6 @@ Values::IsSet(size_t id) const
 	return set_.at(id);
 }
 
-std::string
-RepositorySignature(const Values &values)
-{
-	std::string sig;
-	for (size_t i = 0; i < kCount; i++)
-		if (kDefinitions[i].flags & kOpensRepository)
-			sig += std::string(kDefinitions[i].name) + "=" + values.Text(i) + "\n";
-	std::vector<std::string> files = SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring")));
-	if (const std::string &key = values.Text(Id("pgbk.encryption_key_file")); !key.empty())
-		files.insert(files.begin(), key);
-	for (const auto &f : files) {
-		struct stat st;
-		sig += f + "@";
-		if (::stat(f.c_str(), &st) == 0)
-			sig += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "." +
-				   std::to_string(st.st_ino);
-		sig += "\n";
-	}
-	return sig;
-}
-
 std::vector<const Definition *>
 GroupSettings(std::string_view group)
 {
@@ -389,15 +264,15 @@ MarkdownTable(std::string_view group)
 		if (d->flags & kTesting)
 			continue;
 		std::string def;
-		if (!d->doc_default.empty())
-			def = std::string(d->doc_default);
+		if (!TextOf(*d).doc_default.empty())
+			def = std::string(TextOf(*d).doc_default);
 		else if (d->default_value.empty())
 			def = "empty";
 		else if (d->type == Type::Integer && d->unit != Unit::None)
 			def = "`" + std::string(d->default_value) + BaseUnitName(d->unit) + "`";
 		else
 			def = "`" + std::string(d->default_value) + "`";
-		std::string meaning(d->doc);
+		std::string meaning(TextOf(*d).doc);
 		if ((d->flags & kSecret) == 0 && (d->flags & kSuperuserOnly) &&
 			meaning.find("uperuser-only") == std::string::npos)
 			meaning += " Superuser-only.";

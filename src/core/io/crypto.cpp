@@ -220,4 +220,24 @@ GenerateKeyFile(const std::string &path)
 	fd.Close(path);
 }
 
+// The checks of the key settings, beside the keys.
+namespace settings {
+
+void
+CheckKeyFile(const std::string &value, const CheckContext &context)
+{
+	if (!value.empty() && context.filesystem)
+		LoadKeyFile(value, "pgbk.encryption_key_file");
+}
+
+void
+CheckKeyring(const std::string &value, const CheckContext &context)
+{
+	for (const auto &f : SplitKeyFileList(value))
+		if (context.filesystem)
+			LoadKeyFile(f, "pgbk.encryption_keyring");
+}
+
+} // namespace settings
+
 } // namespace pgbk

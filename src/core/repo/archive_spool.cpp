@@ -1,4 +1,5 @@
 #include "pgbk/archive_spool.hpp"
+#include "pgbk/settings.hpp"
 
 #include "pgbk/fileio.hpp"
 #include "pgbk/threads.hpp"
@@ -53,7 +54,8 @@ ResolveSpoolDirectory(const std::string &value, const std::string &data_director
 		throw Error(ErrorKind::Config, std::string(e.what()).replace(0, 0, "pgbk.spool_directory: "),
 					"Set pgbk.spool_directory to an absolute directory outside the data directory, or leave it empty.");
 	}
-	if (location.driver->Scheme() != std::string_view("file"))
+	// The driver says whether its location is a directory on this machine.
+	if (location.driver->LocalDirectory(location).empty())
 		throw Error(ErrorKind::Config, "pgbk.spool_directory must be a local directory, not " + value,
 					"The spool holds WAL while the repository is away: give it a directory on this machine.");
 	return location.root;
@@ -339,5 +341,22 @@ ArchiveSpoolDrainer::Run()
 		}
 	}
 }
+
+// The check of pgbk.spool_directory, beside the spool.
+namespace settings {
+
+void
+CheckSpoolDirectory(const std::string &value, const CheckContext &context)
+{
+	if (!context.filesystem || context.types_only)
+		return;
+	if (value.empty() && context.data_directory.empty())
+		return;
+	std::string dir = ResolveSpoolDirectory(value, context.data_directory);
+	if (std::string why = CheckLocalRepositoryUsable(dir); !why.empty())
+		throw Error(ErrorKind::Config, "pgbk.spool_directory: " + why);
+}
+
+} // namespace settings
 
 } // namespace pgbk

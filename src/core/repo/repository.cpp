@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <sys/stat.h>
 #include <sstream>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
@@ -723,5 +724,31 @@ NextBackupLabel(int64_t now, const std::string &last, BackupType type)
 	}
 	return MakeBackupLabel(t, type);
 }
+
+// What opening the repository reads, beside the opening.
+namespace settings {
+
+std::string
+RepositorySignature(const Values &values)
+{
+	std::string sig;
+	for (size_t i = 0; i < kCount; i++)
+		if (kDefinitions[i].flags & kOpensRepository)
+			sig += std::string(kDefinitions[i].name) + "=" + values.Text(i) + "\n";
+	std::vector<std::string> files = SplitKeyFileList(values.Text(Id("pgbk.encryption_keyring")));
+	if (const std::string &key = values.Text(Id("pgbk.encryption_key_file")); !key.empty())
+		files.insert(files.begin(), key);
+	for (const auto &f : files) {
+		struct stat st;
+		sig += f + "@";
+		if (::stat(f.c_str(), &st) == 0)
+			sig += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "." +
+				   std::to_string(st.st_ino);
+		sig += "\n";
+	}
+	return sig;
+}
+
+} // namespace settings
 
 } // namespace pgbk

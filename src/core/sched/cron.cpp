@@ -1,4 +1,5 @@
 #include "pgbk/cron.hpp"
+#include "pgbk/settings.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -291,5 +292,24 @@ FromLocal(const LocalTime &lt, const std::string &tz, time_t out[2])
 	ScopedTimeZone zone(tz);
 	return FromLocalLocked(lt, out);
 }
+
+// The checks of the schedule settings, beside cron.
+namespace settings {
+
+void
+CheckSchedule(const std::string &value, const CheckContext &)
+{
+	if (!value.empty())
+		CronSchedule::Parse(value);
+}
+
+void
+CheckTimeZone(const std::string &value, const CheckContext &)
+{
+	if (std::string why = CheckTimeZoneName(value); !why.empty())
+		throw Error(ErrorKind::Config, why);
+}
+
+} // namespace settings
 
 } // namespace pgbk

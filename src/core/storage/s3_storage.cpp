@@ -388,4 +388,45 @@ const StorageDriverRegistration s3_registration(s3_driver);
 
 } // namespace
 
+// The checks of the S3 driver's settings (settings.hpp's table names them).
+namespace settings {
+
+void
+CheckEndpoint(const std::string &value, const CheckContext &context)
+{
+	if (value.empty())
+		return;
+	CheckHeaderValue(value, context);
+	size_t scheme = value.rfind("https://", 0) == 0 ? 8 : value.rfind("http://", 0) == 0 ? 7 : 0;
+	if (scheme == 0)
+		throw Error(ErrorKind::Config, "\"" + value + "\" must start with http:// or https://");
+	std::string authority = value.substr(scheme, value.find('/', scheme) - scheme);
+	auto colon = authority.rfind(':');
+	bool bracketed = authority.find(']') != std::string::npos;
+	if (authority.empty() || authority[0] == ':')
+		throw Error(ErrorKind::Config, "\"" + value + "\" names no host");
+	if (colon != std::string::npos && (!bracketed || colon > authority.find(']'))) {
+		std::string port = authority.substr(colon + 1);
+		char *end = nullptr;
+		long n = std::strtol(port.c_str(), &end, 10);
+		if (port.empty() || *end != '\0' || n < 1 || n > 65535)
+			throw Error(ErrorKind::Config, "\"" + value + "\": port \"" + port + "\" is not a number from 1 to 65535");
+	}
+	if (value.find_first_of("?#@ ", scheme) != std::string::npos)
+		throw Error(ErrorKind::Config,
+					"\"" + value + "\" must be scheme://host[:port][/path] (no query, user or spaces)");
+}
+
+void
+CheckHeaderValue(const std::string &value, const CheckContext &)
+{
+	// These values go into HTTP request headers or signatures: a CR or LF would add a
+	// header of its own. The value is not echoed (it may be a credential).
+	for (unsigned char c : value)
+		if (c < 0x20 || c == 0x7f)
+			throw Error(ErrorKind::Config, "the value contains a control character (such as a line break); remove it");
+}
+
+} // namespace settings
+
 } // namespace pgbk

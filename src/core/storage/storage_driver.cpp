@@ -58,11 +58,10 @@ StorageDrivers()
 std::string
 RepositorySyntaxes()
 {
-	auto drivers = StorageDrivers();
-	std::string out;
-	for (size_t i = 0; i < drivers.size(); i++)
-		out += std::string(i == 0 ? "" : i + 1 == drivers.size() ? " or " : ", ") + std::string(drivers[i]->Syntax());
-	return out;
+	std::vector<std::string> syntaxes;
+	for (const StorageDriver *d : StorageDrivers())
+		syntaxes.emplace_back(d->Syntax());
+	return settings::JoinAlternatives(syntaxes);
 }
 
 RepositoryLocation
@@ -78,13 +77,7 @@ ParseRepositoryLocation(const std::string &url, const std::string &data_director
 	for (const StorageDriver *d : drivers)
 		if (d->Accepts(url))
 			return d->Parse(url, data_directory);
-	std::string syntaxes;
-	for (size_t i = 0; i < drivers.size(); i++)
-		syntaxes += std::string(i == 0                    ? ""
-								: i + 1 == drivers.size() ? " or "
-														  : ", ") +
-					std::string(drivers[i]->Syntax());
-	throw Error(ErrorKind::Config, "unknown repository scheme in \"" + url + "\"; use " + syntaxes);
+	throw Error(ErrorKind::Config, "unknown repository scheme in \"" + url + "\"; use " + RepositorySyntaxes());
 }
 
 std::unique_ptr<Storage>
@@ -92,5 +85,46 @@ OpenStorage(const RepositoryLocation &location, const settings::Values &values, 
 {
 	return location.driver->Open(location, values, options);
 }
+
+// The checks of repository URLs, beside the drivers that parse them (settings.hpp's table names them).
+namespace settings {
+
+void
+CheckRepository(const std::string &value, const CheckContext &context)
+{
+	if (value.empty())
+		return;
+	if (!context.filesystem) {
+		ParseRepositoryLocation(value, ""); // its syntax only
+		return;
+	}
+	RepositoryLocation location = ParseRepositoryLocation(value, context.data_directory);
+	location.driver->CheckUsable(location);
+}
+
+void
+CheckAllowedTargets(const std::string &value, const CheckContext &context)
+{
+	for (const auto &prefix : SplitList(value))
+		try {
+			ParseRepositoryLocation(prefix, context.filesystem ? context.data_directory : "");
+		} catch (const Error &e) {
+			throw Error(ErrorKind::Config, "\"" + prefix + "\" is not a repository URL prefix: " + e.what());
+		}
+}
+
+bool
+TargetAllowed(const std::string &url, const std::string &allowed, const std::string &data_directory)
+{
+	std::string target = ParseRepositoryLocation(url, data_directory).url;
+	for (const auto &prefix : SplitList(allowed)) {
+		std::string p = ParseRepositoryLocation(prefix, data_directory).url; // canonical, no trailing '/'
+		if (target == p || target.rfind(p + "/", 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+} // namespace settings
 
 } // namespace pgbk

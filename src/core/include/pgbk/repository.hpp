@@ -241,4 +241,11 @@ std::string NextBackupLabel(int64_t now, const std::string &last, BackupType typ
 // Whether a name has the form of a label pgbk makes (YYYYMMDD-HHMMSS and a type letter).
 bool IsBackupLabel(const std::string &label);
 
+namespace settings {
+// Changes whenever what opening the repository depends on changes: every
+// kOpensRepository setting and each key file's identity and modification time (a key
+// replaced in place).
+std::string RepositorySignature(const Values &values);
+} // namespace settings
+
 } // namespace pgbk

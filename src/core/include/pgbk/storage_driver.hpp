@@ -92,4 +92,10 @@ RepositoryLocation ParseRepositoryLocation(const std::string &url, const std::st
 std::unique_ptr<Storage> OpenStorage(const RepositoryLocation &location, const settings::Values &values,
 									 const StorageOpenOptions &options = {});
 
+namespace settings {
+// Whether a repository URL is one of pgbk.allowed_targets' prefixes or below one
+// (compared canonical, at path boundaries: "s3://b/x" allows "s3://b/x/y", not "s3://b/xy").
+bool TargetAllowed(const std::string &url, const std::string &allowed, const std::string &data_directory);
+} // namespace settings
+
 } // namespace pgbk
