@@ -1,7 +1,7 @@
 # Verification of a real backup and the WAL it needs, by SQL and by the CLI, and the
 # tampering each detects and names: a flipped byte, a truncated object, a deleted
 # object, an object copied over from another backup, a WAL segment removed from the
-# middle of the range. A restore of a damaged backup fails naming the object.
+# middle of the range. A restore of the damaged backup fails naming what is missing.
 use strict;
 use warnings;
 
@@ -58,8 +58,9 @@ like($rows{"$prefix/$file"}, qr/checksum|decompress/, 'a flipped byte is named')
 like($rows{"$prefix/$fsm"}, qr/truncated/, 'a truncated object is named');
 is($rows{"$prefix/PG_VERSION"}, 'missing', 'a deleted object is named');
 like($rows{"$prefix/$branches"}, qr/differs from the manifest/, 'an object copied from another backup is named');
-like($rows{"$prefix/global/pg_filenode.map"}, qr/differs from the manifest/,
-	"another backup's pg_filenode.map is named");
+# Another backup's pg_filenode.map has the same bytes (no relation was mapped anew in
+# between): verification checks content, so an identical copy is no problem to report.
+ok(!exists $rows{"$prefix/global/pg_filenode.map"}, "another backup's identical pg_filenode.map is not reported");
 like($rows{"wal/" . substr($middle, 0, 16) . "/$middle"}, qr/\Q$middle\E needed by the backup is missing/,
 	'a WAL segment missing from the middle of the range is named');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pgbk_verify('$other')"), '0', 'the other backup is intact');
@@ -69,9 +70,11 @@ IPC::Run::run([ 'pgbk', '--repo', $repo, 'verify', $label, '--json' ], '>', \$ou
 isnt($?, 0, 'pgbk verify exits non-zero');
 like($out, qr/"problem": "missing"/, 'and reports the problems as JSON');
 
-my $damaged = join('|', map { quotemeta } $file, $fsm, 'PG_VERSION', 'global/pg_filenode.map', $branches);
+# Restore checks the WAL the backup needs before it reads an object: it fails naming the
+# backup and the segment missing from the middle of the range.
 command_fails_like([ 'pgbk', '--repo', $repo, 'restore', '--pgdata', $node->basedir . '/damaged', '--backup', $label ],
-	qr/(?=.*\Q$label\E)(?=.*(?:$damaged))/s, 'restoring the damaged backup fails naming it and a damaged object');
+	qr/\Q$label\E cannot be restored: WAL it needs is missing from the archive .*\Q$middle\E/,
+	'restoring the damaged backup fails naming it and the missing WAL');
 ok(!-e $node->basedir . '/damaged/global/pg_control', 'and leaves no pg_control behind');
 $node->stop;
 
