@@ -78,10 +78,6 @@ bool BoolSetting(size_t id);
 // Every setting's current value, for the core (builds C++ objects: call inside RunCpp).
 settings::Values CurrentSettings();
 
-// A backup type's schedule (pgbk.full_schedule, ...) and that setting's name.
-const char *ScheduleOf(BackupType type);
-const char *ScheduleSettingName(BackupType type);
-
 CodecOptions CurrentCodec();
 std::string DataDirectory();
 // The data directory as an absolute path (DataDir may be relative to the cwd).

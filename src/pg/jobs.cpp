@@ -6,6 +6,8 @@
  */
 #include "jobs.hpp"
 
+#include "job_kinds.hpp"
+
 #include "boundary.hpp"
 
 namespace {
@@ -58,11 +60,11 @@ pgbk_jobs_enqueue(const char *kind, int trigger, char *label_out, int64 *id_out)
 	}
 	/* Labels are unique and increasing (the worker seeds last_label from the repository). */
 	{
+		const PgbkJobKind *known = pgbk_job_kind(kind);
 		pgbk::glue::CppResult r = pgbk::glue::RunCpp([&] {
-			auto type = pgbk::ParseBackupType(kind);
-			if (!type)
+			if (known == NULL)
 				throw pgbk::Error(pgbk::ErrorKind::Config, std::string("unknown job kind \"") + kind + "\"");
-			strlcpy(label, pgbk::NextBackupLabel(secs, pgbk_shared->last_label, *type).c_str(), sizeof(label));
+			strlcpy(label, pgbk::NextLabel(secs, pgbk_shared->last_label, known->label_suffix).c_str(), sizeof(label));
 		});
 		if (!r.ok) {
 			LWLockRelease(pgbk_shared->lock);

@@ -213,23 +213,6 @@ ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup)
 	return Expire(*repo, policy, static_cast<int64_t>(time(nullptr)), wal_segment_size, on_backup);
 }
 
-static_assert(settings::IndexOf(RulesOf(BackupType::Full).schedule_setting) < settings::kCount &&
-				  settings::IndexOf(RulesOf(BackupType::Diff).schedule_setting) < settings::kCount &&
-				  settings::IndexOf(RulesOf(BackupType::Incr).schedule_setting) < settings::kCount,
-			  "every backup type's schedule is a setting");
-
-const char *
-ScheduleOf(BackupType type)
-{
-	return StringSetting(settings::IndexOf(RulesOf(type).schedule_setting));
-}
-
-const char *
-ScheduleSettingName(BackupType type)
-{
-	return RulesOf(type).schedule_setting.data(); /* a literal: NUL-terminated */
-}
-
 std::string
 RepositoryConfigSignature()
 {

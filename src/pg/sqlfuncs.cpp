@@ -22,6 +22,7 @@
 
 #include "boundary.hpp"
 #include "glue.hpp"
+#include "job_kinds.hpp"
 #include "jobs.hpp"
 #include "srf.hpp"
 
@@ -241,9 +242,9 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 	auto max_lag = std::chrono::seconds(pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.backup_standby_max_lag")));
 
 	InitMaterializedSRF(fcinfo, 0);
-	for (size_t i = 0; i < std::size(pgbk::kBackupTypes); i++) {
-		const pgbk::BackupTypeRules *t = &pgbk::kBackupTypes[i];
-		const char *expr = pgbk::glue::ScheduleOf(t->type);
+	for (const PgbkJobKind &kind : pgbk_job_kinds) {
+		const PgbkJobKind *t = &kind;
+		const char *expr = pgbk_job_kind_schedule(t);
 		time_t next = 0;
 		char runs_on[PGBK_ERROR_LEN] = "";
 		Datum values[5];
@@ -257,7 +258,7 @@ pgbk_list_schedule(PG_FUNCTION_ARGS)
 			next = n ? *n : 0;
 			strlcpy(runs_on, pgbk::ExpectedRunner(mode, standby, max_lag).c_str(), sizeof(runs_on));
 		});
-		pgbk::glue::RaiseIfFailed(r, pgbk::glue::ScheduleSettingName(t->type));
+		pgbk::glue::RaiseIfFailed(r, t->schedule_setting.data()); /* a literal: NUL-terminated */
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = PointerGetDatum(cstring_to_text_with_len(t->name.data(), (int)t->name.size()));
 		values[1] = CStringGetTextDatum(expr);

@@ -281,6 +281,9 @@ TEST(Labels, UniqueAndIncreasing)
 	// The clock went back: still after the newest label.
 	EXPECT_EQ(NextBackupLabel(1790000000, "20270101-000000F", BackupType::Full), "20270101-000001F");
 	EXPECT_EQ(NextBackupLabel(1790000005, "20260921-141320F", BackupType::Full), "20260921-141325F");
+	// Another job kind's letter: the same order, shared with the backups' labels.
+	EXPECT_EQ(NextLabel(1790000000, "20260921-141320F", 'L'), "20260921-141321L");
+	EXPECT_EQ(NextBackupLabel(1790000000, "20260921-141321L", BackupType::Incr), "20260921-141322I");
 }
 
 TEST(Repository, BackupWalRangeUsesTheClusterSegmentSize)

@@ -686,12 +686,18 @@ OpenRepository(const settings::Values &values, const std::string &data_directory
 std::string
 MakeBackupLabel(int64_t unix_seconds, BackupType type)
 {
+	return MakeLabel(unix_seconds, RulesOf(type).label_suffix);
+}
+
+std::string
+MakeLabel(int64_t unix_seconds, char suffix)
+{
 	time_t t = static_cast<time_t>(unix_seconds);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	char buf[32];
 	std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-	return std::string(buf) + RulesOf(type).label_suffix;
+	return std::string(buf) + suffix;
 }
 
 } // namespace pgbk
@@ -715,6 +721,12 @@ IsBackupLabel(const std::string &label)
 std::string
 NextBackupLabel(int64_t now, const std::string &last, BackupType type)
 {
+	return NextLabel(now, last, RulesOf(type).label_suffix);
+}
+
+std::string
+NextLabel(int64_t now, const std::string &last, char suffix)
+{
 	int64_t t = now;
 	struct tm tm {};
 	if (last.size() >= 15 && strptime(last.substr(0, 15).c_str(), "%Y%m%d-%H%M%S", &tm) != nullptr) {
@@ -722,7 +734,7 @@ NextBackupLabel(int64_t now, const std::string &last, BackupType type)
 		if (t <= last_t)
 			t = last_t + 1;
 	}
-	return MakeBackupLabel(t, type);
+	return MakeLabel(t, suffix);
 }
 
 // What opening the repository reads, beside the opening.

@@ -238,6 +238,9 @@ std::string MakeBackupLabel(int64_t unix_seconds, BackupType type);
 // already used, may be empty): labels stay unique even within one second or after the
 // clock went back.
 std::string NextBackupLabel(int64_t now, const std::string &last, BackupType type);
+// The same for any job's label (a backup's type letter, or another kind's): YYYYMMDD-HHMMSS<suffix>.
+std::string MakeLabel(int64_t unix_seconds, char suffix);
+std::string NextLabel(int64_t now, const std::string &last, char suffix);
 // Whether a name has the form of a label pgbk makes (YYYYMMDD-HHMMSS and a type letter).
 bool IsBackupLabel(const std::string &label);
 
