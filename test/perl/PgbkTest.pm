@@ -130,6 +130,21 @@ sub wait_for
 our $waits_reached = 0;
 END { note("$PgbkTest::waits_reached condition(s) waited for, not counted among the assertions") if $PgbkTest::waits_reached; }
 
+# Waits until `$sql` returns true on a server that may be restarting (after a crash):
+# the query goes as an argument, never on psql's standard input, which a psql refused by
+# a server in recovery closes before it is written (poll_query_until then dies of the
+# broken pipe); a refused connection is simply tried again.
+sub wait_through_restart
+{
+	my ($node, $sql, $what) = @_;
+	return wait_for(sub {
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $sql ], '>', \$out, '2>', \$err);
+		chomp $out;
+		return $out eq 't';
+	}, $what);
+}
+
 # Writes and switches WAL, once a second, until `$sql` returns true: for what only a WAL
 # file archived after a reload shows (the archiver rereads its settings on its own time,
 # so the first file after a reload may still be archived under the old ones).

@@ -94,8 +94,9 @@ for my $victim ('archiver', 'postmaster')
 		# still reach the old processes before the postmaster has seen the death: the
 		# restart is over when a new checkpointer answers.
 		ok(
-			$node->poll_query_until(
-				'postgres', "SELECT pid <> $checkpointer FROM pg_stat_activity WHERE backend_type = 'checkpointer'"),
+			PgbkTest::wait_through_restart(
+				$node, "SELECT pid <> $checkpointer FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+				'a new checkpointer answers'),
 			'the server is back after the archiver was killed');
 	}
 	else
