@@ -223,6 +223,7 @@ pgbk_jobs_wait(int64 id, char *label_out)
 	for (;;) {
 		int state = PGBK_JOB_FREE;
 		char error[PGBK_ERROR_LEN] = "";
+		char kind[sizeof(((PgbkJob *)0)->kind)] = "";
 
 		LWLockAcquire(pgbk_shared->lock, LW_SHARED);
 		for (int i = 0; i < PGBK_MAX_JOBS; i++) {
@@ -230,6 +231,7 @@ pgbk_jobs_wait(int64 id, char *label_out)
 			if (job->id == id) {
 				state = job->state;
 				strlcpy(error, job->error, sizeof(error));
+				strlcpy(kind, job->kind, sizeof(kind));
 				/* A differential or incremental without a prior became a full backup. */
 				strlcpy(label_out, job->label, PGBK_LABEL_LEN);
 			}
@@ -239,7 +241,7 @@ pgbk_jobs_wait(int64 id, char *label_out)
 			break;
 		if (state == PGBK_JOB_FAILED) {
 			ConditionVariableCancelSleep();
-			ereport(ERROR, (errmsg("pgbk: backup %s failed: %s", label_out, error)));
+			ereport(ERROR, (errmsg("pgbk: %s %s failed: %s", pgbk_job_noun(kind), label_out, error)));
 		}
 		if (state == PGBK_JOB_FREE) {
 			ConditionVariableCancelSleep();

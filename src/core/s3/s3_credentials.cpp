@@ -25,7 +25,7 @@ struct HttpReply {
 
 struct HttpCall {
 	std::string method = "GET", url, body;
-	std::vector<std::string> headers;
+	http::Headers headers;
 	std::chrono::milliseconds connect_timeout{2000}, total_timeout{10000};
 	std::string ca_file;
 	bool verify_tls = true;
@@ -48,12 +48,7 @@ Exchange(const HttpCall &call, const std::string &what)
 	http::Request request;
 	request.method = call.method;
 	request.url = call.url;
-	for (const auto &h : call.headers) {
-		auto colon = h.find(':');
-		std::string value = colon == std::string::npos ? "" : h.substr(colon + 1);
-		value.erase(0, value.find_first_not_of(' '));
-		request.headers.emplace_back(h.substr(0, colon), value);
-	}
+	request.headers = call.headers;
 	if (call.method == "POST" || call.method == "PUT")
 		request.body = &call.body;
 	http::Attempt a = transport.Perform(request);
@@ -154,7 +149,7 @@ public:
 		HttpCall call;
 		call.method = "POST";
 		call.url = endpoint_ + "/";
-		call.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/xml"};
+		call.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/xml"}};
 		call.body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" + FormEncode(role_arn_) +
 					"&RoleSessionName=" + FormEncode(session_name_) +
 					"&WebIdentityToken=" + FormEncode(ReadTokenFile(token_file_, "AWS_WEB_IDENTITY_TOKEN_FILE"));
@@ -245,7 +240,7 @@ public:
 		std::string token =
 			token_file_.empty() ? token_ : ReadTokenFile(token_file_, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 		if (!token.empty())
-			call.headers.push_back("Authorization: " + token);
+			call.headers.emplace_back("Authorization", token);
 		call.ca_file = ca_file_;
 		call.verify_tls = verify_tls_;
 		HttpReply r = Exchange(call, "the container credential endpoint");
@@ -284,7 +279,7 @@ public:
 		HttpCall put;
 		put.method = "PUT";
 		put.url = endpoint_ + "/latest/api/token";
-		put.headers = {"X-aws-ec2-metadata-token-ttl-seconds: 21600"};
+		put.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}};
 		put.connect_timeout = std::chrono::milliseconds(1000);
 		put.total_timeout = std::chrono::milliseconds(3000);
 		HttpReply token = Exchange(put, "the instance metadata service");
@@ -293,7 +288,7 @@ public:
 										   " gave no session token (HTTP " + std::to_string(token.status) + ")");
 		HttpCall get = put;
 		get.method = "GET";
-		get.headers = {"X-aws-ec2-metadata-token: " + token.body};
+		get.headers = {{"X-aws-ec2-metadata-token", token.body}};
 		get.url = endpoint_ + "/latest/meta-data/iam/security-credentials/";
 		HttpReply roles = Exchange(get, "the instance metadata service");
 		std::string role = roles.body.substr(0, roles.body.find('\n'));
