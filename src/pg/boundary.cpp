@@ -32,6 +32,50 @@ SqlStateOf(ErrorKind kind)
 	return ERRCODE_INTERNAL_ERROR;
 }
 
+ErrorKind
+KindOfSqlState(int sqlstate)
+{
+	for (ErrorKind kind : {ErrorKind::Config, ErrorKind::Corrupt, ErrorKind::NotFound, ErrorKind::Conflict,
+						   ErrorKind::AlreadyExists, ErrorKind::Cancelled})
+		if (SqlStateOf(kind) == sqlstate)
+			return kind;
+	return ErrorKind::Io;
+}
+
+void
+CallPostgres(const char *what, void (*fn)(void *arg), void *arg)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	volatile uint32 holdoff = InterruptHoldoffCount;
+	volatile bool failed = false;
+	volatile int sqlstate = 0;
+	char message[1024] = "", hint[512] = "";
+
+	HOLD_INTERRUPTS();
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		sqlstate = edata->sqlerrcode;
+		strlcpy(message, edata->message != NULL ? edata->message : "unknown error", sizeof(message));
+		strlcpy(hint, edata->hint != NULL ? edata->hint : "", sizeof(hint));
+		FreeErrorData(edata);
+		failed = true;
+	}
+	PG_END_TRY();
+	/* As before the call, however deep the error left the holdoff count. */
+	InterruptHoldoffCount = holdoff;
+	if (failed)
+		throw Error(KindOfSqlState(sqlstate), std::string(what) + ": " + message, hint);
+}
+
 void
 ReportFailure(const CppResult &r, int elevel, const char *what, const char *hint, const char *detail)
 {

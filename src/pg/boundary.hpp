@@ -41,11 +41,22 @@ RunCpp(F &&fn) noexcept
 	return r;
 }
 
+// The reverse direction: core code running under RunCpp calls PostgreSQL through an
+// interface the glue implements (a BackupServer). `fn(arg)` runs under PG_TRY; an ERROR
+// lands here, where no C++ object lives between this frame and PostgreSQL's, and is
+// thrown on as a pgbk::Error ("what: message", the kind of its SQLSTATE) once PostgreSQL's
+// error state is flushed. Interrupts are held meanwhile: a cancel or a shutdown acts once
+// the core returns, never as an exit from under it. `fn` must hold only plain data.
+void CallPostgres(const char *what, void (*fn)(void *arg), void *arg);
+
 // The SQLSTATE a failure of this kind is raised with: configuration -> invalid
 // parameter value, corrupt data -> data corrupted, I/O and timeouts -> I/O error,
 // missing object -> undefined object, conflict -> object not in prerequisite state,
 // already exists -> duplicate object, cancelled -> query canceled.
 int SqlStateOf(ErrorKind kind);
+// The kind of a PostgreSQL error, by its SQLSTATE (the inverse of SqlStateOf; Io for any
+// other code).
+ErrorKind KindOfSqlState(int sqlstate);
 
 // Reports a failed core call at elevel, the one way core failures reach PostgreSQL:
 // "pgbk: <what>: <message>" (or "pgbk: <message>" without what), the SQLSTATE of its

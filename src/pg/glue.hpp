@@ -6,6 +6,7 @@
 #include "pgbk/retention.hpp"
 #include "pgbk/schedule_slot.hpp"
 #include "pgbk/settings.hpp"
+#include "pgbk/timeline.hpp"
 
 #include <memory>
 #include <string>
@@ -89,12 +90,8 @@ std::string NodeName();
 // ledger lives in it too (archive_gaps.hpp). Throws Config.
 std::string SpoolDirectory();
 ClusterIdentity CurrentClusterIdentity();
-// This server's timeline and WAL position: where it inserts on a primary, where it has
-// replayed on a standby. Reads shared memory only (never ereports).
-struct ServerPosition {
-	uint32_t timeline = 1;
-	Lsn lsn = 0;
-};
+// This server's timeline and WAL position (timeline.hpp). Reads shared memory only
+// (never ereports).
 ServerPosition CurrentServerPosition();
 // Whether this server is a standby, streaming, and how far its replay lags (for which
 // node takes a scheduled backup: schedule_slot.hpp). Reads shared memory only.

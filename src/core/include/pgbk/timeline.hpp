@@ -22,6 +22,13 @@
 
 namespace pgbk {
 
+// Where a server is in WAL: where it inserts on a primary, where it has replayed on a
+// standby.
+struct ServerPosition {
+	uint32_t timeline = 1;
+	Lsn lsn = 0;
+};
+
 struct TimelineBranch {
 	uint32_t parent = 0;
 	Lsn switch_lsn = 0;

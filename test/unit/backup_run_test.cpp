@@ -1,0 +1,329 @@
+// A backup's phases against a fake server (backup_run.hpp): what a run decides, without
+// PostgreSQL. The glue's PostgresBackupServer is the real server (TAP tests).
+#include "pgbk/archive_gaps.hpp"
+#include "pgbk/backup_run.hpp"
+#include "pgbk/repository.hpp"
+#include "pgbk/restore.hpp"
+
+#include "test_util.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <gtest/gtest.h>
+
+using namespace pgbk;
+using pgbk::test::TempDir;
+
+namespace {
+
+constexpr uint64_t kSeg = 16 << 20;
+const ClusterIdentity kCluster{42, 15};
+const std::string kFirstWal = "000000010000000000000003";
+
+// A server whose backup starts in segment 3 of timeline 1 and stops in the same segment.
+class FakeServer : public BackupServer {
+public:
+	ServerPosition position{1, 0x5000000};
+	std::vector<std::string> calls;
+	std::function<void()> on_start; // runs inside StartBackup (a race, a failure)
+	std::function<void()> on_stop;
+
+	ServerPosition
+	StartBackup(const std::string &label) override
+	{
+		calls.push_back("start " + label);
+		if (on_start)
+			on_start();
+		return ServerPosition{1, 0x3000028};
+	}
+	BackupStopPoint
+	StopBackup() override
+	{
+		calls.push_back("stop");
+		if (on_stop)
+			on_stop();
+		BackupStopPoint stop;
+		stop.position = ServerPosition{1, 0x3000100};
+		stop.backup_label = "START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\n";
+		stop.next_xid = 740;
+		return stop;
+	}
+	ServerPosition
+	Position() override
+	{
+		return position;
+	}
+};
+
+class BackupRunTest : public ::testing::Test {
+protected:
+	TempDir dir;
+	FakeServer server;
+	std::string pgdata = dir / "pgdata";
+	std::string spool = dir / "spool";
+	std::string label = MakeBackupLabel(1790000000, BackupType::Full);
+
+	void
+	SetUp() override
+	{
+		test::WriteFile(pgdata + "/PG_VERSION", "15\n");
+		test::WriteFile(pgdata + "/global/pg_control", std::string(8192, 'c'));
+		test::WriteFile(pgdata + "/base/5/16384", test::RandomBytes(8192 * 2, 3));
+		test::WriteFile(pgdata + "/standby.signal", "");
+		std::filesystem::create_directories(pgdata + "/pg_wal/archive_status");
+	}
+
+	std::unique_ptr<Repository>
+	Repo()
+	{
+		return std::make_unique<Repository>(OpenLocalStorage(dir / "repo"));
+	}
+
+	std::unique_ptr<BackupRun>
+	NewRun(BackupType type, const std::string &run_label, std::chrono::seconds wal_timeout = std::chrono::seconds(5))
+	{
+		BackupServerFacts facts;
+		facts.pgdata = pgdata;
+		facts.host = "node-a";
+		facts.cluster = kCluster;
+		facts.pg_version_num = 150000;
+		facts.segment_size = kSeg;
+		facts.spool_directory = spool;
+		BackupRunOptions options;
+		options.label = run_label;
+		options.type = type;
+		options.wal_timeout = wal_timeout;
+		BackupCallbacks callbacks;
+		callbacks.should_cancel = [] { return false; };
+		return std::make_unique<BackupRun>(Repo(), server, facts, options, callbacks);
+	}
+
+	// This server's archiver stored the segment and acknowledged it (.done).
+	void
+	ArchiveOwnWal(const std::string &name)
+	{
+		test::WriteFile(dir / "seg", std::string(1000, 'w'));
+		Repo()->ArchiveWalFile(name, dir / "seg", CodecOptions{});
+		test::WriteFile(pgdata + "/pg_wal/" + name, std::string(1000, 'w'));
+		test::WriteFile(pgdata + "/pg_wal/archive_status/" + name + ".done", "");
+	}
+
+	BackupStatus
+	StatusOf(const std::string &l)
+	{
+		auto b = Repo()->ReadBackup(l);
+		return b ? b->status : BackupStatus::Incomplete;
+	}
+};
+
+} // namespace
+
+TEST_F(BackupRunTest, PhasesTakeACompleteBackupBracketedByTheServer)
+{
+	ArchiveOwnWal(kFirstWal);
+	auto run = NewRun(BackupType::Full, label);
+	EXPECT_EQ(run->ChoosePrior(), "");
+	run->Start();
+	EXPECT_EQ(StatusOf(label), BackupStatus::Incomplete) << "recorded, not complete";
+	run->CopyFiles();
+	run->StopAndComplete();
+	EXPECT_EQ(server.calls, (std::vector<std::string>{"start " + label, "stop"}));
+
+	auto b = Repo()->ReadBackup(label);
+	ASSERT_TRUE(b);
+	EXPECT_EQ(b->status, BackupStatus::Complete);
+	EXPECT_EQ(b->start_lsn, 0x3000028u);
+	EXPECT_EQ(b->stop_lsn, 0x3000100u);
+	EXPECT_EQ(b->next_xid, 740u);
+	EXPECT_EQ(b->wal_start, kFirstWal);
+	EXPECT_EQ(b->wal_stop, kFirstWal);
+	EXPECT_EQ(b->host, "node-a");
+	EXPECT_EQ(run->StopPosition().lsn, 0x3000100u);
+
+	// The label file is the server's, and the copy's other files are there.
+	std::vector<std::string> paths;
+	Repo()->ReadManifest(*b, nullptr, [&](const ManifestEntry &e) { paths.push_back(e.path); });
+	EXPECT_NE(std::find(paths.begin(), paths.end(), "backup_label"), paths.end());
+	EXPECT_NE(std::find(paths.begin(), paths.end(), "base/5/16384"), paths.end());
+}
+
+// A file of the same name in the repository may be another server's (a former
+// primary's): a backup completes only once this server acknowledged its WAL.
+TEST_F(BackupRunTest, CompletesOnlyOnThisServersOwnWal)
+{
+	test::WriteFile(dir / "seg", std::string(1000, 'x'));
+	Repo()->ArchiveWalFile(kFirstWal, dir / "seg", CodecOptions{});
+	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, std::string(1000, 'w'));
+	test::WriteFile(pgdata + "/pg_wal/archive_status/" + kFirstWal + ".ready", "");
+	auto run = NewRun(BackupType::Full, label, std::chrono::seconds(0));
+	run->ChoosePrior();
+	run->Start();
+	run->CopyFiles();
+	try {
+		run->StopAndComplete();
+		FAIL() << "completed on WAL this server never archived";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Timeout);
+		EXPECT_NE(std::string(e.what()).find(kFirstWal), std::string::npos) << e.what();
+	}
+	run->Abandon("the WAL wait timed out");
+	auto b = Repo()->ReadBackup(label);
+	ASSERT_TRUE(b);
+	EXPECT_EQ(b->status, BackupStatus::Failed);
+	EXPECT_EQ(b->error, "the WAL wait timed out");
+}
+
+TEST_F(BackupRunTest, WalDroppedDuringAnOutageFailsTheBackupAtOnce)
+{
+	// Acknowledged (.done) but never stored: the spool dropped it and the ledger says so.
+	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, std::string(1000, 'w'));
+	test::WriteFile(pgdata + "/pg_wal/archive_status/" + kFirstWal + ".done", "");
+	ArchiveGapLedger(spool, "node-a:" + pgdata).RecordDropped(kFirstWal, kSeg, 1000, 0);
+	auto run = NewRun(BackupType::Full, label, std::chrono::seconds(60));
+	run->ChoosePrior();
+	run->Start();
+	run->CopyFiles();
+	try {
+		run->StopAndComplete();
+		FAIL() << "completed without its WAL";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Corrupt);
+		EXPECT_NE(std::string(e.what()).find("dropped while the repository was away"), std::string::npos) << e.what();
+	}
+}
+
+TEST_F(BackupRunTest, AnIncrementalWithoutAPriorIsTakenAsAFullBackup)
+{
+	ArchiveOwnWal(kFirstWal);
+	std::string incr = MakeBackupLabel(1790000000, BackupType::Incr);
+	auto run = NewRun(BackupType::Incr, incr);
+	std::string why = run->ChoosePrior();
+	EXPECT_NE(why, "");
+	EXPECT_EQ(run->Type(), BackupType::Full);
+	EXPECT_EQ(run->Label(), label) << "the label's letter follows the type";
+	run->Start();
+	run->CopyFiles();
+	run->StopAndComplete();
+	EXPECT_EQ(Repo()->ReadBackup(label)->type, "full");
+
+	// The next incremental has its prior.
+	ArchiveOwnWal(kFirstWal);
+	std::string next = MakeBackupLabel(1790000100, BackupType::Incr);
+	auto second = NewRun(BackupType::Incr, next);
+	EXPECT_EQ(second->ChoosePrior(), "");
+	EXPECT_EQ(second->Prior(), label);
+	EXPECT_EQ(second->Label(), next);
+}
+
+// A former primary whose timeline another server took over (a history file in the
+// repository forks its timeline at a point it went past) starts no backup at all.
+TEST_F(BackupRunTest, ASupersededServerStartsNoBackup)
+{
+	test::WriteFile(dir / "h", "1\t0/4000000\tno recovery target specified\n");
+	Repo()->ArchiveWalFile("00000002.history", dir / "h", CodecOptions{});
+	server.position = ServerPosition{1, 0x5000000};
+	auto run = NewRun(BackupType::Full, label);
+	try {
+		run->ChoosePrior();
+		FAIL() << "a superseded server chose a prior";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Conflict);
+		EXPECT_NE(std::string(e.what()).find("this server takes no backup"), std::string::npos) << e.what();
+	}
+	EXPECT_TRUE(server.calls.empty()) << "the server's backup was never started";
+
+	// Before the fork it is the primary that the new timeline came from: not superseded.
+	server.position = ServerPosition{1, 0x3000000};
+	EXPECT_EQ(NewRun(BackupType::Full, label)->ChoosePrior(), "");
+}
+
+// Two nodes took the same label in the same second: the one whose create-only record
+// lost leaves the other's backup alone, even when it abandons its own run.
+TEST_F(BackupRunTest, ALabelAnotherNodeTookIsLeftAlone)
+{
+	server.on_start = [&] {
+		BackupStartInfo other;
+		other.label = label;
+		other.cluster = kCluster;
+		other.host = "node-b";
+		other.pgdata = "/data";
+		Repo()->WriteBackupStart(other);
+	};
+	auto run = NewRun(BackupType::Full, label);
+	run->ChoosePrior();
+	try {
+		run->Start();
+		FAIL() << "took a label another node holds";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Conflict);
+		EXPECT_NE(std::string(e.what()).find("already taken"), std::string::npos) << e.what();
+	}
+	run->Abandon("the label was taken");
+	auto b = Repo()->ReadBackup(label);
+	ASSERT_TRUE(b);
+	EXPECT_EQ(b->status, BackupStatus::Incomplete) << "not marked failed: node-b owns it";
+	EXPECT_EQ(b->host, "node-b");
+
+	// An existing label is refused before the server starts a backup.
+	server.calls.clear();
+	server.on_start = nullptr;
+	EXPECT_THROW(NewRun(BackupType::Full, label)->Start(), Error);
+	EXPECT_TRUE(server.calls.empty());
+}
+
+// A failure of the server's stop leaves nothing that looks valid.
+TEST_F(BackupRunTest, AServerFailureLeavesAFailedBackupWithoutData)
+{
+	ArchiveOwnWal(kFirstWal);
+	server.on_stop = [] { throw Error(ErrorKind::Conflict, "the standby was promoted during online backup"); };
+	auto run = NewRun(BackupType::Full, label);
+	run->ChoosePrior();
+	run->Start();
+	run->CopyFiles();
+	EXPECT_THROW(run->StopAndComplete(), Error);
+	run->Abandon("the standby was promoted during online backup");
+	auto b = Repo()->ReadBackup(label);
+	ASSERT_TRUE(b);
+	EXPECT_EQ(b->status, BackupStatus::Failed);
+	EXPECT_THROW(SelectBackup(*Repo(), label), Error) << "a failed backup is never restored";
+}
+
+TEST(InterruptedBackups, OwnLeftoversAndExpiredLeasesOnlyAndNothingWhenSuperseded)
+{
+	TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	repo.CheckOrInit(kCluster);
+	auto start = [&](const std::string &l, const std::string &host, const std::string &pgdata) {
+		BackupStartInfo info;
+		info.label = l;
+		info.cluster = kCluster;
+		info.host = host;
+		info.pgdata = pgdata;
+		repo.WriteBackupStart(info);
+	};
+	const int64_t now = 1790001000;
+	std::string own = MakeBackupLabel(1790000000, BackupType::Full);
+	std::string live = MakeBackupLabel(1790000001, BackupType::Full);
+	std::string expired = MakeBackupLabel(1790000002, BackupType::Full);
+	std::string unleased = MakeBackupLabel(1790000003, BackupType::Full);
+	start(own, "node-a", "/data");
+	start(live, "node-b", "/data");
+	repo.WriteBackupLease(live, "node-b:/data", now + 600);
+	start(expired, "node-c", "/data");
+	repo.WriteBackupLease(expired, "node-c:/data", now - 1);
+	start(unleased, "node-d", "/data"); // an older pgbk's: no lease, never judged
+
+	InterruptedBackups superseded = CleanUpInterruptedBackups(repo, "node-a", "/data", true, now);
+	EXPECT_EQ(superseded.marked_failed, 0) << "a former primary touches nothing";
+	EXPECT_EQ(superseded.newest_label, unleased);
+
+	InterruptedBackups r = CleanUpInterruptedBackups(repo, "node-a", "/data", false, now);
+	EXPECT_EQ(r.marked_failed, 2);
+	EXPECT_EQ(repo.ReadBackup(own)->status, BackupStatus::Failed);
+	EXPECT_EQ(repo.ReadBackup(live)->status, BackupStatus::Incomplete) << "node-b is still taking it";
+	EXPECT_EQ(repo.ReadBackup(expired)->status, BackupStatus::Failed);
+	EXPECT_NE(repo.ReadBackup(expired)->error.find("node-c:/data"), std::string::npos);
+	EXPECT_EQ(repo.ReadBackup(unleased)->status, BackupStatus::Incomplete);
+	// The same directory on another host is another node.
+	EXPECT_EQ(CleanUpInterruptedBackups(repo, "node-b", "/elsewhere", false, now).marked_failed, 0);
+}
