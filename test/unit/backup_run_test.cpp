@@ -5,11 +5,13 @@
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
 
+#include "memory_storage.hpp"
 #include "test_util.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <gtest/gtest.h>
+#include <thread>
 
 using namespace pgbk;
 using pgbk::test::TempDir;
@@ -326,4 +328,165 @@ TEST(InterruptedBackups, OwnLeftoversAndExpiredLeasesOnlyAndNothingWhenSupersede
 	EXPECT_EQ(repo.ReadBackup(unleased)->status, BackupStatus::Incomplete);
 	// The same directory on another host is another node.
 	EXPECT_EQ(CleanUpInterruptedBackups(repo, "node-b", "/elsewhere", false, now).marked_failed, 0);
+}
+
+// A standby's backup restores like any other: it carries no signal file, and a restore
+// writes only the one its mode asks for, also from an older backup that carried one.
+TEST_F(BackupRunTest, BackupsCarryNoSignalFileAndRestoreWritesOnlyItsOwn)
+{
+	test::WriteFile(pgdata + "/recovery.signal", "");
+	test::WriteFile(pgdata + "/base/5/standby.signal", "a relation-directory file of that name is data");
+	ArchiveOwnWal(kFirstWal);
+	auto run = NewRun(BackupType::Full, label);
+	run->ChoosePrior();
+	run->Start();
+	run->CopyFiles();
+	run->StopAndComplete();
+	auto b = Repo()->ReadBackup(label);
+	std::vector<std::string> paths;
+	Repo()->ReadManifest(*b, nullptr, [&](const ManifestEntry &e) { paths.push_back(e.path); });
+	for (const char *signal : {"standby.signal", "recovery.signal"})
+		EXPECT_EQ(std::find(paths.begin(), paths.end(), signal), paths.end()) << signal << " was backed up";
+	EXPECT_NE(std::find(paths.begin(), paths.end(), "base/5/standby.signal"), paths.end());
+
+	// An older pgbk's backup of a standby, which stored standby.signal.
+	std::string older = MakeBackupLabel(1790000200, BackupType::Full);
+	{
+		auto repo = Repo();
+		BackupStartInfo info;
+		info.label = older;
+		info.cluster = kCluster;
+		info.start_lsn = 0x3000028;
+		info.timeline = 1;
+		info.wal_start = kFirstWal;
+		repo->WriteBackupStart(info);
+		ManifestHeader h;
+		h.label = older;
+		h.timeline = 1;
+		h.start_lsn = info.start_lsn;
+		BackupSession session(*repo, h);
+		BackupOptions copy;
+		copy.pgdata = pgdata;
+		BackupCallbacks cb;
+		session.CopyDataDirectory(copy, cb);
+		session.AddFile("standby.signal", "", CodecOptions{});
+		session.AddFile("backup_label", "START WAL LOCATION: 0/3000028\n", CodecOptions{});
+		BackupStopInfo stop;
+		stop.stop_lsn = 0x3000100;
+		stop.timeline = 1;
+		stop.wal_stop = kFirstWal;
+		session.Complete(stop);
+	}
+	for (const std::string &l : {label, older})
+		for (bool standby : {false, true}) {
+			RestoreOptions opts;
+			opts.pgdata = dir / ("restored-" + l + (standby ? "-standby" : "-primary"));
+			opts.label = l;
+			opts.restore_command = "pgbk wal-fetch %f %p";
+			opts.standby = standby;
+			RestoreBackup(*Repo(), opts, nullptr);
+			EXPECT_EQ(std::filesystem::exists(opts.pgdata + "/standby.signal"), standby) << opts.pgdata;
+			EXPECT_EQ(std::filesystem::exists(opts.pgdata + "/recovery.signal"), !standby) << opts.pgdata;
+		}
+}
+
+// pg_basebackup -X stream leaves a new standby's WAL without a status file: the
+// repository holding the same bytes is proof enough, and different bytes never are.
+TEST_F(BackupRunTest, WalTheRepositoryHoldsByteForByteCountsAsArchived)
+{
+	std::string ours = std::string(1000, 'w');
+	test::WriteFile(dir / "seg", ours);
+	Repo()->ArchiveWalFile(kFirstWal, dir / "seg", CodecOptions{});
+	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, ours); // no status file at all
+	auto run = NewRun(BackupType::Full, label, std::chrono::seconds(0));
+	run->ChoosePrior();
+	run->Start();
+	run->CopyFiles();
+	run->StopAndComplete();
+	EXPECT_EQ(StatusOf(label), BackupStatus::Complete);
+
+	// A segment still being received (or another server's) differs: not archived.
+	std::string next = MakeBackupLabel(1790000300, BackupType::Full);
+	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, ours.substr(0, 500) + std::string(500, '\0'));
+	auto second = NewRun(BackupType::Full, next, std::chrono::seconds(0));
+	second->ChoosePrior();
+	second->Start();
+	second->CopyFiles();
+	EXPECT_THROW(second->StopAndComplete(), Error);
+}
+
+// A holder stalled past its lease finds its backup marked failed by another node (its
+// data removed): it never writes the completion marker, and the other node's record
+// stays as written.
+TEST_F(BackupRunTest, ABackupAnotherNodeMarkedFailedIsNeverCompleted)
+{
+	ArchiveOwnWal(kFirstWal);
+	auto run = NewRun(BackupType::Full, label);
+	run->ChoosePrior();
+	run->Start();
+	run->CopyFiles();
+	server.on_stop = [&] {
+		auto repo = Repo();
+		repo->MarkBackupFailed(label, "interrupted: its lease (held by node-a) expired", 1790000500);
+		repo->RemoveBackupData(label);
+	};
+	try {
+		run->StopAndComplete();
+		FAIL() << "completed a backup another node marked failed";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.kind(), ErrorKind::Conflict);
+		EXPECT_NE(std::string(e.what()).find("was marked failed while it was being taken"), std::string::npos)
+			<< e.what();
+	}
+	run->Abandon("abandoned");
+	auto b = Repo()->ReadBackup(label);
+	EXPECT_EQ(b->status, BackupStatus::Failed);
+	EXPECT_EQ(b->error, "interrupted: its lease (held by node-a) expired");
+}
+
+// The race the check cannot close (the marker written just after another node's failure
+// record): every reader takes the failure record.
+TEST(BackupRecords, AFailureRecordWinsOverACompletionMarker)
+{
+	TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	repo.CheckOrInit(kCluster);
+	BackupStartInfo info;
+	info.label = MakeBackupLabel(1790000000, BackupType::Full);
+	info.cluster = kCluster;
+	info.wal_start = kFirstWal;
+	repo.WriteBackupStart(info);
+	repo.MarkBackupFailed(info.label, "interrupted: its lease expired", 1790000100);
+	BackupStopInfo stop;
+	stop.wal_stop = kFirstWal;
+	repo.WriteBackupComplete(info.label, stop, ManifestTotals{}, ObjectSummary{});
+	EXPECT_EQ(repo.ReadBackup(info.label)->status, BackupStatus::Failed);
+	auto all = repo.ListBackups();
+	ASSERT_EQ(all.size(), 1u);
+	EXPECT_EQ(all[0].status, BackupStatus::Failed);
+	EXPECT_THROW(SelectBackup(repo, ""), Error) << "nothing to restore";
+}
+
+// A holder that cannot renew its lease for four fifths of the term gives the backup up
+// (by its own monotonic clock), and holds it again once a renewal succeeds.
+TEST(BackupLease, LostWhenNotRenewedForMostOfItsTerm)
+{
+	auto store = std::make_shared<test::MemoryStore>();
+	Repository repo(std::make_unique<test::MemoryStorage>(store));
+	BackupStartInfo info;
+	info.label = MakeBackupLabel(1790000000, BackupType::Full);
+	info.wal_start = kFirstWal;
+	repo.WriteBackupStart(info);
+	BackupLease lease(repo, info.label, "node-a:/data", std::chrono::seconds(1), std::chrono::milliseconds(50));
+	EXPECT_FALSE(lease.Lost());
+	store->down = true;
+	auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+	while (!lease.Lost() && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	EXPECT_TRUE(lease.Lost());
+	EXPECT_GT(lease.FailedRenewals(), 0);
+	store->down = false;
+	while (lease.Lost() && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	EXPECT_FALSE(lease.Lost());
 }

@@ -265,6 +265,12 @@ ParseRelationFileName(const std::string &name, uint64_t *relfilenode, std::strin
 	return true;
 }
 
+bool
+IsRecoverySignalFile(const std::string &relpath)
+{
+	return relpath == "standby.signal" || relpath == "recovery.signal";
+}
+
 WalkDecision
 ClassifyDataDirEntry(const std::string &relpath, bool is_dir)
 {
@@ -284,6 +290,8 @@ ClassifyDataDirEntry(const std::string &relpath, bool is_dir)
 	for (const char *f : kExcludeFiles)
 		if (base == f)
 			return WalkDecision::Skip;
+	if (IsRecoverySignalFile(relpath))
+		return WalkDecision::Skip;
 	if (base.rfind("pg_internal.init", 0) == 0)
 		return WalkDecision::Skip;
 	if (relpath == "global/pg_control" || relpath == "postgresql.auto.conf")

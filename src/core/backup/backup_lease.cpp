@@ -41,7 +41,19 @@ BackupLease::~BackupLease()
 void
 BackupLease::Renew()
 {
+	// Timed before the write: the term other nodes see runs from no earlier than this.
+	auto started = std::chrono::steady_clock::now();
 	repo_.WriteBackupLease(label_, holder_, static_cast<int64_t>(std::time(nullptr)) + term_.count());
+	std::lock_guard lock(mutex_);
+	renewed_at_ = started;
+}
+
+bool
+BackupLease::Lost() const
+{
+	std::lock_guard lock(mutex_);
+	return std::chrono::steady_clock::now() - renewed_at_ >
+		   std::chrono::duration_cast<std::chrono::milliseconds>(term_) * 4 / 5;
 }
 
 int

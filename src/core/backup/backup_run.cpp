@@ -46,6 +46,28 @@ struct BackupRun::Impl {
 		return fence.ServerLineage(facts.pgdata + "/pg_wal", timeline);
 	}
 
+	// A run goes on only while its backup is still its own: a holder stalled past its
+	// lease (a GC pause, a SIGSTOP, a partition) may find that another node marked the
+	// backup failed and removed its data. Checked before each phase and right before the
+	// completion marker; a failure record written after the check still wins in every
+	// reader (Repository::ReadBackup).
+	void
+	CheckStillHeld()
+	{
+		if (lease && lease->Lost())
+			throw Error(ErrorKind::Conflict,
+						"backup " + options.label + " lost its lease: it was not renewed for four fifths of its " +
+							std::to_string(options.lease_term.count()) +
+							" s term, so other nodes may take it for interrupted; the backup is abandoned",
+						"Take the backup again; see the server log for why the repository or this process stalled.");
+		auto record = repo->ReadBackup(options.label);
+		if (record && record->status == BackupStatus::Failed)
+			throw Error(ErrorKind::Conflict,
+						"backup " + options.label + " was marked failed while it was being taken (" + record->error +
+							"); it is abandoned",
+						"Take the backup again; a backup whose lease lapsed is never completed.");
+	}
+
 	// A backup completes only on its own server's WAL: a file of the same name in the
 	// repository may be another server's (a former primary's, a promoted copy's).
 	bool
@@ -55,8 +77,13 @@ struct BackupRun::Impl {
 			throw Error(ErrorKind::Conflict, "archiving is stopped: " + *reason,
 						"A backup completes only on this server's own WAL. Resolve the conflict, then run SELECT "
 						"pgbk_archive_resume() as a superuser.");
-		if (!WalFileAcknowledged(facts.pgdata + "/pg_wal", name))
-			return false;
+		std::string pg_wal = facts.pgdata + "/pg_wal";
+		if (!WalFileAcknowledged(pg_wal, name))
+			// The status file is not the only proof. pg_basebackup -X stream leaves its
+			// WAL without one, and a standby's segment may be stored by the primary
+			// first: the repository holding this server's very bytes is archived. A
+			// segment still being received differs and is waited for.
+			return repo->HoldsWalFileAs(name, pg_wal + "/" + name);
 		if (repo->HasWalFile(name))
 			return true;
 		// Acknowledged but not stored: in the spool (it drains), or dropped on overflow.
@@ -176,6 +203,7 @@ void
 BackupRun::CopyFiles()
 {
 	Impl &m = *impl_;
+	m.CheckStillHeld();
 	BackupOptions copy;
 	copy.pgdata = m.facts.pgdata;
 	copy.codec = m.options.codec;
@@ -192,6 +220,7 @@ void
 BackupRun::StopAndComplete()
 {
 	Impl &m = *impl_;
+	m.CheckStillHeld();
 	BackupStopPoint stopped = m.server.StopBackup();
 	m.stop = stopped.position;
 	BackupStopInfo stop;
@@ -211,6 +240,7 @@ BackupRun::StopAndComplete()
 						  m.callbacks, &stop.wal_stop);
 	stop.finished_at = static_cast<int64_t>(time(nullptr));
 	m.progress = m.session->Progress();
+	m.CheckStillHeld();
 	m.session->Complete(stop);
 	// Done: the lease's work is over (a complete backup needs none).
 	m.lease.reset();
@@ -237,9 +267,14 @@ BackupRun::Abandon(const std::string &message)
 	// Stop renewing first: a renewal after the failure record would look alive.
 	m.lease.reset();
 	m.session.reset();
-	if (!m.record_written || !m.repo->ReadBackup(m.options.label))
+	if (!m.record_written)
 		return;
-	m.repo->MarkBackupFailed(m.options.label, message, static_cast<int64_t>(time(nullptr)));
+	auto record = m.repo->ReadBackup(m.options.label);
+	if (!record || record->status == BackupStatus::Complete)
+		return;
+	// A failure another node recorded (it judged the lease lapsed) stays as it wrote it.
+	if (record->status != BackupStatus::Failed)
+		m.repo->MarkBackupFailed(m.options.label, message, static_cast<int64_t>(time(nullptr)));
 	m.repo->RemoveBackupData(m.options.label);
 }
 

@@ -254,6 +254,27 @@ Repository::IsRemainderOfRemoval(const std::string &label)
 	}
 }
 
+namespace {
+
+// Whether the object at `key` holds exactly the bytes of the open file (read from its
+// start).
+bool
+StoredObjectMatchesFile(Storage &storage, const std::string &key, const Keyring *keyring, int fd,
+						const std::string &path, std::vector<char> &buf)
+{
+	Sha256 h;
+	uint64_t size = 0;
+	if (::lseek(fd, 0, SEEK_SET) < 0)
+		ThrowErrno("could not seek \"" + path + "\"", errno);
+	ReadChunks(fd, path, buf, [&](const char *data, size_t n) {
+		h.Update(data, n);
+		size += n;
+	});
+	return StoredObjectMatches(storage, key, keyring, size, h.Final());
+}
+
+} // namespace
+
 Repository::ArchiveOutcome
 Repository::ArchiveWalFile(const std::string &name, const std::string &path, const CodecOptions &codec)
 {
@@ -262,15 +283,7 @@ Repository::ArchiveWalFile(const std::string &name, const std::string &path, con
 	std::vector<char> buf(1 << 20);
 
 	auto compare_existing = [&]() {
-		Sha256 h;
-		uint64_t size = 0;
-		if (::lseek(fd.get(), 0, SEEK_SET) < 0)
-			ThrowErrno("could not seek \"" + path + "\"", errno);
-		ReadChunks(fd.get(), path, buf, [&](const char *data, size_t n) {
-			h.Update(data, n);
-			size += n;
-		});
-		if (!StoredObjectMatches(*storage_, key, keyring_.get(), size, h.Final()))
+		if (!StoredObjectMatchesFile(*storage_, key, keyring_.get(), fd.get(), path, buf))
 			throw WalContentConflict(ErrorKind::Conflict,
 									 "WAL file " + name + " is already archived in " + Describe() +
 										 " with different content; refusing to overwrite it. Another server with "
@@ -300,6 +313,17 @@ bool
 Repository::HasWalFile(const std::string &name)
 {
 	return storage_->Size(WalArchiveKey(name)).has_value();
+}
+
+bool
+Repository::HoldsWalFileAs(const std::string &name, const std::string &path)
+{
+	std::string key = WalArchiveKey(name);
+	UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (fd.get() < 0 || !storage_->Size(key))
+		return false;
+	std::vector<char> buf(1 << 20);
+	return StoredObjectMatchesFile(*storage_, key, keyring_.get(), fd.get(), path, buf);
 }
 
 bool
@@ -529,7 +553,19 @@ Repository::ReadBackup(const std::string &label)
 	}
 	std::string complete_key = BackupKey(label, "complete");
 	std::string failed_key = BackupKey(label, "failed");
-	if (storage_->Size(complete_key)) {
+	// A failure record wins over a completion marker, in every reader: a holder that lost
+	// its lease (stalled past it while another node marked the backup failed and removed
+	// its data) may still write the marker on waking.
+	if (storage_->Size(failed_key)) {
+		b.status = BackupStatus::Failed;
+		try {
+			json f = ParseJsonObject(GetObject(*storage_, failed_key, keyring_.get(), 1 << 20), failed_key);
+			b.error = f.value("error", "");
+			b.finished_at = f.value("failed_at", int64_t{0});
+		} catch (const std::exception &e) {
+			b.error = std::string("failure record is damaged: ") + e.what();
+		}
+	} else if (storage_->Size(complete_key)) {
 		try {
 			json c = ParseJsonObject(GetObject(*storage_, complete_key, keyring_.get(), 1 << 20), complete_key);
 			b.stop_lsn = ParseLsn(c.at("stop_lsn").get<std::string>());
@@ -552,15 +588,6 @@ Repository::ReadBackup(const std::string &label)
 		} catch (const Error &e) {
 			b.status = BackupStatus::Failed;
 			b.error = std::string("completion marker is damaged: ") + e.what();
-		}
-	} else if (storage_->Size(failed_key)) {
-		b.status = BackupStatus::Failed;
-		try {
-			json f = ParseJsonObject(GetObject(*storage_, failed_key, keyring_.get(), 1 << 20), failed_key);
-			b.error = f.value("error", "");
-			b.finished_at = f.value("failed_at", int64_t{0});
-		} catch (const std::exception &e) {
-			b.error = std::string("failure record is damaged: ") + e.what();
 		}
 	} else if (std::string lease_key = BackupKey(label, "lease"); storage_->Size(lease_key)) {
 		try {

@@ -275,7 +275,13 @@ RestoreEntries(RestoreState &state)
 			state.start_lsn = h.start_lsn;
 			state.mixed_nodes = h.mixed_nodes;
 		},
-		[&](const ManifestEntry &e) { RestoreEntry(state, runner, e); });
+		[&](const ManifestEntry &e) {
+			// An older backup of a standby carries standby.signal: the restore writes the
+			// signal its own mode needs (WriteRecoveryConfiguration); --delta removes one
+			// left in the target like anything else the backup does not have.
+			if (!IsRecoverySignalFile(e.path))
+				RestoreEntry(state, runner, e);
+		});
 	runner.Finish([&] { state.Report(); });
 	MatchExisting(state, ""); // --delta: whatever is left after the last entry goes too
 	if (!state.control)

@@ -46,6 +46,11 @@ struct BackupOptions {
 	std::string tablespace_version_dir;
 };
 
+// standby.signal and recovery.signal at the top of a data directory. No backup carries
+// them (a standby's backup would restore into a server that never leaves recovery): a
+// restore writes the one its mode needs, and leaves out an older backup's.
+bool IsRecoverySignalFile(const std::string &relpath);
+
 // What the walk decides about one directory entry (exposed for unit tests).
 enum class WalkDecision { Include, Skip, IncludeDirOnly };
 WalkDecision ClassifyDataDirEntry(const std::string &relpath, bool is_dir);

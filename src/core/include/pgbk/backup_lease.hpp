@@ -32,6 +32,10 @@ public:
 	BackupLease &operator=(const BackupLease &) = delete;
 	// How many renewals failed in a row (the backup goes on: a later one may succeed).
 	int FailedRenewals() const;
+	// Whether the holder must give the backup up: no renewal succeeded for four fifths of
+	// the term, by this process's monotonic clock (which runs on while it is stopped).
+	// The fifth left over absorbs the difference between its clock and the judges'.
+	bool Lost() const;
 
 private:
 	void Renew();
@@ -44,6 +48,7 @@ private:
 	std::condition_variable wake_;
 	bool stopping_ = false;
 	int failed_renewals_ = 0;
+	std::chrono::steady_clock::time_point renewed_at_;
 	std::thread thread_;
 };
 

@@ -162,6 +162,9 @@ public:
 	// it is not in the repository; throws Corrupt if it fails verification.
 	bool FetchWalFile(const std::string &name, const std::string &dest);
 	bool HasWalFile(const std::string &name);
+	// Whether the repository holds WAL file `name` with exactly the bytes of the local file
+	// at `path` (false when either is missing or they differ).
+	bool HoldsWalFileAs(const std::string &name, const std::string &path);
 
 	// The timelines whose history files the archive holds (timeline 1 has none).
 	TimelineSet ReadTimelines();
