@@ -139,7 +139,7 @@ Transport::~Transport()
 }
 
 Attempt
-Transport::Perform(const Request &request)
+Transport::Perform(const Request &request, std::chrono::milliseconds within)
 {
 	Attempt a;
 	CURL *curl = impl_->curl;
@@ -160,7 +160,15 @@ Transport::Perform(const Request &request)
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &a.response);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+	auto connect_timeout = options_.connect_timeout;
+	auto low_speed_time = options_.low_speed_time;
+	if (within.count() > 0) {
+		connect_timeout = std::min(connect_timeout, within);
+		// Whole seconds, at least one: libcurl measures a stall in seconds.
+		low_speed_time = std::max(std::chrono::seconds(1),
+								  std::min(low_speed_time, std::chrono::ceil<std::chrono::seconds>(within)));
+	}
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
 	if (options_.total_timeout.count() > 0)
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
 	if (options_.should_cancel != nullptr) {
@@ -170,7 +178,7 @@ Transport::Perform(const Request &request)
 	}
 	if (options_.low_speed_time.count() > 0) {
 		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.low_speed_time.count()));
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(low_speed_time.count()));
 	}
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
@@ -217,7 +225,11 @@ Transport::Call(const std::function<Request()> &make,
 	std::chrono::milliseconds delay = policy.first_delay;
 	int sent_again = 0;
 	for (int attempt = 1;; attempt++) {
-		Attempt a = Perform(make());
+		// A store that does not answer holds an attempt no longer than the budget has left
+		// (a promotion's wal-fetch waits pgbk.s3_retry_timeout, not a 30 s stall).
+		auto left = std::chrono::duration_cast<std::chrono::milliseconds>(policy.budget -
+																		  (std::chrono::steady_clock::now() - start));
+		Attempt a = Perform(make(), std::max(left, std::chrono::milliseconds(1000)));
 		std::string why;
 		if (a.failure == TransportFailure::Cancelled || cancelled())
 			ThrowCancelled(names);

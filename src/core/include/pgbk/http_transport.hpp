@@ -105,12 +105,16 @@ public:
 	}
 
 	// One exchange, no retry (the connection is reused when the server keeps it open).
-	Attempt Perform(const Request &request);
+	// `within`, when set, bounds how long connecting may take and how long the transfer
+	// may stall (below 1 kB/s): the rest of a Call's budget.
+	Attempt Perform(const Request &request, std::chrono::milliseconds within = std::chrono::milliseconds(0));
 
 	// Runs a request until it is done: `make` builds each attempt (a fresh signature),
 	// `judge` reads each answer and may explain a RetryLater in `why`. Transient transport
 	// failures and RetryLater answers are retried with jittered exponential backoff
-	// (Retry-After in seconds honoured) while the budget lasts; the backoff sleeps in
+	// (Retry-After in seconds honoured) while the budget lasts, and no attempt waits for
+	// a store that does not answer longer than the budget has left (a transfer that
+	// moves is never cut); the backoff sleeps in
 	// short steps polling cancellation. Returns the final answer; throws Cancelled,
 	// Config (an untrusted certificate) or Io (a permanent transport failure, or the
 	// budget spent: "<what> failed after N attempt(s) in S s: <why>").
