@@ -4,6 +4,7 @@
 #include "pgbk/backup_run.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
+#include "pgbk/retention.hpp"
 
 #include "memory_storage.hpp"
 #include "test_util.hpp"
@@ -489,4 +490,45 @@ TEST(BackupLease, LostWhenNotRenewedForMostOfItsTerm)
 	while (lease.Lost() && std::chrono::steady_clock::now() < deadline)
 		std::this_thread::sleep_for(std::chrono::milliseconds(20));
 	EXPECT_FALSE(lease.Lost());
+}
+
+// Backups are ordered by where they start in WAL, not by the taking nodes' clocks: an
+// incremental from a node whose clock is an hour slow still sorts after its prior, and
+// is what the next incremental builds on.
+TEST(BackupRecords, OrderedByPositionNotByTheTakersClocks)
+{
+	TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	repo.CheckOrInit(kCluster);
+	auto take = [&](const std::string &label, const std::string &type, const std::string &prior, int64_t clock,
+					Lsn start) {
+		BackupStartInfo info;
+		info.label = label;
+		info.type = type;
+		info.prior = prior;
+		info.cluster = kCluster;
+		info.pg_version_num = 150000;
+		info.started_at = clock;
+		info.start_lsn = start;
+		info.timeline = 1;
+		info.wal_start = WalSegmentName(SegmentOfLsn(1, start, kSeg), kSeg);
+		repo.WriteBackupStart(info);
+		BackupStopInfo stop;
+		stop.stop_lsn = start + 0x100;
+		stop.timeline = 1;
+		stop.wal_stop = info.wal_start;
+		stop.finished_at = clock + 10;
+		repo.WriteBackupComplete(label, stop, ManifestTotals{}, ObjectSummary{});
+	};
+	take("20261207-100000F", "full", "", 1790003600, 0x3000028);
+	// Taken later, on a node whose clock is an hour behind.
+	take("20261207-090500I", "incr", "20261207-100000F", 1790000300, 0x5000028);
+	auto all = repo.ListBackups();
+	ASSERT_EQ(all.size(), 2u);
+	EXPECT_EQ(all[0].label, "20261207-100000F");
+	EXPECT_EQ(all[1].label, "20261207-090500I");
+	TimelineLineage lineage;
+	lineage.timeline = 1;
+	PriorChoice prior = ChoosePrior(all, BackupType::Incr, lineage, 150000);
+	EXPECT_EQ(prior.label, "20261207-090500I") << "the newest in WAL, whatever its clock said";
 }

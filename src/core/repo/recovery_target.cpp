@@ -291,7 +291,7 @@ SelectBackupForTarget(const std::vector<BackupRecord> &backups, const RecoveryTa
 		}
 		}
 		if (reaches)
-			pick = &b; // ordered by time: the last one is the newest
+			pick = &b; // ordered by position: the last one is the newest
 	}
 	if (!oldest)
 		throw Error(ErrorKind::NotFound, "repository " + where + " holds no complete backup");

@@ -7,6 +7,7 @@
 #include "pgbk/stored_json.hpp"
 
 #include <algorithm>
+#include <tuple>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -614,8 +615,13 @@ Repository::ListBackups(std::vector<std::string> *orphans)
 		else if (orphans)
 			orphans->push_back(label);
 	});
+	// By position in WAL, not by the taking nodes' clocks: along one line of timelines
+	// LSNs only grow, so a node whose clock is slow never sorts its backup before its
+	// prior (where retention would count it older). Backups that start at the same point
+	// (a quiet standby's, at one restartpoint) go by where they stopped, then by clock.
 	std::sort(out.begin(), out.end(), [](const BackupRecord &a, const BackupRecord &b) {
-		return a.started_at != b.started_at ? a.started_at < b.started_at : a.start_lsn < b.start_lsn;
+		return std::tie(a.start_lsn, a.stop_lsn, a.started_at, a.label) <
+			   std::tie(b.start_lsn, b.stop_lsn, b.started_at, b.label);
 	});
 	return out;
 }

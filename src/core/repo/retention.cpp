@@ -163,7 +163,7 @@ ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, const Tim
 		return c;
 	bool any = rules.prior == PriorRule::NewestAny;
 	const BackupRecord *newest = nullptr, *newest_off_history = nullptr;
-	for (const auto &b : backups) // ordered by time: the last match is the newest
+	for (const auto &b : backups) // ordered by position: the last match is the newest
 		if (b.status == BackupStatus::Complete && (any || IsBackupType(b.type, BackupType::Full)))
 			(lineage.Reaches(b.timeline, b.stop_lsn) ? newest : newest_off_history) = &b;
 	std::string what = any ? "complete backup" : "complete full backup";

@@ -196,9 +196,9 @@ public:
 	// the lowest and highest names.
 	uint64_t RemoveWalBefore(uint64_t segno, uint64_t segment_size, std::string *first, std::string *last);
 	std::optional<BackupRecord> ReadBackup(const std::string &label);
-	// Every backup, ordered by start time then start LSN (never by label). With orphans,
-	// also the labels of backup/ prefixes without backup.info: every backup writes it
-	// first, so such a prefix is what an interrupted removal left.
+	// Every backup, ordered by position: start LSN, then stop LSN (never by a node's clock
+	// or by label). With orphans, also the labels of backup/ prefixes without backup.info:
+	// every backup writes it first, so such a prefix is what an interrupted removal left.
 	std::vector<BackupRecord> ListBackups(std::vector<std::string> *orphans = nullptr);
 	// Streams the manifest of a complete backup, checking it against the marker.
 	ManifestTotals ReadManifest(const BackupRecord &b, const std::function<void(const ManifestHeader &)> &on_header,

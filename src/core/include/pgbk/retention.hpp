@@ -37,7 +37,7 @@ struct RetentionPlan {
 // finishes removing it.
 inline constexpr const char *kExpiredPrefix = "expired: ";
 
-// `backups` ordered by start time then LSN (Repository::ListBackups). Never expires the
+// `backups` ordered by position (Repository::ListBackups). Never expires the
 // newest complete full backup, anything a kept backup depends on, a backup that is still
 // being taken (incomplete) or the chain it is being taken against.
 //
