@@ -144,20 +144,27 @@ CurrentNodeRole()
 	if (!role.standby)
 		return role;
 	role.streaming = WalRcvStreaming();
-	XLogRecPtr received = GetWalRcvFlushRecPtr(NULL, NULL);
-	XLogRecPtr replayed = GetXLogReplayRecPtr(NULL);
-	if (replayed >= received)
-		return role; // caught up with what the primary sent
-	// Behind: how old the last transaction replayed is (none yet: treat as far behind).
-	TimestampTz last = GetLatestXTime();
-	long secs = 0;
-	int usecs = 0;
-	if (last == 0)
-		role.replay_lag = std::chrono::seconds(std::numeric_limits<int32_t>::max());
-	else {
-		TimestampDifference(last, GetCurrentTimestamp(), &secs, &usecs);
-		role.replay_lag = std::chrono::seconds(secs);
+
+	StandbyReplication r;
+	r.streaming = role.streaming;
+	r.replayed_all_received = GetXLogReplayRecPtr(NULL) >= GetWalRcvFlushRecPtr(NULL, NULL);
+	TimestampTz sent, received;
+	SpinLockAcquire(&WalRcv->mutex);
+	sent = WalRcv->lastMsgSendTime;
+	received = WalRcv->lastMsgReceiptTime;
+	SpinLockRelease(&WalRcv->mutex);
+	/* The primary's clock (WAL and its messages carry it), in TimestampTz microseconds. */
+	r.last_replayed_commit_us = GetLatestXTime();
+	r.primary_sent_us = sent;
+	if (received != 0) {
+		long secs = 0;
+		int usecs = 0;
+		TimestampDifference(received, GetCurrentTimestamp(), &secs, &usecs);
+		r.since_last_message = std::chrono::seconds(secs);
 	}
+	if (wal_receiver_timeout > 0)
+		r.allowed_silence = std::chrono::seconds(wal_receiver_timeout / 1000);
+	role.replay_lag = StandbyReplayLag(r);
 	return role;
 }
 

@@ -44,6 +44,52 @@ TEST(ScheduleSlot, WhoClaimsARun)
 	EXPECT_NE(ExpectedRunner(BackupStandby::Only, false, 60s).find("never the primary"), std::string::npos);
 }
 
+// A standby's lag is measured on one clock at a time: replay behind the primary by the
+// primary's clock, silence by the standby's. Clocks that disagree change nothing.
+TEST(ScheduleSlot, StandbyLagNeverComparesTheTwoNodesClocks)
+{
+	const int64_t hour = 3600LL * 1000000;
+	StandbyReplication caught_up;
+	caught_up.streaming = true;
+	caught_up.replayed_all_received = true;
+	caught_up.since_last_message = 5s;
+	EXPECT_EQ(StandbyReplayLag(caught_up), 0s);
+
+	// Replay 90 s behind what the primary sent, whatever the standby's clock says.
+	StandbyReplication behind = caught_up;
+	behind.replayed_all_received = false;
+	behind.last_replayed_commit_us = 10 * hour;
+	behind.primary_sent_us = 10 * hour + 90LL * 1000000;
+	EXPECT_EQ(StandbyReplayLag(behind), 90s);
+	// The same primary an hour ahead of or behind the standby: the same lag (the inputs
+	// carry no standby time at all).
+	StandbyReplication skewed = behind;
+	skewed.last_replayed_commit_us += hour;
+	skewed.primary_sent_us += hour;
+	EXPECT_EQ(StandbyReplayLag(skewed), 90s);
+	// Nothing replayed yet: no measure, far behind.
+	StandbyReplication fresh = behind;
+	fresh.last_replayed_commit_us = 0;
+	EXPECT_GT(StandbyReplayLag(fresh), 86400s);
+
+	// Replay caught up with what arrived, but nothing arrived for five minutes: the
+	// receiver stalled, and the standby is behind by what it missed beyond the silence an
+	// idle primary is allowed.
+	StandbyReplication stalled = caught_up;
+	stalled.since_last_message = 300s;
+	stalled.allowed_silence = 60s;
+	EXPECT_EQ(StandbyReplayLag(stalled), 240s);
+	EXPECT_EQ(PlanScheduledRun(BackupStandby::Prefer, NodeRole{true, true, StandbyReplayLag(stalled)}, 60s).action,
+			  SlotAction::Leave);
+	// An idle primary's keepalive gap is no lag.
+	stalled.since_last_message = 40s;
+	EXPECT_EQ(StandbyReplayLag(stalled), 0s);
+
+	StandbyReplication cut_off = caught_up;
+	cut_off.streaming = false;
+	EXPECT_GT(StandbyReplayLag(cut_off), 86400s);
+}
+
 // Every node of a cluster fires the same slot at the same second: exactly one claim wins,
 // and every loser reads who won.
 TEST(ScheduleSlot, ExactlyOneNodeClaimsEachSlot)

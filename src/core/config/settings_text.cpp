@@ -38,7 +38,7 @@ const std::map<std::string_view, Text> kTexts = {
 	  .detail = "Every node evaluates the schedules; the node that claims a run in the repository takes it.",
 	  .doc = "Where scheduled backups run. Every node evaluates the same schedules and each run is taken by exactly one node, the one whose create-only claim `schedule/<type>/<time>` lands in the repository first. `off`: the primary. `prefer`: a streaming standby whose replay lag is under `pgbk.backup_standby_max_lag` claims the run at once; the primary claims it after 120 s if no standby did. `only`: standbys only (a run no standby qualifies for is skipped and logged there). `pgbk_backup_now()` runs on the node it is called on, primary or standby."}},
 	{"pgbk.backup_standby_max_lag", {.summary = "Largest replay lag at which a standby takes a scheduled backup (pgbk.backup_standby).",
-	  .doc = "A standby whose replay lag is over this when a run is due leaves it to the other nodes (`pgbk.backup_standby`)."}},
+	  .doc = "A standby whose replay lag is over this when a run is due leaves it to the other nodes (`pgbk.backup_standby`). The lag never compares the two nodes' clocks: it is how far replay trails the primary's last message by the primary's clock, or how long the standby heard nothing from the primary beyond `wal_receiver_timeout`, by its own."}},
 	{"pgbk.test_primary_grace", {.summary = "Testing only: the primary's grace period with pgbk.backup_standby = prefer (0 = 120 s)."}},
 	{"pgbk.retention_full", {.summary = "Full backups to keep (pgbk.retention_full_type = count) or days to keep them (time).",
 	  .detail = "0 keeps every backup. Expiry runs after each backup and on pgbk_expire().",

@@ -1,5 +1,8 @@
 #include "pgbk/schedule_slot.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include "pgbk/object.hpp"
 #include "pgbk/stored_json.hpp"
 
@@ -49,6 +52,25 @@ ParseClaim(const std::string &text, const std::string &key)
 }
 
 } // namespace
+
+std::chrono::seconds
+StandbyReplayLag(const StandbyReplication &r)
+{
+	constexpr std::chrono::seconds kFarBehind{std::numeric_limits<int32_t>::max()};
+	std::chrono::seconds replay{0};
+	if (!r.replayed_all_received) {
+		// Nothing replayed yet, or the primary never spoke: no measure, so far behind.
+		if (r.last_replayed_commit_us == 0 || r.primary_sent_us == 0)
+			return kFarBehind;
+		replay = std::chrono::duration_cast<std::chrono::seconds>(
+			std::chrono::microseconds(std::max<int64_t>(0, r.primary_sent_us - r.last_replayed_commit_us)));
+	}
+	// A receiver that heard nothing for longer than an idle primary stays silent: the
+	// primary or the network stalled, and the standby falls behind unseen.
+	if (!r.streaming)
+		return kFarBehind;
+	return std::max(replay, r.since_last_message - std::min(r.since_last_message, r.allowed_silence));
+}
 
 SlotPlan
 PlanScheduledRun(BackupStandby mode, const NodeRole &node, std::chrono::seconds max_lag)

@@ -29,6 +29,30 @@ struct NodeRole {
 	std::chrono::seconds replay_lag{0}; // a standby's replay lag (0 when caught up)
 };
 
+// What a standby reads about its replication, for its replay lag. Each duration is
+// measured on one clock only: commit and send times are the primary's (WAL carries them),
+// the age of the last message is the standby's own.
+struct StandbyReplication {
+	bool streaming = false;
+	bool replayed_all_received = false; // replay caught up with what the receiver flushed
+	// The primary's clock, in microseconds from any one epoch: the newest commit replayed
+	// (0: none yet), and when the primary sent its newest message (0: none yet).
+	int64_t last_replayed_commit_us = 0;
+	int64_t primary_sent_us = 0;
+	// The standby's clock: how long since that message arrived, and how long an idle
+	// primary may stay silent (wal_receiver_timeout: the receiver asks for a keepalive at
+	// half of it, and gives the connection up after all of it).
+	std::chrono::seconds since_last_message{0};
+	std::chrono::seconds allowed_silence{60};
+};
+
+// How far a standby is behind its primary: replay behind what was received, by the
+// primary's clock (its last message's send time minus the newest commit replayed), or how
+// long nothing arrived beyond the silence an idle primary is allowed (a receiver that
+// stalled is behind however caught up its replay is). Never compares the two nodes'
+// clocks.
+std::chrono::seconds StandbyReplayLag(const StandbyReplication &r);
+
 enum class SlotAction {
 	Claim, // try to claim the slot now
 	ClaimAfterGrace, // the primary with `prefer`: claim after kPrimaryGrace unless a standby did
