@@ -182,22 +182,22 @@ TEST(RecoveryTarget, PicksTheNewestBackupThatReachesTheTarget)
 	}
 }
 
-// A restore follows the authoritative timeline, which is not always the highest, and
-// refuses backups off its history, naming the fork.
+// A restore follows the authoritative timeline, the newest promotion (what PostgreSQL's
+// latest replays), even when an older branch forked earlier, and refuses backups off its
+// history, naming the fork.
 TEST(RecoveryTarget, RestoresFollowTheAuthoritativeHistory)
 {
 	constexpr Lsn seg = 16ull << 20;
 	TimelineSet timelines;
-	timelines.Add(TimelineLineage{2, {{1, 5 * seg}}});
-	timelines.Add(TimelineLineage{3, {{1, 8 * seg}}}); // the former primary's line, promoted later
+	timelines.Add(TimelineLineage{2, {{1, 5 * seg}}}); // a promotion that died at once
+	timelines.Add(TimelineLineage{3, {{1, 8 * seg}}}); // the next one, further on: the live leader
 	RecoveryTarget latest;
 	auto history = RestoreHistory(timelines, latest);
 	ASSERT_TRUE(history);
-	EXPECT_EQ(history->timeline, 2u);
-	EXPECT_EQ(latest.timeline, "2") << "written out: PostgreSQL's latest would follow timeline 3";
+	EXPECT_EQ(history->timeline, 3u);
 	RecoveryTarget named;
-	named.timeline = "3";
-	EXPECT_EQ(RestoreHistory(timelines, named)->timeline, 3u);
+	named.timeline = "2";
+	EXPECT_EQ(RestoreHistory(timelines, named)->timeline, 2u);
 	named.timeline = "7";
 	EXPECT_THROW(RestoreHistory(timelines, named), Error);
 	RecoveryTarget current;
@@ -207,16 +207,18 @@ TEST(RecoveryTarget, RestoresFollowTheAuthoritativeHistory)
 	BackupRecord on, off;
 	on.label = "20260101-000000F";
 	on.timeline = 1;
-	on.stop_lsn = 4 * seg;
+	on.stop_lsn = 6 * seg; // past the dead branch's fork, before the leader's
 	off = on;
 	off.label = "20260102-000000F";
-	off.stop_lsn = 6 * seg;
+	off.stop_lsn = 9 * seg;
 	EXPECT_EQ(OffHistoryReason(on, *history), "");
 	EXPECT_NE(
-		OffHistoryReason(off, *history).find("timeline 2 forked off timeline 1 at 0/5000000, before the backup ended"),
+		OffHistoryReason(off, *history).find("timeline 3 forked off timeline 1 at 0/8000000, before the backup ended"),
 		std::string::npos)
 		<< OffHistoryReason(off, *history);
-	off.timeline = 3;
-	EXPECT_NE(OffHistoryReason(off, *history).find("not on the history of timeline 2 (1 until 0/5000000, then 2)"),
-			  std::string::npos);
+	off.timeline = 2;
+	off.stop_lsn = 6 * seg;
+	EXPECT_NE(OffHistoryReason(off, *history).find("not on the history of timeline 3 (1 until 0/8000000, then 3)"),
+			  std::string::npos)
+		<< OffHistoryReason(off, *history);
 }

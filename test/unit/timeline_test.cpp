@@ -82,18 +82,39 @@ TEST(Timeline, AnOldPrimaryPastTheForkIsSuperseded)
 
 // The old primary's own standby is promoted later (timeline 3 off 1 at a later point):
 // the earlier fork wins although 3 is the higher id, and a restore must follow 2.
-TEST(Timeline, TheEarlierForkWinsOverAHigherTimelineFromASupersededLine)
+// Two failovers in a row: a standby promoted to timeline 2 dies right after storing its
+// history file; another is promoted off timeline 1 further on, to timeline 3. The live
+// leader on 3 is authoritative and archives everything; the dead branch is fenced.
+TEST(Timeline, TheNewestPromotionWinsOverAnEarlierForkOfADeadBranch)
 {
 	TimelineSet set;
 	set.Add(Lineage(2, {{1, 5 * kSeg}}));
 	set.Add(Lineage(3, {{1, 8 * kSeg}}));
-	EXPECT_EQ(set.Authoritative(), 2u);
-	auto three = set.Superseding(set.LineageOf(3), 3, 9 * kSeg);
-	ASSERT_TRUE(three);
-	EXPECT_EQ(three->child, 2u);
-	EXPECT_FALSE(set.Superseding(set.LineageOf(2), 2, 100 * kSeg));
-	// Timeline 3's WAL before 2's fork is shared history and may be stored.
-	EXPECT_FALSE(set.Superseding(set.LineageOf(3), 1, 5 * kSeg));
+	EXPECT_EQ(set.Authoritative(), 3u);
+	EXPECT_FALSE(set.Superseding(set.LineageOf(3), 3, 100 * kSeg));
+	EXPECT_FALSE(set.Superseding(set.LineageOf(3), 1, 8 * kSeg)) << "its own history on timeline 1";
+	auto dead = set.Superseding(set.LineageOf(2), 2, 6 * kSeg);
+	ASSERT_TRUE(dead);
+	EXPECT_EQ(dead->child, 3u);
+	EXPECT_EQ(dead->parent, 1u);
+	EXPECT_NE(SupersededMessage(set.LineageOf(2), *dead).find("is the newest promotion"), std::string::npos)
+		<< SupersededMessage(set.LineageOf(2), *dead);
+	// The dead branch's WAL before its fork is shared history and may be stored.
+	EXPECT_FALSE(set.Superseding(set.LineageOf(2), 1, 5 * kSeg));
+	// The old primary of timeline 1 is fenced past the newest promotion's fork, not before.
+	TimelineLineage old_primary;
+	EXPECT_FALSE(set.Superseding(old_primary, 1, 8 * kSeg));
+	EXPECT_TRUE(set.Superseding(old_primary, 1, 8 * kSeg + 1));
+}
+
+// A skipped id (the promotion to 2 never stored its history file): 3 is the authority.
+TEST(Timeline, ASkippedTimelineIdNeverFencesTheLeader)
+{
+	TimelineSet set;
+	set.Add(Lineage(3, {{1, 8 * kSeg}}));
+	EXPECT_EQ(set.Authoritative(), 3u);
+	EXPECT_FALSE(set.Superseding(set.LineageOf(3), 3, 100 * kSeg));
+	EXPECT_TRUE(set.Superseding(TimelineLineage{}, 1, 9 * kSeg));
 }
 
 // Two standbys promoted at the same point: the higher timeline wins, deterministically.
@@ -154,10 +175,11 @@ TEST(Timeline, CleanFailoverChainsNeverFenceTheCurrentPrimary)
 	}
 }
 
-// Generated histories with split brains: timelines fork off random timelines at random
-// points (a standby promoted while its primary kept running, a restored copy promoted
-// into the repository). Exactly one leaf is authoritative and never fenced, every other
-// leaf is fenced once past its fork, fencing never lifts as a server advances, and the
+// Generated histories with split brains and cascades: timelines fork off random
+// timelines at random points (a standby promoted while its primary kept running, a
+// promotion that died and was promoted over, a standby of a standby promoted, a restored
+// copy promoted into the repository). The newest promotion is authoritative and never
+// fenced, every other leaf is fenced, fencing never lifts as a server advances, and the
 // prior an incremental on the authoritative line is taken against lies on its history.
 TEST(Timeline, GeneratedSplitBrainsLeaveOneAuthoritativeLine)
 {
@@ -180,6 +202,8 @@ TEST(Timeline, GeneratedSplitBrainsLeaveOneAuthoritativeLine)
 			set.Add(l);
 		}
 		uint32_t authoritative = set.Authoritative();
+		EXPECT_EQ(authoritative, static_cast<uint32_t>(forks) + 1)
+			<< "the newest promotion, as recovery_target_timeline = 'latest' replays: round " << round;
 		const TimelineLineage &line = lineages[authoritative];
 		EXPECT_FALSE(set.Superseding(line, authoritative, std::numeric_limits<Lsn>::max())) << round;
 		for (const auto &entry : lineages) {

@@ -228,12 +228,8 @@ RestoreHistory(const TimelineSet &timelines, RecoveryTarget &t)
 {
 	if (t.timeline == "current")
 		return std::nullopt;
-	if (t.timeline.empty() || t.timeline == "latest") {
-		uint32_t authoritative = timelines.Authoritative();
-		if (authoritative != timelines.Highest())
-			t.timeline = std::to_string(authoritative); // PostgreSQL's latest would take the highest
-		return timelines.LineageOf(authoritative);
-	}
+	if (t.timeline.empty() || t.timeline == "latest") // the newest promotion, as PostgreSQL's latest
+		return timelines.LineageOf(timelines.Authoritative());
 	auto tli = static_cast<uint32_t>(*ParseDecimal(t.timeline)); // validated
 	if (!timelines.Knows(tli))
 		throw Error(ErrorKind::NotFound, "--target-timeline " + t.timeline +

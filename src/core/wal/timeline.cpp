@@ -125,50 +125,52 @@ TimelineSet::LineageOf(uint32_t tli) const
 std::optional<TimelineBranch>
 TimelineSet::Superseding(const TimelineLineage &own, uint32_t tli, Lsn end) const
 {
-	// The path asked about: own's timelines up to `tli` (ids increase along a lineage),
-	// each as far as own went on it, `tli` itself up to `end`.
 	if (!own.Includes(tli))
 		return std::nullopt;
-	std::optional<TimelineBranch> earliest;
-	for (const auto &b : branches_) {
-		if (!own.Includes(b.parent) || b.parent > tli)
-			continue; // leaves a timeline this path is not on
-		if (b.parent != tli && b.child == own.ChildOf(b.parent) && b.switch_lsn == *own.EndOf(b.parent))
-			continue; // a step of the path itself
-		Lsn reach = b.parent == tli ? end : *own.EndOf(b.parent);
-		bool passed = b.switch_lsn < reach;
-		// The same switch point: a lineage that left there too loses to the higher child.
-		// On `tli` itself the point is not past it (a clean switchover ends exactly there).
-		if (!passed && b.switch_lsn == reach && b.parent != tli)
-			passed = b.child > own.ChildOf(b.parent);
-		if (passed && (!earliest || b.switch_lsn < earliest->switch_lsn))
-			earliest = b;
-	}
-	return earliest;
+	// WAL of one timeline is written by one server: whether (tli, end) is on the newest
+	// promotion's history does not depend on how `own` got there.
+	TimelineLineage authority = LineageOf(Authoritative());
+	if (authority.Reaches(tli, end))
+		return std::nullopt;
+	// Where the authoritative line leaves the path asked about: the newest timeline the
+	// two share (timeline 1 at least), and the authority's step off it.
+	uint32_t shared = 1;
+	for (const auto &step : own.ancestors)
+		if (step.timeline <= tli && authority.Includes(step.timeline))
+			shared = std::max(shared, step.timeline);
+	if (tli <= own.timeline && authority.Includes(tli))
+		shared = std::max(shared, tli);
+	return TimelineBranch{shared, authority.EndOf(shared).value_or(0), authority.ChildOf(shared)};
 }
 
 uint32_t
 TimelineSet::Authoritative() const
 {
-	uint32_t best = 1;
-	for (const auto &[tli, lineage] : lineages_) {
-		bool has_child = std::any_of(branches_.begin(), branches_.end(),
-									 [tli = tli](const TimelineBranch &b) { return b.parent == tli; });
-		if (has_child)
-			continue;
-		if (!Superseding(lineage, tli, std::numeric_limits<Lsn>::max()))
-			best = std::max(best, tli);
-	}
-	return best;
+	// The newest promotion: timeline ids are taken in increasing order (a promotion
+	// probes the archive for the next free one), so the highest id was created last,
+	// by a server that the cluster's manager promoted after every other. It is what
+	// recovery_target_timeline = 'latest' replays. Earlier forks, dead branches and
+	// skipped ids never outrank it.
+	return Highest();
 }
 
 std::string
 SupersededMessage(const TimelineLineage &own, const TimelineBranch &fork)
 {
+	std::string server = "this server (timeline " + std::to_string(own.timeline) +
+						 (own.ancestors.empty() ? "" : ": " + own.Describe()) + ")";
+	auto left = own.EndOf(fork.parent);
+	if (left && *left <= fork.switch_lsn && own.ChildOf(fork.parent) != fork.child)
+		// A branch off an earlier point than the newest promotion's: a dead or older line.
+		return "timeline " + std::to_string(fork.child) + " in the repository (off timeline " +
+			   std::to_string(fork.parent) + " at " + FormatLsn(fork.switch_lsn) + ") is the newest promotion, and " +
+			   server +
+			   " is not on its history: it was promoted before that and is a former primary (split brain) or a "
+			   "copy; was timeline " +
+			   std::to_string(fork.child) + " created by promoting another server while this one kept running?";
 	return "timeline " + std::to_string(fork.child) + " in the repository forked off timeline " +
-		   std::to_string(fork.parent) + " at " + FormatLsn(fork.switch_lsn) + ", and this server (timeline " +
-		   std::to_string(own.timeline) + (own.ancestors.empty() ? "" : ": " + own.Describe()) +
-		   ") went past that point: another server was promoted there, so this one is a former primary (split "
+		   std::to_string(fork.parent) + " at " + FormatLsn(fork.switch_lsn) + ", and " + server +
+		   " went past that point: another server was promoted there, so this one is a former primary (split "
 		   "brain) or a copy; was timeline " +
 		   std::to_string(fork.child) + " created by promoting a standby while this server kept running?";
 }

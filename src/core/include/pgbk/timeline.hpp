@@ -3,14 +3,19 @@
 // whether a server has been superseded (fencing: it stores no WAL past the fork, starts
 // no backup, removes nothing), and which backups lie on a timeline's history.
 //
-// The rule. Every history file lists, for each ancestor of its timeline, where that
-// ancestor was left; each such step is a branch (parent, switch LSN, child). A server on
-// a lineage is superseded by a branch whose child is not on its lineage and which leaves
-// a timeline of its lineage at a point the server's lineage went past: the repository
-// records that another server took over from there. When two lineages leave the same
-// timeline at the same point, the higher child timeline wins (it was created later, by
-// a promotion that already saw the other). Exactly one leaf timeline is then
-// unsuperseded: the authoritative one, which a restore follows by default.
+// The rule. The authoritative timeline is the newest promotion: the highest timeline id
+// whose history file the repository holds, which is what PostgreSQL's
+// recovery_target_timeline = 'latest' replays. Ids are taken in increasing order (a
+// promotion probes the archive for the next free one), so the highest was created last,
+// by the server the cluster's manager promoted after every other. WAL at a position is
+// on the authoritative history when the authoritative lineage reaches it; a server whose
+// position it does not reach is superseded (fenced: it stores no WAL there, starts no
+// backup, removes nothing). That fences a former primary once it went past the point
+// where a standby was promoted, and every server of an older branch (a promotion that
+// died, or was promoted over, before the newest), but never the newest promotion,
+// whatever earlier forks, dead branches or skipped ids the repository holds. A copy
+// promoted into the repository (restored without --clone by an older pgbk) is a newest
+// promotion too: restores refuse to write one by default (issue 26).
 #pragma once
 #include "pgbk/wal.hpp"
 
@@ -73,10 +78,10 @@ public:
 	// The lineage of `tli` as its history file says (timeline 1 and unknown ones: none).
 	TimelineLineage LineageOf(uint32_t tli) const;
 	// The branch that supersedes WAL up to `end` on timeline `tli` of lineage `own` (a
-	// server's: `tli` its timeline and `end` its position; or a file's), if any: the
-	// earliest such fork.
+	// server's: `tli` its timeline and `end` its position; or a file's), if any: where
+	// the authoritative lineage leaves the path to that point.
 	std::optional<TimelineBranch> Superseding(const TimelineLineage &own, uint32_t tli, Lsn end) const;
-	// The authoritative timeline: the leaf no branch supersedes.
+	// The authoritative timeline: the newest promotion (the rule above).
 	uint32_t Authoritative() const;
 	const std::map<uint32_t, TimelineLineage> &
 	lineages() const
