@@ -63,6 +63,9 @@ CallPostgres(const char *what, void (*fn)(void *arg), void *arg)
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
 		FlushErrorState();
+		/* What the failed call held (no caller of this one holds any: it runs under RunCpp). */
+		LWLockReleaseAll();
+		ConditionVariableCancelSleep();
 		sqlstate = edata->sqlerrcode;
 		strlcpy(message, edata->message != NULL ? edata->message : "unknown error", sizeof(message));
 		strlcpy(hint, edata->hint != NULL ? edata->hint : "", sizeof(hint));
