@@ -107,6 +107,20 @@ TEST(Timeline, TheNewestPromotionWinsOverAnEarlierForkOfADeadBranch)
 	EXPECT_TRUE(set.Superseding(old_primary, 1, 8 * kSeg + 1));
 }
 
+// A new promotion archives its history file first: until it is stored, the new line is
+// newer than anything the repository holds, and nothing of it is fenced.
+TEST(Timeline, ANewPromotionIsNeverFencedBeforeItsHistoryIsStored)
+{
+	TimelineSet set; // only timeline 1 so far
+	TimelineLineage promoted = Lineage(2, {{1, 5 * kSeg}});
+	EXPECT_FALSE(set.Superseding(promoted, 2, 0)) << "its history file";
+	EXPECT_FALSE(set.Superseding(promoted, 2, 9 * kSeg));
+	EXPECT_FALSE(set.Superseding(promoted, 1, 5 * kSeg));
+	set.Add(Lineage(2, {{1, 3 * kSeg}})); // another promotion stored 2 first (a race it lost)
+	TimelineLineage third = Lineage(3, {{1, 5 * kSeg}});
+	EXPECT_FALSE(set.Superseding(third, 3, 0));
+}
+
 // A skipped id (the promotion to 2 never stored its history file): 3 is the authority.
 TEST(Timeline, ASkippedTimelineIdNeverFencesTheLeader)
 {
@@ -277,9 +291,11 @@ TEST(TimelineFence, RefusesWalPastTheForkOnceTheHistoryIsStored)
 			<< e.what();
 		EXPECT_NE(e.hint().find("wal/00000002.history"), std::string::npos) << e.hint();
 	}
-	// A timeline the old primary's own standby would create later is refused as well.
+	// A later promotion off timeline 1 (its standby, promoted after timeline 2's server
+	// died) is the newest line, as PostgreSQL's latest would replay: its history file is
+	// stored, never refused (the earliest fork used to win and fenced the live leader).
 	TimelineLineage later = Lineage(3, {{1, 9 * kSeg}});
-	EXPECT_TRUE(fence.Refuses(later, "00000003.history"));
+	EXPECT_FALSE(fence.Refuses(later, "00000003.history"));
 	// The new primary stores its own WAL and the .partial of timeline 1's last segment.
 	pgbk::test::WriteFile(dir / "pg_wal/00000002.history", History({{1, 5 * kSeg + 0x100}}));
 	TimelineLineage new_primary = LocalLineage(dir / "pg_wal", 2);

@@ -128,8 +128,10 @@ TimelineSet::Superseding(const TimelineLineage &own, uint32_t tli, Lsn end) cons
 	if (!own.Includes(tli))
 		return std::nullopt;
 	// WAL of one timeline is written by one server: whether (tli, end) is on the newest
-	// promotion's history does not depend on how `own` got there.
-	TimelineLineage authority = LineageOf(Authoritative());
+	// promotion's history does not depend on how `own` got there. A lineage newer than
+	// every stored history is itself the newest promotion (its history file is on its
+	// way: the first file it archives).
+	TimelineLineage authority = own.timeline > Authoritative() ? own : LineageOf(Authoritative());
 	if (authority.Reaches(tli, end))
 		return std::nullopt;
 	// Where the authoritative line leaves the path asked about: the newest timeline the
