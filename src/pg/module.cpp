@@ -188,11 +188,10 @@ SupersededBy(Repository &repo)
 void
 RefuseIfSuperseded(Repository &repo, const std::string &what)
 {
-	if (auto superseded = SupersededBy(repo))
-		throw Error(ErrorKind::Conflict, what + ": " + superseded->reason,
-					"This server may not write to the repository any more. Stop it, or rejoin it as a standby of "
-					"the primary on timeline " +
-						std::to_string(superseded->by_timeline) + " (pg_rewind), then take backups there.");
+	ServerPosition position = CurrentServerPosition();
+	TimelineFence fence(repo, wal_segment_size);
+	fence.RefuseIfSuperseded(fence.ServerLineage(AbsoluteDataDirectory() + "/pg_wal", position.timeline), position.lsn,
+							 what);
 }
 
 std::unique_ptr<Repository>

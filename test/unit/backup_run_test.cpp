@@ -101,6 +101,17 @@ protected:
 		return std::make_unique<BackupRun>(Repo(), server, facts, options, callbacks);
 	}
 
+	// A full backup of `run_label` through its first phases: prior, start, copy.
+	std::unique_ptr<BackupRun>
+	CopiedRun(const std::string &run_label, std::chrono::seconds wal_timeout = std::chrono::seconds(5))
+	{
+		auto run = NewRun(BackupType::Full, run_label, wal_timeout);
+		run->ChoosePrior();
+		run->Start();
+		run->CopyFiles();
+		return run;
+	}
+
 	// This server's archiver stored the segment and acknowledged it (.done).
 	void
 	ArchiveOwnWal(const std::string &name)
@@ -158,10 +169,7 @@ TEST_F(BackupRunTest, CompletesOnlyOnThisServersOwnWal)
 	Repo()->ArchiveWalFile(kFirstWal, dir / "seg", CodecOptions{});
 	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, std::string(1000, 'w'));
 	test::WriteFile(pgdata + "/pg_wal/archive_status/" + kFirstWal + ".ready", "");
-	auto run = NewRun(BackupType::Full, label, std::chrono::seconds(0));
-	run->ChoosePrior();
-	run->Start();
-	run->CopyFiles();
+	auto run = CopiedRun(label, std::chrono::seconds(0));
 	try {
 		run->StopAndComplete();
 		FAIL() << "completed on WAL this server never archived";
@@ -182,10 +190,7 @@ TEST_F(BackupRunTest, WalDroppedDuringAnOutageFailsTheBackupAtOnce)
 	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, std::string(1000, 'w'));
 	test::WriteFile(pgdata + "/pg_wal/archive_status/" + kFirstWal + ".done", "");
 	ArchiveGapLedger(spool, "node-a:" + pgdata).RecordDropped(kFirstWal, kSeg, 1000, 0);
-	auto run = NewRun(BackupType::Full, label, std::chrono::seconds(60));
-	run->ChoosePrior();
-	run->Start();
-	run->CopyFiles();
+	auto run = CopiedRun(label, std::chrono::seconds(60));
 	try {
 		run->StopAndComplete();
 		FAIL() << "completed without its WAL";
@@ -279,10 +284,7 @@ TEST_F(BackupRunTest, AServerFailureLeavesAFailedBackupWithoutData)
 {
 	ArchiveOwnWal(kFirstWal);
 	server.on_stop = [] { throw Error(ErrorKind::Conflict, "the standby was promoted during online backup"); };
-	auto run = NewRun(BackupType::Full, label);
-	run->ChoosePrior();
-	run->Start();
-	run->CopyFiles();
+	auto run = CopiedRun(label);
 	EXPECT_THROW(run->StopAndComplete(), Error);
 	run->Abandon("the standby was promoted during online backup");
 	auto b = Repo()->ReadBackup(label);
@@ -338,10 +340,7 @@ TEST_F(BackupRunTest, BackupsCarryNoSignalFileAndRestoreWritesOnlyItsOwn)
 	test::WriteFile(pgdata + "/recovery.signal", "");
 	test::WriteFile(pgdata + "/base/5/standby.signal", "a relation-directory file of that name is data");
 	ArchiveOwnWal(kFirstWal);
-	auto run = NewRun(BackupType::Full, label);
-	run->ChoosePrior();
-	run->Start();
-	run->CopyFiles();
+	auto run = CopiedRun(label);
 	run->StopAndComplete();
 	auto b = Repo()->ReadBackup(label);
 	std::vector<std::string> paths;
@@ -399,20 +398,14 @@ TEST_F(BackupRunTest, WalTheRepositoryHoldsByteForByteCountsAsArchived)
 	test::WriteFile(dir / "seg", ours);
 	Repo()->ArchiveWalFile(kFirstWal, dir / "seg", CodecOptions{});
 	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, ours); // no status file at all
-	auto run = NewRun(BackupType::Full, label, std::chrono::seconds(0));
-	run->ChoosePrior();
-	run->Start();
-	run->CopyFiles();
+	auto run = CopiedRun(label, std::chrono::seconds(0));
 	run->StopAndComplete();
 	EXPECT_EQ(StatusOf(label), BackupStatus::Complete);
 
 	// A segment still being received (or another server's) differs: not archived.
 	std::string next = MakeBackupLabel(1790000300, BackupType::Full);
 	test::WriteFile(pgdata + "/pg_wal/" + kFirstWal, ours.substr(0, 500) + std::string(500, '\0'));
-	auto second = NewRun(BackupType::Full, next, std::chrono::seconds(0));
-	second->ChoosePrior();
-	second->Start();
-	second->CopyFiles();
+	auto second = CopiedRun(next, std::chrono::seconds(0));
 	EXPECT_THROW(second->StopAndComplete(), Error);
 }
 
@@ -422,10 +415,7 @@ TEST_F(BackupRunTest, WalTheRepositoryHoldsByteForByteCountsAsArchived)
 TEST_F(BackupRunTest, ABackupAnotherNodeMarkedFailedIsNeverCompleted)
 {
 	ArchiveOwnWal(kFirstWal);
-	auto run = NewRun(BackupType::Full, label);
-	run->ChoosePrior();
-	run->Start();
-	run->CopyFiles();
+	auto run = CopiedRun(label);
 	server.on_stop = [&] {
 		auto repo = Repo();
 		repo->MarkBackupFailed(label, "interrupted: its lease (held by node-a) expired", 1790000500);

@@ -24,10 +24,10 @@ struct BackupRun::Impl {
 	// Whether this run wrote its backup's record (create-only). Only then may its failure
 	// mark the label failed and remove data: a node that took the label first owns it.
 	bool record_written = false;
-	// Freed before the repository (it renews on its own thread).
+	// Declared after the repository, so destroyed before it (the lease renews on its own
+	// thread, the session's writers use it too).
 	std::unique_ptr<BackupLease> lease;
 	std::unique_ptr<BackupSession> session;
-	BackupProgress progress;
 
 	Impl(std::unique_ptr<Repository> r, BackupServer &s, BackupServerFacts f, BackupRunOptions o, BackupCallbacks c)
 		: repo(std::move(r)), server(s), facts(std::move(f)), options(std::move(o)), callbacks(std::move(c))
@@ -107,12 +107,8 @@ BackupRun::BackupRun(std::unique_ptr<Repository> repo, BackupServer &server, Bac
 	};
 }
 
-BackupRun::~BackupRun()
-{
-	// The lease's thread and the session's writers use the repository: they go first.
-	impl_->lease.reset();
-	impl_->session.reset();
-}
+// The session and the lease (declared after the repository) go first.
+BackupRun::~BackupRun() = default;
 
 std::string
 BackupRun::ChoosePrior()
@@ -122,11 +118,7 @@ BackupRun::ChoosePrior()
 	ServerPosition now = m.server.Position();
 	TimelineFence fence(*m.repo, m.facts.segment_size);
 	TimelineLineage lineage = m.Lineage(fence, now.timeline);
-	if (auto fork = fence.SupersedingServer(lineage, now.lsn))
-		throw Error(ErrorKind::Conflict, "this server takes no backup: " + SupersededMessage(lineage, *fork),
-					"This server may not write to the repository any more. Stop it, or rejoin it as a standby of the "
-					"primary on timeline " +
-						std::to_string(fork->child) + " (pg_rewind), then take backups there.");
+	fence.RefuseIfSuperseded(lineage, now.lsn, "this server takes no backup");
 	if (RulesOf(m.options.type).prior == PriorRule::None)
 		return "";
 	PriorChoice choice = pgbk::ChoosePrior(m.repo->ListBackups(), m.options.type, lineage, m.facts.pg_version_num);
@@ -213,7 +205,6 @@ BackupRun::CopyFiles()
 	copy.skip_directory = m.repo->local_directory();
 	copy.tablespace_version_dir = m.facts.tablespace_version_dir;
 	m.session->CopyDataDirectory(copy, m.callbacks);
-	m.progress = m.session->Progress();
 }
 
 void
@@ -239,7 +230,6 @@ BackupRun::StopAndComplete()
 	m.session->WaitForWal(m.start.timeline, m.start.lsn, m.stop.lsn, m.facts.segment_size, m.options.wal_timeout,
 						  m.callbacks, &stop.wal_stop);
 	stop.finished_at = static_cast<int64_t>(time(nullptr));
-	m.progress = m.session->Progress();
 	m.CheckStillHeld();
 	m.session->Complete(stop);
 	// Done: the lease's work is over (a complete backup needs none).
@@ -311,7 +301,8 @@ BackupRun::StopPosition() const
 const BackupProgress &
 BackupRun::Progress() const
 {
-	return impl_->session ? impl_->session->Progress() : impl_->progress;
+	static const BackupProgress none;
+	return impl_->session ? impl_->session->Progress() : none;
 }
 
 std::string

@@ -134,4 +134,14 @@ TimelineFence::SupersedingServer(const TimelineLineage &own, Lsn position)
 	return Current().Superseding(own, own.timeline, position);
 }
 
+void
+TimelineFence::RefuseIfSuperseded(const TimelineLineage &own, Lsn position, const std::string &what)
+{
+	if (auto fork = SupersedingServer(own, position))
+		throw Error(ErrorKind::Conflict, what + ": " + SupersededMessage(own, *fork),
+					"This server may not write to the repository any more. Stop it, or rejoin it as a standby of the "
+					"primary on timeline " +
+						std::to_string(fork->child) + " (pg_rewind), then take backups there.");
+}
+
 } // namespace pgbk

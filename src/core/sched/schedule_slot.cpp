@@ -57,6 +57,8 @@ std::chrono::seconds
 StandbyReplayLag(const StandbyReplication &r)
 {
 	constexpr std::chrono::seconds kFarBehind{std::numeric_limits<int32_t>::max()};
+	if (!r.streaming)
+		return kFarBehind;
 	std::chrono::seconds replay{0};
 	if (!r.replayed_all_received) {
 		// Nothing replayed yet, or the primary never spoke: no measure, so far behind.
@@ -67,8 +69,6 @@ StandbyReplayLag(const StandbyReplication &r)
 	}
 	// A receiver that heard nothing for longer than an idle primary stays silent: the
 	// primary or the network stalled, and the standby falls behind unseen.
-	if (!r.streaming)
-		return kFarBehind;
 	return std::max(replay, r.since_last_message - std::min(r.since_last_message, r.allowed_silence));
 }
 

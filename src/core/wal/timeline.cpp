@@ -131,7 +131,8 @@ TimelineSet::Superseding(const TimelineLineage &own, uint32_t tli, Lsn end) cons
 	// promotion's history does not depend on how `own` got there. A lineage newer than
 	// every stored history is itself the newest promotion (its history file is on its
 	// way: the first file it archives).
-	TimelineLineage authority = own.timeline > Authoritative() ? own : LineageOf(Authoritative());
+	uint32_t newest = Authoritative();
+	TimelineLineage authority = own.timeline > newest ? own : LineageOf(newest);
 	if (authority.Reaches(tli, end))
 		return std::nullopt;
 	// Where the authoritative line leaves the path asked about: the newest timeline the

@@ -44,6 +44,9 @@ public:
 	// The fork that supersedes the server at `position` on its own timeline, if any (for
 	// backups and expiry).
 	std::optional<TimelineBranch> SupersedingServer(const TimelineLineage &own, Lsn position);
+	// Throws Conflict ("<what>: " and the fork, with what to do) when it is: a former
+	// primary or a promoted copy stores, backs up and removes nothing.
+	void RefuseIfSuperseded(const TimelineLineage &own, Lsn position, const std::string &what);
 
 private:
 	const TimelineSet &Current();
