@@ -5,6 +5,8 @@
 #include "pgbk/continuity.hpp"
 #include "pgbk/recovery_target.hpp"
 #include "pgbk/restore.hpp"
+#include "pgbk/restore_role.hpp"
+#include "pgbk/node_identity.hpp"
 
 #include "pgbk/fileio.hpp"
 
@@ -23,7 +25,8 @@ namespace {
 struct RestoreRequest {
 	RestoreOptions options;
 	RecoveryTarget target;
-	bool clone = false;
+	RestoreRoleRequest role_request; // --standby, --takeover, --clone
+	RestoreRoleChoice role; // what the copy becomes (restore_role.hpp)
 	std::string primary_conninfo; // --standby: where it streams from (--connstring from Patroni)
 	// The repository's secrets (S3 keys) go to a file outside the data directory, never
 	// into postgresql.auto.conf: every later base backup would carry them in plain text.
@@ -60,7 +63,7 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 		if (a == "--pgdata" || a == "--datadir")
 			req.options.pgdata = AbsolutePath(value());
 		else if (a == "--standby")
-			req.options.standby = true;
+			req.role_request.standby = true;
 		else if (a == "--primary-conninfo" || a == "--connstring")
 			req.primary_conninfo = value();
 		else if (a == "--scope")
@@ -68,7 +71,7 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 		else if (a == "--role") {
 			if (std::string role = value(); role != "replica")
 				throw UsageError("--role " + role + ": pgbk restore builds a replica only");
-			req.options.standby = true;
+			req.role_request.standby = true;
 		} else if (a == "--backup")
 			req.options.label = value();
 		else if (a == "--parallel")
@@ -93,7 +96,9 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 		else if (a == "--target-timeline")
 			req.target.timeline = value();
 		else if (a == "--clone")
-			req.clone = true;
+			req.role_request.copy = true;
+		else if (a == "--takeover")
+			req.role_request.takeover = true;
 		else if (a == "--delta")
 			req.options.delta = true;
 		else if (a == "--pg-version") {
@@ -116,12 +121,14 @@ ParseRestoreArgs(const std::vector<std::string> &args, int parallel)
 	}
 	if (req.options.pgdata.empty())
 		throw UsageError("restore needs --pgdata DIR");
-	if (req.options.standby && req.target.kind != RecoveryTarget::Kind::None)
+	const RestoreRoleRequest &role = req.role_request;
+	if (role.standby && req.target.kind != RecoveryTarget::Kind::None)
 		throw UsageError("--standby follows the primary to its newest WAL: it takes no recovery target");
-	if (req.options.standby && req.clone)
-		throw UsageError("--standby makes a replica of this cluster, --clone an independent copy: give one");
-	if (!req.primary_conninfo.empty() && !req.options.standby)
+	if (!req.primary_conninfo.empty() && !role.standby)
 		throw UsageError("--primary-conninfo needs --standby");
+	req.options.standby = role.standby;
+	req.role_request.pgdata = StripTrailingSlashes(req.options.pgdata);
+	req.role_request.host = LocalHostName();
 	return req;
 }
 
@@ -242,9 +249,10 @@ ConfigureRecovery(const Context &context, RestoreRequest &req)
 		opts.settings.push_back(kv);
 	if (!req.primary_conninfo.empty())
 		opts.settings.emplace_back("primary_conninfo", req.primary_conninfo);
-	if (req.clone) {
+	if (req.role.role == RestoreRole::Copy) {
 		// A copy that keeps the source's settings would archive its WAL, and take its
-		// backups, into the source's repository and history.
+		// backups, into the source's repository and history: its promotion would be the
+		// newest line there and fence the running primary.
 		opts.settings.emplace_back("archive_mode", "off");
 		for (const auto &t : kBackupTypes)
 			opts.settings.emplace_back(std::string(t.schedule_setting), "");
@@ -337,18 +345,27 @@ ReportRestore(const Repository &repo, const RestoreRequest &req, const RestoreRe
 					::access((opts.pgdata + "/postgresql.conf").c_str(), F_OK) == 0
 						? ", included by its postgresql.conf"
 						: "; the server's own configuration must set them for archiving after promotion");
-	if (req.clone)
-		std::printf("--clone: this copy archives nowhere (archive_mode = off) and takes no scheduled backups; give it "
-					"its own pgbk.repository before turning archiving on\n");
-	else if (!opts.standby)
-		std::printf("after promotion it archives into %s on a new timeline (use --clone for an independent copy)\n",
-					repo.Describe().c_str());
+	switch (req.role.role) {
+	case RestoreRole::Copy:
+		std::printf("restored as a copy: %s; it archives nowhere (archive_mode = off) and takes no scheduled "
+					"backups; give it its own pgbk.repository before turning archiving on\n",
+					req.role.why.c_str());
+		break;
+	case RestoreRole::Takeover:
+		std::printf("restored to take the cluster over: %s; after promotion it archives into %s on a new "
+					"timeline, which fences any older primary still running\n",
+					req.role.why.c_str(), repo.Describe().c_str());
+		break;
+	case RestoreRole::Standby:
+		break;
+	}
 }
 
 int
 RunRestore(Context &context, const std::vector<std::string> &args)
 {
 	RestoreRequest req = ParseRestoreArgs(args, context.parallel);
+	req.role = ChooseRestoreRole(req.role_request, context.repo->ListNodes());
 	ChooseBackup(*context.repo, req);
 	ConfigureRecovery(context, req);
 	auto start = std::chrono::steady_clock::now();
@@ -364,8 +381,9 @@ const CommandRegistration registration(
 	 "restore --pgdata DIR [--backup LABEL] [--parallel N]\n"
 	 "       [--target-time TIMESTAMPTZ | --target-lsn LSN | --target-xid XID | --target-name NAME |\n"
 	 "        --target-immediate] [--target-inclusive true|false] [--target-action promote|pause|shutdown]\n"
-	 "       [--target-timeline latest|current|N] [--clone] [--delta] [--pg-version MAJOR]\n"
-	 "       [--standby [--primary-conninfo CONNINFO]] [--secrets-file FILE]\n"
+	 "       [--target-timeline latest|current|N] [--delta] [--pg-version MAJOR]\n"
+	 "       [--clone | --takeover | --standby [--primary-conninfo CONNINFO]] [--secrets-file FILE]\n"
+	 "       (a copy that archives nothing unless --takeover, or the directory is a node of the cluster)\n"
 	 "       (a Patroni create_replica_methods command: restore --standby, given --datadir= --connstring=)",
 	 RepositoryUse::Read, RunRestore});
 

@@ -38,7 +38,7 @@ Service()
 		pgbk::ArchiveEnvironment env;
 		env.data_directory = pgbk::glue::AbsoluteDataDirectory();
 		env.segment_size = wal_segment_size;
-		env.node_name = pgbk::glue::NodeName();
+		env.node = pgbk::glue::CurrentNode();
 		env.cluster = pgbk::glue::CurrentClusterIdentity();
 		env.should_stop = pgbk::glue::StopRequested;
 		archive_service = new pgbk::ArchiveService(std::move(env));

@@ -143,9 +143,9 @@ cleanup_interrupted_backups(void)
 	char newest[PGBK_LABEL_LEN] = "";
 	CppResult r = RunCpp([&] {
 		auto repo = pgbk::glue::OpenConfiguredRepository();
-		pgbk::InterruptedBackups result = pgbk::CleanUpInterruptedBackups(
-			*repo, pgbk::glue::HostName(), pgbk::glue::AbsoluteDataDirectory(),
-			pgbk::glue::SupersededBy(*repo).has_value(), static_cast<int64_t>(time(nullptr)));
+		pgbk::InterruptedBackups result = pgbk::CleanUpInterruptedBackups(*repo, pgbk::glue::CurrentNode(),
+																		  pgbk::glue::SupersededBy(*repo).has_value(),
+																		  static_cast<int64_t>(time(nullptr)));
 		cleaned = result.marked_failed;
 		strlcpy(newest, result.newest_label.c_str(), sizeof(newest));
 	});
@@ -195,7 +195,7 @@ open_run(PgbkJob *job, pgbk::BackupType type)
 	CppResult r = RunCpp([&] {
 		pgbk::BackupServerFacts facts;
 		facts.pgdata = pgbk::glue::AbsoluteDataDirectory();
-		facts.host = pgbk::glue::HostName();
+		facts.node = pgbk::glue::CurrentNode();
 		facts.cluster = pgbk::glue::CurrentClusterIdentity();
 		facts.pg_version_num = PG_VERSION_NUM;
 		facts.segment_size = wal_segment_size;

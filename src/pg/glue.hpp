@@ -1,6 +1,7 @@
 // Declarations shared by the glue files: settings, shared memory, helpers.
 #pragma once
 #include "pgbk/backup_type.hpp"
+#include "pgbk/node_identity.hpp"
 #include "pgbk/object.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/retention.hpp"
@@ -84,7 +85,9 @@ std::string DataDirectory();
 // The data directory as an absolute path (DataDir may be relative to the cwd).
 std::string AbsoluteDataDirectory();
 std::string HostName();
-// This server as backups and claims name it: host:absolute data directory.
+// This node (node_identity.hpp): made or renewed on first use. Throws Io.
+const NodeIdentity &CurrentNode();
+// This node for humans (claims, gaps): host:data directory [id prefix].
 std::string NodeName();
 // pgbk.spool_directory resolved (its default beside the data directory); the gap
 // ledger lives in it too (archive_gaps.hpp). Throws Config.

@@ -4,12 +4,14 @@
  * Library entry: settings (registered in settings.cpp), shared memory, the background
  * worker registration, and the glue helpers every other glue file uses.
  */
+#include "pgbk/node_identity.hpp"
 #include "pgbk/notices.hpp"
 #include "pgbk/retention.hpp"
 #include "pgbk/storage_driver.hpp"
 #include "pgbk/timeline_fence.hpp"
 
 #include <limits>
+#include <optional>
 
 #include "boundary.hpp"
 #include "glue.hpp"
@@ -57,19 +59,31 @@ AbsoluteDataDirectory()
 std::string
 HostName()
 {
-	char name[256] = "";
-	if (gethostname(name, sizeof name - 1) != 0)
-		return "";
-	return name;
+	return LocalHostName();
 }
 
 /* Set once this process exits: requests in flight on pgbk's threads give up. */
 std::atomic<bool> background_work_stopping{false};
 
+/*
+ * Made once per process: by the postmaster at preload (children inherit it), else by the
+ * archiver on first use. Renewal of a copied id is deterministic, so processes that make
+ * it at once agree (node_identity.hpp).
+ */
+static std::optional<NodeIdentity> current_node;
+
+const NodeIdentity &
+CurrentNode()
+{
+	if (!current_node)
+		current_node = LoadOrCreateNodeIdentity(AbsoluteDataDirectory(), HostName());
+	return *current_node;
+}
+
 std::string
 NodeName()
 {
-	return HostName() + ":" + AbsoluteDataDirectory();
+	return CurrentNode().Describe();
 }
 
 std::string
@@ -269,6 +283,13 @@ _PG_init(void)
 	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	if (!IsUnderPostmaster) {
+		/* The postmaster, the data directory locked: the node's id before any child. */
+		pgbk::glue::CppResult r = pgbk::glue::RunCpp([] { pgbk::glue::CurrentNode(); });
+		if (!r.ok)
+			ereport(WARNING, (errmsg("pgbk: %s", r.message),
+							  errdetail("The node id is made again when archiving or a backup first needs it.")));
+	}
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pgbk_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;

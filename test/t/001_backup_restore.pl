@@ -73,7 +73,10 @@ like(PostgreSQL::Test::Utils::slurp_file($restored->data_dir . '/postgresql.auto
 PgbkTest::wait_for(sub { !-e $restored->data_dir . '/pg_wal/pgbk_prefetch' },
 	'the prefetch spool is gone once recovery has ended');
 unlike(PostgreSQL::Test::Utils::slurp_file($restored->logfile), qr/pgbk: error/, 'no wal-fetch error during recovery');
-is($restored->safe_psql('postgres', 'SHOW pgbk.repository'), $repo, 'the restored cluster archives into the same repository');
+is($restored->safe_psql('postgres', 'SHOW pgbk.repository'), $repo, 'the restored copy reads the same repository');
+is($restored->safe_psql('postgres', 'SHOW archive_mode'), 'off',
+	'and, restored beside its source without --takeover, archives nothing into it');
+ok(!-e "$repo/wal/00000002.history", 'so its promotion did not enter the repository');
 is($restored->safe_psql('postgres', "SELECT count(*) FROM pgbk_backups WHERE label = '$label'"), '1',
 	'and sees the earlier backup');
 $restored->stop;

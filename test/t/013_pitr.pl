@@ -114,10 +114,11 @@ ok(!-e $early->data_dir . '/global/pg_control', 'and nothing was restored');
 like(`pgbk --repo $repo restore --pgdata /nonexistent/x --target-time 'yesterday' 2>&1`, qr/--target-time "yesterday": .*2026-11-21 10:15:00\+00/,
 	'a malformed target names the option and the fix');
 
-# Timelines: restore in place (no --clone), promote onto timeline 2, write and back up
-# there, then restore to a point on timeline 2.
+# Timelines: the primary is gone and a restore takes the cluster over (--takeover),
+# promotes onto timeline 2, writes and backs up there; then restore to a point on
+# timeline 2.
 $node->stop;
-my $inplace = PgbkTest::restore_and_start($repo, 'pitr_inplace', '--target-name', 'before_b');
+my $inplace = PgbkTest::restore_and_start($repo, 'pitr_inplace', '--target-name', 'before_b', '--takeover');
 is($inplace->safe_psql('postgres', 'SELECT timeline_id FROM pg_control_checkpoint()'), '2', 'promoted onto timeline 2');
 is_deeply(PgbkTest::table_digests($inplace), $expect{name}, 'in-place recovery to the restore point');
 $inplace->safe_psql('postgres', "INSERT INTO marks SELECT g, 'tl2' FROM generate_series(50000, 50099) g");

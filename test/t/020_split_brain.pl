@@ -139,7 +139,8 @@ is($restored->safe_psql('postgres', "SELECT count(*) FROM t WHERE phase = 'split
 $restored->stop;
 
 # Restoring the full backup from before the fork, following the history, too.
-my $from_full = PgbkTest::restore_and_start($repo, 'from_full', '--backup', $full);
+# Both nodes are stopped after it: the restore takes the cluster over (--takeover).
+my $from_full = PgbkTest::restore_and_start($repo, 'from_full', '--backup', $full, '--takeover');
 is_deeply(PgbkTest::table_digests($from_full), $expect, 'the full from before the fork replays onto timeline 2');
 
 $standby->stop;
@@ -155,7 +156,7 @@ PgbkTest::wait_for(sub { -e "$repo/backup/$slow/lease" }, 'a slow backup holds a
 is($from_full->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$slow'"), 'running',
 	'pgbk_backups shows it running');
 $from_full->stop('immediate');
-my $cleaner = PgbkTest::restore_and_start($repo, 'cleaner');
+my $cleaner = PgbkTest::restore_and_start($repo, 'cleaner', '--takeover');
 my $status = sub {
 	return $cleaner->safe_psql('postgres', "SELECT status || ': ' || coalesce(error, '') FROM pgbk_backups WHERE label = '$slow'");
 };

@@ -57,7 +57,7 @@ struct Fixture {
 		ArchiveEnvironment env;
 		env.data_directory = dir / "pgdata";
 		env.segment_size = kSegmentSize;
-		env.node_name = "test:" + env.data_directory;
+		env.node = NodeIdentity{"0123456789abcdef0123456789abcdef", "test", env.data_directory};
 		env.cluster = kCluster;
 		env.keep_during_outage = keep_during_outage;
 		env.now = [this] { return now; };

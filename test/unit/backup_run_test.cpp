@@ -87,7 +87,7 @@ protected:
 	{
 		BackupServerFacts facts;
 		facts.pgdata = pgdata;
-		facts.host = "node-a";
+		facts.node = NodeIdentity{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "node-a", pgdata};
 		facts.cluster = kCluster;
 		facts.pg_version_num = 150000;
 		facts.segment_size = kSeg;
@@ -152,6 +152,10 @@ TEST_F(BackupRunTest, PhasesTakeACompleteBackupBracketedByTheServer)
 	EXPECT_EQ(b->wal_start, kFirstWal);
 	EXPECT_EQ(b->wal_stop, kFirstWal);
 	EXPECT_EQ(b->host, "node-a");
+	EXPECT_EQ(b->node_id, std::string(32, 'a'));
+	auto nodes = Repo()->ListNodes();
+	ASSERT_EQ(nodes.size(), 1u) << "a node that stores into the repository is recorded once";
+	EXPECT_EQ(nodes[0].host, "node-a");
 	EXPECT_EQ(run->StopPosition().lsn, 0x3000100u);
 
 	// The label file is the server's, and the copy's other files are there.
@@ -298,39 +302,52 @@ TEST(InterruptedBackups, OwnLeftoversAndExpiredLeasesOnlyAndNothingWhenSupersede
 	TempDir dir;
 	Repository repo(OpenLocalStorage(dir / "repo"));
 	repo.CheckOrInit(kCluster);
-	auto start = [&](const std::string &l, const std::string &host, const std::string &pgdata) {
+	auto start = [&](const std::string &l, const std::string &host, const std::string &node_id) {
 		BackupStartInfo info;
 		info.label = l;
 		info.cluster = kCluster;
 		info.host = host;
-		info.pgdata = pgdata;
+		info.pgdata = "/data";
+		info.node_id = node_id;
 		repo.WriteBackupStart(info);
 	};
+	const NodeIdentity self{std::string(32, 'a'), "node-a", "/data"};
 	const int64_t now = 1790001000;
 	std::string own = MakeBackupLabel(1790000000, BackupType::Full);
 	std::string live = MakeBackupLabel(1790000001, BackupType::Full);
 	std::string expired = MakeBackupLabel(1790000002, BackupType::Full);
 	std::string unleased = MakeBackupLabel(1790000003, BackupType::Full);
-	start(own, "node-a", "/data");
-	start(live, "node-b", "/data");
+	std::string twin = MakeBackupLabel(1790000004, BackupType::Full);
+	std::string older_own = MakeBackupLabel(1790000005, BackupType::Full);
+	start(own, "node-a", self.id);
+	start(live, "node-b", std::string(32, 'b'));
 	repo.WriteBackupLease(live, "node-b:/data", now + 600);
-	start(expired, "node-c", "/data");
+	start(expired, "node-c", std::string(32, 'c'));
 	repo.WriteBackupLease(expired, "node-c:/data", now - 1);
-	start(unleased, "node-d", "/data"); // an older pgbk's: no lease, never judged
+	start(unleased, "node-d", ""); // an older pgbk's: no lease, never judged
+	// A pod of the same template: the same host name and data directory, another node.
+	start(twin, "node-a", std::string(32, 'e'));
+	repo.WriteBackupLease(twin, "node-a:/data", now + 600);
+	start(older_own, "node-a", ""); // this directory's, by an older pgbk (no id, no lease)
 
-	InterruptedBackups superseded = CleanUpInterruptedBackups(repo, "node-a", "/data", true, now);
+	InterruptedBackups superseded = CleanUpInterruptedBackups(repo, self, true, now);
 	EXPECT_EQ(superseded.marked_failed, 0) << "a former primary touches nothing";
-	EXPECT_EQ(superseded.newest_label, unleased);
+	EXPECT_EQ(superseded.newest_label, older_own);
 
-	InterruptedBackups r = CleanUpInterruptedBackups(repo, "node-a", "/data", false, now);
-	EXPECT_EQ(r.marked_failed, 2);
+	InterruptedBackups r = CleanUpInterruptedBackups(repo, self, false, now);
+	EXPECT_EQ(r.marked_failed, 3);
 	EXPECT_EQ(repo.ReadBackup(own)->status, BackupStatus::Failed);
 	EXPECT_EQ(repo.ReadBackup(live)->status, BackupStatus::Incomplete) << "node-b is still taking it";
 	EXPECT_EQ(repo.ReadBackup(expired)->status, BackupStatus::Failed);
 	EXPECT_NE(repo.ReadBackup(expired)->error.find("node-c:/data"), std::string::npos);
 	EXPECT_EQ(repo.ReadBackup(unleased)->status, BackupStatus::Incomplete);
+	EXPECT_EQ(repo.ReadBackup(twin)->status, BackupStatus::Incomplete)
+		<< "a node sharing host name and data directory is still another node";
+	EXPECT_EQ(repo.ReadBackup(older_own)->status, BackupStatus::Failed);
 	// The same directory on another host is another node.
-	EXPECT_EQ(CleanUpInterruptedBackups(repo, "node-b", "/elsewhere", false, now).marked_failed, 0);
+	EXPECT_EQ(CleanUpInterruptedBackups(repo, NodeIdentity{std::string(32, 'f'), "node-b", "/elsewhere"}, false, now)
+				  .marked_failed,
+			  0);
 }
 
 // A standby's backup restores like any other: it carries no signal file, and a restore

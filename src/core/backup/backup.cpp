@@ -1,4 +1,5 @@
 #include "pgbk/backup.hpp"
+#include "pgbk/node_identity.hpp"
 #include "pgbk/wal_archiver.hpp"
 
 #include "pgbk/page.hpp"
@@ -266,9 +267,9 @@ ParseRelationFileName(const std::string &name, uint64_t *relfilenode, std::strin
 }
 
 bool
-IsRecoverySignalFile(const std::string &relpath)
+IsNodeLocalFile(const std::string &relpath)
 {
-	return relpath == "standby.signal" || relpath == "recovery.signal";
+	return relpath == "standby.signal" || relpath == "recovery.signal" || relpath == kNodeIdentityFile;
 }
 
 WalkDecision
@@ -290,7 +291,7 @@ ClassifyDataDirEntry(const std::string &relpath, bool is_dir)
 	for (const char *f : kExcludeFiles)
 		if (base == f)
 			return WalkDecision::Skip;
-	if (IsRecoverySignalFile(relpath))
+	if (IsNodeLocalFile(relpath))
 		return WalkDecision::Skip;
 	if (base.rfind("pg_internal.init", 0) == 0)
 		return WalkDecision::Skip;

@@ -37,7 +37,7 @@ struct BackupRun::Impl {
 	std::string
 	Node() const
 	{
-		return facts.host + ":" + facts.pgdata;
+		return facts.node.Describe();
 	}
 
 	TimelineLineage
@@ -115,6 +115,8 @@ BackupRun::ChoosePrior()
 {
 	Impl &m = *impl_;
 	m.repo->CheckOrInit(m.facts.cluster);
+	m.repo->RegisterNode(
+		NodeRecord{m.facts.node.id, m.facts.node.host, m.facts.node.pgdata, static_cast<int64_t>(time(nullptr))});
 	ServerPosition now = m.server.Position();
 	TimelineFence fence(*m.repo, m.facts.segment_size);
 	TimelineLineage lineage = m.Lineage(fence, now.timeline);
@@ -152,8 +154,9 @@ BackupRun::Start()
 		WalSegmentName(SegmentOfLsn(m.start.timeline, m.start.lsn, m.facts.segment_size), m.facts.segment_size);
 	info.cluster = m.facts.cluster;
 	info.pg_version_num = m.facts.pg_version_num;
-	info.host = m.facts.host;
+	info.host = m.facts.node.host;
 	info.pgdata = m.facts.pgdata;
+	info.node_id = m.facts.node.id;
 	info.standby = m.facts.standby;
 	try {
 		m.repo->WriteBackupStart(info);
@@ -312,8 +315,7 @@ BackupRun::BadPagesSummary() const
 }
 
 InterruptedBackups
-CleanUpInterruptedBackups(Repository &repo, const std::string &host, const std::string &pgdata, bool superseded,
-						  int64_t now)
+CleanUpInterruptedBackups(Repository &repo, const NodeIdentity &self, bool superseded, int64_t now)
 {
 	InterruptedBackups result;
 	for (auto &b : repo.ListBackups()) {
@@ -321,7 +323,9 @@ CleanUpInterruptedBackups(Repository &repo, const std::string &host, const std::
 			result.newest_label = b.label;
 		if (b.status != BackupStatus::Incomplete)
 			continue;
-		bool own = b.host == host && b.pgdata == pgdata;
+		// By id: pods of one template may share host name and data directory.
+		bool own = !b.node_id.empty() ? b.node_id == self.id
+									  : b.lease_expires_at == 0 && b.host == self.host && b.pgdata == self.pgdata;
 		if (superseded || (!own && !LeaseExpired(b, now)))
 			continue;
 		repo.MarkBackupFailed(b.label,

@@ -132,6 +132,8 @@ ArchiveService::State::OpenRepository(const settings::Values &values)
 	}
 	if (!repo_checked) {
 		repo->CheckOrInit(env.cluster);
+		if (!env.node.id.empty())
+			repo->RegisterNode(NodeRecord{env.node.id, env.node.host, env.node.pgdata, env.unix_now()});
 		repo_checked = true;
 	} else if (!repo->storage().Exists())
 		// Checked before and gone now (an unmounted volume): an outage, never a new
@@ -270,7 +272,7 @@ ArchiveService::State::GapLedger(const settings::Values &values)
 {
 	std::string dir = SpoolDirectory(values);
 	if (gaps == nullptr || gaps->directory() != dir + "/gaps")
-		gaps = std::make_unique<ArchiveGapLedger>(dir, env.node_name);
+		gaps = std::make_unique<ArchiveGapLedger>(dir, env.node.Describe());
 	return *gaps;
 }
 

@@ -413,9 +413,50 @@ Repository::WriteBackupStart(const BackupStartInfo &info)
 			  {"pg_version_num", info.pg_version_num},
 			  {"host", info.host},
 			  {"pgdata", info.pgdata},
+			  {"node_id", info.node_id},
 			  {"standby", info.standby}};
 	PutObject(*storage_, BackupKey(info.label, "backup.info"), j.dump(2) + "\n", WithKey(kMetaCodec),
 			  WriteMode::CreateOnly);
+}
+
+namespace {
+constexpr char kNodesPrefix[] = "nodes/";
+}
+
+void
+Repository::RegisterNode(const NodeRecord &node)
+{
+	json j = {{"format", kRepositoryFormat},
+			  {"id", node.id},
+			  {"host", node.host},
+			  {"pgdata", node.pgdata},
+			  {"registered_at", node.registered_at}};
+	try {
+		PutObject(*storage_, std::string(kNodesPrefix) + node.id, j.dump() + "\n", WithKey(kMetaCodec),
+				  WriteMode::CreateOnly);
+	} catch (const Error &e) {
+		if (e.kind() != ErrorKind::AlreadyExists)
+			throw;
+	}
+}
+
+std::vector<NodeRecord>
+Repository::ListNodes()
+{
+	std::vector<NodeRecord> nodes;
+	storage_->List(kNodesPrefix, false, [&](const ListEntry &e) {
+		if (e.is_prefix)
+			return;
+		try {
+			json j = ParseJsonObject(GetObject(*storage_, e.key, keyring_.get(), 1 << 20), e.key);
+			nodes.push_back(NodeRecord{j.at("id").get<std::string>(), j.at("host").get<std::string>(),
+									   j.at("pgdata").get<std::string>(), j.value("registered_at", int64_t{0})});
+		} catch (const json::exception &ex) {
+			throw Error(ErrorKind::Corrupt, e.key + " is damaged: " + ex.what());
+		}
+	});
+	std::sort(nodes.begin(), nodes.end(), [](const NodeRecord &a, const NodeRecord &b) { return a.id < b.id; });
+	return nodes;
 }
 
 void
@@ -548,6 +589,7 @@ Repository::ReadBackup(const std::string &label)
 		b.pg_version_num = s.at("pg_version_num").get<int>();
 		b.host = s.value("host", "");
 		b.pgdata = s.value("pgdata", "");
+		b.node_id = s.value("node_id", "");
 		b.standby = s.value("standby", false);
 	} catch (const json::exception &e) {
 		throw Error(ErrorKind::Corrupt, info_key + " is damaged: " + e.what());

@@ -276,10 +276,11 @@ RestoreEntries(RestoreState &state)
 			state.mixed_nodes = h.mixed_nodes;
 		},
 		[&](const ManifestEntry &e) {
-			// An older backup of a standby carries standby.signal: the restore writes the
-			// signal its own mode needs (WriteRecoveryConfiguration); --delta removes one
-			// left in the target like anything else the backup does not have.
-			if (!IsRecoverySignalFile(e.path))
+			// An older backup of a standby carries standby.signal, and older backups
+			// pgbk.node: the restore writes the signal its own mode needs
+			// (WriteRecoveryConfiguration) and the copy makes its own identity; --delta
+			// removes the target's like anything else the backup does not have.
+			if (!IsNodeLocalFile(e.path))
 				RestoreEntry(state, runner, e);
 		});
 	runner.Finish([&] { state.Report(); });

@@ -24,20 +24,6 @@ namespace {
 
 std::atomic<uint64_t> temp_counter{0};
 
-void
-FsyncPath(const std::string &path, bool directory)
-{
-	int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0)
-		ThrowErrno("could not open \"" + path + "\" for fsync", errno);
-	if (::fsync(fd) != 0) {
-		int err = errno;
-		::close(fd);
-		ThrowErrno("could not fsync \"" + path + "\"", err);
-	}
-	::close(fd);
-}
-
 // mkdir -p, fsyncing each parent that gained an entry so new directories are durable.
 void
 MakeDirs(const std::string &dir)

@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include <atomic>
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
@@ -133,9 +134,22 @@ RemoveTree(const std::string &path)
 }
 
 void
+FsyncPath(const std::string &path, bool directory)
+{
+	UniqueFd fd(::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC));
+	if (fd.get() < 0)
+		ThrowErrno("could not open \"" + path + "\" for fsync", errno);
+	if (::fsync(fd.get()) != 0)
+		ThrowErrno("could not fsync \"" + path + "\"", errno);
+}
+
+void
 ReplaceFile(const std::string &path, const std::string &content, bool durable, unsigned mode)
 {
-	std::string tmp = path + ".tmp." + std::to_string(::getpid());
+	// Unique per process and call: threads (and processes) replacing one file at once
+	// each write their own temporary file.
+	static std::atomic<uint64_t> counter{0};
+	std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
 	try {
 		UniqueFd fd = OpenOrThrow(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
 		WriteFully(fd.get(), content.data(), content.size(), tmp);

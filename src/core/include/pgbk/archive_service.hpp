@@ -20,6 +20,7 @@
 #include "pgbk/archive_spool.hpp"
 #include "pgbk/cluster.hpp"
 #include "pgbk/error.hpp"
+#include "pgbk/node_identity.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/settings.hpp"
 
@@ -36,7 +37,7 @@ namespace pgbk {
 struct ArchiveEnvironment {
 	std::string data_directory; // absolute; its pg_wal holds the files
 	uint64_t segment_size = 16u << 20;
-	std::string node_name; // host:data directory, recorded with a gap
+	NodeIdentity node; // recorded in the repository and with a gap
 	ClusterIdentity cluster; // checked against (or recorded in) the repository
 	// False for a one-shot front end (wal-push): no spool, no drop, no breaker; an
 	// outage is a refusal and the file waits in pg_wal.

@@ -46,10 +46,12 @@ struct BackupOptions {
 	std::string tablespace_version_dir;
 };
 
-// standby.signal and recovery.signal at the top of a data directory. No backup carries
-// them (a standby's backup would restore into a server that never leaves recovery): a
-// restore writes the one its mode needs, and leaves out an older backup's.
-bool IsRecoverySignalFile(const std::string &relpath);
+// Files at the top of a data directory that belong to that one node, never to a copy of
+// it: standby.signal and recovery.signal (a standby's backup would otherwise restore into
+// a server that never leaves recovery; a restore writes the one its mode needs) and
+// pgbk.node (the node's identity: a restored copy is a new node). No backup carries them,
+// a restore leaves out an older backup's, and --delta removes the target's.
+bool IsNodeLocalFile(const std::string &relpath);
 
 // What the walk decides about one directory entry (exposed for unit tests).
 enum class WalkDecision { Include, Skip, IncludeDirOnly };

@@ -10,6 +10,7 @@
 #include "pgbk/backup_lease.hpp"
 #include "pgbk/backup_type.hpp"
 #include "pgbk/cluster.hpp"
+#include "pgbk/node_identity.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/timeline.hpp"
 
@@ -45,7 +46,7 @@ public:
 // The server and node a run backs up, fixed for the run.
 struct BackupServerFacts {
 	std::string pgdata; // absolute
-	std::string host;
+	NodeIdentity node; // who takes it (node_identity.hpp)
 	ClusterIdentity cluster;
 	int pg_version_num = 0;
 	uint64_t segment_size = 16 << 20;
@@ -120,12 +121,12 @@ struct InterruptedBackups {
 };
 
 // A backup with neither a completion marker nor a failure record was interrupted (a
-// crash, a kill, a shutdown). Marks failed, and removes the data of, this data
-// directory's own (no backup of its runs while this is called) and any node's whose
-// lease expired (its taker is gone). Never one another node is still taking: a restored
+// crash, a kill, a shutdown). Marks failed, and removes the data of, this node's own (by
+// node id: no backup of its runs while this is called) and any node's whose lease
+// expired (its taker is gone); an older pgbk's record without node id or lease is this
+// node's when host and data directory match. Never one another node is still taking: a restored
 // copy sharing the repository must not touch its source's. A superseded server (a
 // former primary) touches nothing.
-InterruptedBackups CleanUpInterruptedBackups(Repository &repo, const std::string &host, const std::string &pgdata,
-											 bool superseded, int64_t now);
+InterruptedBackups CleanUpInterruptedBackups(Repository &repo, const NodeIdentity &self, bool superseded, int64_t now);
 
 } // namespace pgbk

@@ -39,6 +39,8 @@ void ReadChunks(int fd, const std::string &path, std::vector<char> &buf,
 				const std::function<void(const char *, size_t)> &fn);
 // The whole of a small file (a history file, a marker); throws Corrupt past `max` bytes.
 std::string ReadSmallFile(const std::string &path, size_t max);
+// fsync(2) of a file or (directory = true) of a directory's entries.
+void FsyncPath(const std::string &path, bool directory);
 // syncfs(2) of the file system holding path: every dirty file and directory entry.
 void SyncFileSystem(const std::string &path);
 // The names in a directory, without "." and "..", in no particular order; false (and

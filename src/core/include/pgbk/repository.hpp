@@ -53,6 +53,7 @@ struct BackupRecord {
 	uint64_t system_identifier = 0;
 	int pg_version_num = 0;
 	std::string host, pgdata; // who took it
+	std::string node_id; // the taker's node id (node_identity.hpp); "" = older pgbk
 	bool standby = false; // taken on a standby
 	std::string key_id; // the key its objects are encrypted with ("" = none)
 	// An incomplete backup's lease (backup/<label>/lease), renewed while it is being
@@ -78,8 +79,15 @@ struct BackupStartInfo {
 	std::string wal_start;
 	ClusterIdentity cluster;
 	int pg_version_num = 0;
-	std::string host, pgdata;
+	std::string host, pgdata, node_id;
 	bool standby = false;
+};
+
+// A node that stored into the repository (nodes/<id>), written once per node id: what
+// tells restore whether a directory is one of the cluster's own.
+struct NodeRecord {
+	std::string id, host, pgdata;
+	int64_t registered_at = 0;
 };
 
 struct BackupStopInfo {
@@ -165,6 +173,11 @@ public:
 	// Whether the repository holds WAL file `name` with exactly the bytes of the local file
 	// at `path` (false when either is missing or they differ).
 	bool HoldsWalFileAs(const std::string &name, const std::string &path);
+
+	// Records the node (nodes/<id>, create-only; a node already recorded is left as it is).
+	void RegisterNode(const NodeRecord &node);
+	// Every node recorded, in id order.
+	std::vector<NodeRecord> ListNodes();
 
 	// The timelines whose history files the archive holds (timeline 1 has none).
 	TimelineSet ReadTimelines();
