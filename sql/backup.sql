@@ -74,16 +74,28 @@ SELECT pgbk_set_retention(-1);
 SELECT pgbk_set_retention(2, 'weeks');
 SELECT pgbk_set_retention(2, 'count', -3);
 SELECT pgbk_set_retention(NULL);
--- Keep one full backup: the older fulls go, the newest and its dependents stay, and so
--- does the WAL they need.
+-- Keep one full backup: retention marks the older fulls for removal after
+-- pgbk.expire_delay (a day by default); until then they stay listed and restorable, and
+-- so does the WAL they need.
 SELECT pgbk_set_retention(1);
 SELECT current_setting('pgbk.retention_full') AS retention_full,
-       current_setting('pgbk.retention_full_type') AS full_type;
+       current_setting('pgbk.retention_full_type') AS full_type,
+       current_setting('pgbk.expire_delay') AS expire_delay;
 SELECT kind, type,
        CASE WHEN kind = 'wal' THEN reason ~ '^[0-9]+ WAL file\(s\) older than every kept backup$'
-            ELSE reason = 'beyond pgbk.retention_full = 1' END AS reason_ok
+            ELSE reason ~ '^beyond pgbk.retention_full = 1; removed after [-0-9: ]+ UTC \(pgbk.expire_delay\)$'
+       END AS reason_ok
 FROM pgbk_expire() ORDER BY kind, name;
-SELECT type, status FROM pgbk_backups ORDER BY started_at;
+SELECT type, status, expire_after > now() + interval '23 hours' AS removed_in_a_day, kept
+FROM pgbk_backups ORDER BY started_at;
 SELECT count(*) AS problems FROM pgbk_verify();
+-- Marked once: a second expiry neither marks again nor removes before the delay.
 SELECT * FROM pgbk_expire();
+-- A mistaken retention is undone by keeping the backup: never selected again.
+SELECT pgbk_keep(label) ~ '^kept backup [0-9]{8}-[0-9]{6}F: ' AS kept
+FROM pgbk_backups WHERE expire_after IS NOT NULL ORDER BY started_at LIMIT 1;
+SELECT type, kept FROM pgbk_backups ORDER BY started_at;
+\set VERBOSITY sqlstate
+SELECT pgbk_keep('not-a-label');
+\set VERBOSITY default
 SELECT pgbk_set_retention(0);

@@ -11,6 +11,7 @@ SELECT count(*) FROM pgbk_archive_status;
 SELECT count(*) FROM pgbk_archive_gaps;
 SELECT pgbk_set_retention(1);
 SELECT count(*) FROM pgbk_expire();
+SELECT pgbk_keep('20000101-000000F');
 RESET ROLE;
 
 SET ROLE pgbk_regress_op;
@@ -26,6 +27,8 @@ SELECT count(*) AS archive_gaps FROM pgbk_archive_gaps;
 SELECT pgbk_set_retention(0, 'time');
 SELECT count(*) AS expired FROM pgbk_expire();
 SELECT pgbk_set_retention(0);
+-- Keeping a backup from retention is the operator's too.
+SELECT pgbk_keep(label) ~ '^kept backup ' AS kept FROM pgbk_backups WHERE status = 'complete' LIMIT 1;
 -- Resuming archiving after a content conflict is a superuser's decision.
 SELECT pgbk_archive_resume();
 RESET ROLE;

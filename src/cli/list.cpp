@@ -2,6 +2,7 @@
 #include "cli.hpp"
 
 #include "pgbk/continuity.hpp"
+#include "pgbk/retention.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -56,6 +57,22 @@ RunList(Context &context, const std::vector<std::string> &args)
 	}
 	Repository &repo = *context.repo;
 	auto backups = repo.ListBackups();
+	TimelineSet timelines = repo.ReadTimelines();
+	TimelineLineage history = timelines.LineageOf(timelines.Authoritative());
+	int64_t delay = context.values.Integer(settings::Id("pgbk.expire_delay"));
+	// Each mark of a backup retention selected, and whether it counts (made on the line
+	// restores follow) and when its removal is due.
+	auto marks_json = [&](const BackupRecord &b) {
+		nlohmann::json marks = nlohmann::json::array();
+		for (const auto &m : b.expiry_marks)
+			marks.push_back({{"marked_at", FormatTime(m.marked_at)},
+							 {"node", m.node},
+							 {"timeline", m.timeline},
+							 {"lsn", FormatLsn(m.lsn)},
+							 {"reason", m.reason},
+							 {"void", !MarkOnHistory(m, history)}});
+		return marks;
+	};
 	if (json) {
 		nlohmann::json arr = nlohmann::json::array();
 		for (auto &b : backups)
@@ -79,7 +96,10 @@ RunList(Context &context, const std::vector<std::string> &args)
 						   {"prior", b.prior},
 						   {"consistent_at", FormatTime(b.stop_time_us / 1000000)},
 						   {"next_xid", b.next_xid},
-						   {"error", b.error}});
+						   {"error", b.error},
+						   {"expiry_marks", marks_json(b)},
+						   {"expire_after", FormatTime(ExpiryDueAt(b, history, delay).value_or(0))},
+						   {"kept", b.kept}});
 		std::cout << arr.dump(2) << "\n";
 		return 0;
 	}
@@ -89,7 +109,6 @@ RunList(Context &context, const std::vector<std::string> &args)
 	if (std::optional<ClusterIdentity> id = repo.ReadIdentity())
 		std::printf("cluster: system identifier %llu, PostgreSQL %d\n",
 					static_cast<unsigned long long>(id->system_identifier), id->pg_major);
-	TimelineSet timelines = repo.ReadTimelines();
 	if (!timelines.lineages().empty()) {
 		std::printf("timelines: 1");
 		for (const auto &[tli, lineage] : timelines.lineages())
@@ -115,6 +134,18 @@ RunList(Context &context, const std::vector<std::string> &args)
 			std::printf("    prior: %s\n", b.prior.c_str());
 		if (!b.error.empty())
 			std::printf("    error: %s\n", b.error.c_str());
+		if (b.kept)
+			std::printf("    kept: pgbk_keep (retention never selects it)\n");
+		auto valid = std::find_if(b.expiry_marks.begin(), b.expiry_marks.end(),
+								  [&](const ExpiryMark &m) { return MarkOnHistory(m, history); });
+		if (valid != b.expiry_marks.end())
+			std::printf("    expiry: marked by %s (%s); removed by the first expiry after %s\n", valid->node.c_str(),
+						valid->reason.c_str(), FormatTime(valid->marked_at + delay).c_str());
+		for (const auto &m : b.expiry_marks)
+			if (!MarkOnHistory(m, history))
+				std::printf("    expiry: a mark by %s at %s is void: its server was on timeline %u at %s, off the "
+							"line restores follow\n",
+							m.node.c_str(), FormatTime(m.marked_at).c_str(), m.timeline, FormatLsn(m.lsn).c_str());
 	}
 	return 0;
 }

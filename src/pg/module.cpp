@@ -230,7 +230,16 @@ ExpireConfigured(const std::function<void(const ExpiryItem &)> &on_backup)
 	// (a former primary's retention must not remove the new primary's backups).
 	repo->CheckOwner(CurrentClusterIdentity());
 	RefuseIfSuperseded(*repo, "this server removes nothing");
-	return Expire(*repo, policy, static_cast<int64_t>(time(nullptr)), wal_segment_size, on_backup);
+	// Marks carry where this server is: a removal later checks that it was on the
+	// authoritative line when it marked.
+	ExpiryOptions options;
+	options.delay = IntSetting(settings::Id("pgbk.expire_delay"));
+	ServerPosition position = CurrentServerPosition();
+	options.marker.node_id = CurrentNode().id;
+	options.marker.node = CurrentNode().Describe();
+	options.marker.timeline = position.timeline;
+	options.marker.lsn = position.lsn;
+	return Expire(*repo, policy, static_cast<int64_t>(time(nullptr)), wal_segment_size, on_backup, options);
 }
 
 std::string

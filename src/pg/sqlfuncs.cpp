@@ -42,6 +42,7 @@ PG_FUNCTION_INFO_V1(pgbk_set_retention);
 PG_FUNCTION_INFO_V1(pgbk_archive_resume);
 PG_FUNCTION_INFO_V1(pgbk_archive_holes);
 PG_FUNCTION_INFO_V1(pgbk_archive_gaps);
+PG_FUNCTION_INFO_V1(pgbk_keep);
 PGDLLEXPORT Datum pgbk_archive_resume(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_expire(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_retention(PG_FUNCTION_ARGS);
@@ -54,6 +55,7 @@ PGDLLEXPORT Datum pgbk_list_jobs(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_list_schedule(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_holes(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_gaps(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_keep(PG_FUNCTION_ARGS);
 }
 
 static void
@@ -122,6 +124,12 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(label));
 }
 
+/* pgbk_list_backups' rows: the backups and when each marked one's removal is due (0: not marked). */
+struct BackupRows {
+	std::vector<pgbk::BackupRecord> list;
+	std::vector<int64_t> expire_after;
+};
+
 /*
  * pgbk_list_backups
  *
@@ -131,17 +139,26 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 Datum
 pgbk_list_backups(PG_FUNCTION_ARGS)
 {
-	return pgbk::glue::MaterializeRows<std::vector<pgbk::BackupRecord>>(
+	return pgbk::glue::MaterializeRows<BackupRows>(
 		fcinfo, "could not read the repository",
 		[] {
 			auto repo = pgbk::glue::OpenConfiguredRepository();
-			return repo->ListBackups();
+			BackupRows rows;
+			rows.list = repo->ListBackups();
+			/* When a marked backup's removal is due: its oldest mark made on the line restores follow. */
+			pgbk::TimelineSet timelines = repo->ReadTimelines();
+			pgbk::TimelineLineage history = timelines.LineageOf(timelines.Authoritative());
+			int64_t delay = pgbk::glue::IntSetting(pgbk::settings::Id("pgbk.expire_delay"));
+			for (const auto &b : rows.list)
+				rows.expire_after.push_back(pgbk::ExpiryDueAt(b, history, delay).value_or(0));
+			return rows;
 		},
-		[](const std::vector<pgbk::BackupRecord> &list, ReturnSetInfo *rsinfo) {
+		[](const BackupRows &rows, ReturnSetInfo *rsinfo) {
+			const std::vector<pgbk::BackupRecord> &list = rows.list;
 			for (size_t i = 0; i < list.size(); i++) {
 				const pgbk::BackupRecord &b = list[i];
-				Datum values[17];
-				bool nulls[17];
+				Datum values[19];
+				bool nulls[19];
 				const char *status = pgbk::BackupStatusName(b.status);
 				const char *error = b.error.c_str();
 
@@ -183,6 +200,9 @@ pgbk_list_backups(PG_FUNCTION_ARGS)
 					snprintf(taken_on, sizeof(taken_on), "%s:%s", b.host.c_str(), b.pgdata.c_str());
 				values[15] = text_or_null(taken_on, &nulls[15]);
 				values[16] = BoolGetDatum(b.standby);
+				/* Two-phase expiry (0.8): when the removal of a marked backup is due, and pgbk_keep. */
+				values[17] = time_datum(rows.expire_after[i], &nulls[17]);
+				values[18] = BoolGetDatum(b.kept);
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
 		});
@@ -736,6 +756,10 @@ pgbk_expire(PG_FUNCTION_ARGS)
 		removed = new ExpiryList();
 		pgbk::ExpiryReport report =
 			pgbk::glue::ExpireConfigured([&](const pgbk::ExpiryItem &e) { removed->push_back(e); });
+		for (const auto &m : report.marked)
+			removed->push_back(pgbk::ExpiryItem{m.item.label, "marked " + m.item.type,
+												m.item.reason + "; removed after " + pgbk::FormatUtcTime(m.due_at) +
+													" (pgbk.expire_delay)"});
 		if (report.wal_removed > 0)
 			removed->push_back(
 				pgbk::ExpiryItem{report.wal_first + " .. " + report.wal_last, "wal",
@@ -759,16 +783,21 @@ pgbk_expire(PG_FUNCTION_ARGS)
 		for (size_t i = 0; i < rows.size(); i++) {
 			const pgbk::ExpiryItem &e = rows[i];
 			bool wal = e.type == "wal", left_alone = e.type == "left alone";
+			bool marked = e.type.rfind("marked ", 0) == 0;
+			const char *type = marked ? e.type.c_str() + 7 : e.type.c_str();
 			Datum values[4];
 			bool nulls[4] = {false, false, wal || left_alone || e.type.empty(), false};
-			const char *kind = wal ? "wal" : left_alone ? "left alone" : "backup";
+			const char *kind = wal ? "wal" : left_alone ? "left alone" : marked ? "marked" : "backup";
 
-			/* Every removal is in the log too, not only in the rows. */
-			ereport(left_alone ? WARNING : LOG, (errmsg("pgbk: expiry: %s %s %s: %s", left_alone ? "left" : "removed",
-														kind, e.label.c_str(), e.reason.c_str())));
+			/* Every removal (and every mark) is in the log too, not only in the rows. */
+			ereport(left_alone ? WARNING : LOG, (errmsg("pgbk: expiry: %s %s %s: %s",
+														left_alone ? "left"
+														: marked   ? "marked for removal:"
+																   : "removed",
+														marked ? "backup" : kind, e.label.c_str(), e.reason.c_str())));
 			values[0] = CStringGetTextDatum(kind);
 			values[1] = CStringGetTextDatum(e.label.c_str());
-			values[2] = nulls[2] ? (Datum)0 : CStringGetTextDatum(e.type.c_str());
+			values[2] = nulls[2] ? (Datum)0 : CStringGetTextDatum(type);
 			values[3] = CStringGetTextDatum(e.reason.c_str());
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
@@ -862,4 +891,38 @@ pgbk_archive_resume(PG_FUNCTION_ARGS)
 	/* The archiver retries now rather than after its next timeout. */
 	PgArchWakeup();
 	PG_RETURN_TEXT_P(cstring_to_text(reason));
+}
+
+/*
+ * pgbk_keep(label text) returns text
+ *
+ * Keeps a backup from retention for good (backup/<label>/keep, create-only), with the
+ * chain it depends on: what a mistaken pgbk_set_retention marked stays.
+ */
+Datum
+pgbk_keep(PG_FUNCTION_ARGS)
+{
+	char label[PGBK_LABEL_LEN];
+	char repo_name[MAXPGPATH] = "";
+	char by[NAMEDATALEN + 8];
+	bool found = false;
+	CppResult r;
+
+	text_to_cstring_buffer(PG_GETARG_TEXT_PP(0), label, sizeof(label));
+	snprintf(by, sizeof(by), "%s", GetUserNameFromId(GetUserId(), false));
+	r = RunCpp([&] {
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		strlcpy(repo_name, repo->Describe().c_str(), sizeof(repo_name));
+		if (!pgbk::IsBackupLabel(label) || !repo->ReadBackup(label))
+			return;
+		found = true;
+		repo->KeepBackup(label, static_cast<int64_t>(time(nullptr)), by);
+	});
+	pgbk::glue::RaiseIfFailed(r, "could not keep the backup");
+	if (!found)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("pgbk: there is no backup \"%s\" in %s", label, repo_name),
+						errhint("pgbk_backups lists the backups.")));
+	PG_RETURN_TEXT_P(
+		cstring_to_text(psprintf("kept backup %s: retention never selects it or what it depends on", label)));
 }

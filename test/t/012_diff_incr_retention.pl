@@ -10,7 +10,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgbkTest;
 
-my $node = PgbkTest::new_node('chain');
+# Removal in the run that selects (pgbk.expire_delay = 0): the delay itself is tested in
+# pg_regress (backup.sql, production default) and in the unit tests.
+my $node = PgbkTest::new_node('chain', extra_conf => "pgbk.expire_delay = 0\n");
 my $repo = PgbkTest::repo($node);
 $node->command_ok([ 'pgbench', '-i', '-s', '5', '-q', 'postgres' ], 'pgbench data loaded');
 

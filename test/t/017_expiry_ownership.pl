@@ -10,7 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgbkTest;
 
-my $owner = PgbkTest::new_node('owner');
+my $owner = PgbkTest::new_node('owner', extra_conf => "pgbk.expire_delay = 0\n");
 my $repo = PgbkTest::repo($owner);
 my $first = $owner->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');
 my $second = $owner->safe_psql('postgres', 'SELECT pgbk_backup_now(wait => true)');

@@ -697,3 +697,108 @@ TEST_F(DeltaTest, ExpiryFreesAFullRepository)
 	ASSERT_EQ(repo_->ListBackups().size(), 1u);
 	ExpectRestoresItsState(f2);
 }
+
+// Two-phase expiry: retention marks, and a later run removes once the mark is older than
+// pgbk.expire_delay; a backup kept with pgbk_keep is never selected; the WAL a marked
+// backup needs stays while it waits.
+TEST_F(DeltaTest, ExpiryMarksFirstAndRemovesOnlyAfterTheDelay)
+{
+	const uint64_t seg = 16 << 20;
+	std::string f1 = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	std::string f2 = Backup("20260101-000300F", "full", "", 7 * seg + 0x28, 1300);
+	RetentionPolicy policy;
+	policy.full = 1;
+	ExpiryOptions options;
+	options.delay = 3600;
+	options.marker = ExpiryMark{0, std::string(32, 'a'), "node-a:/data [aaaaaaaa]", 1, 9 * seg, ""};
+
+	ExpiryReport first = Expire(*repo_, policy, 2000, seg, nullptr, options);
+	EXPECT_TRUE(first.backups.empty()) << "nothing is removed by the run that selects it";
+	ASSERT_EQ(first.marked.size(), 1u);
+	EXPECT_EQ(first.marked[0].item.label, f1);
+	EXPECT_EQ(first.marked[0].due_at, 2000 + 3600);
+	EXPECT_EQ(first.wal_removed, 0u) << "the WAL a marked backup needs stays while it waits";
+	auto marked = repo_->ReadBackup(f1);
+	ASSERT_TRUE(marked);
+	EXPECT_EQ(marked->status, BackupStatus::Complete) << "a marked backup stays readable and listed";
+	ASSERT_EQ(marked->expiry_marks.size(), 1u);
+	EXPECT_EQ(marked->expiry_marks[0].node, "node-a:/data [aaaaaaaa]");
+
+	ExpiryReport early = Expire(*repo_, policy, 2000 + 3599, seg, nullptr, options);
+	EXPECT_TRUE(early.backups.empty());
+	EXPECT_TRUE(early.marked.empty()) << "marked once";
+	ASSERT_EQ(early.waiting.size(), 1u);
+
+	ExpiryReport due = Expire(*repo_, policy, 2000 + 3600, seg, nullptr, options);
+	ASSERT_EQ(due.backups.size(), 1u);
+	EXPECT_EQ(due.backups[0].label, f1);
+	EXPECT_FALSE(repo_->ReadBackup(f1));
+	EXPECT_TRUE(repo_->ReadBackup(f2));
+}
+
+TEST_F(DeltaTest, AMistakenRetentionIsUndoneByRaisingItOrByKeepingTheBackup)
+{
+	const uint64_t seg = 16 << 20;
+	std::string f1 = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	std::string f2 = Backup("20260101-000300F", "full", "", 7 * seg + 0x28, 1300);
+	std::string f3 = Backup("20260101-000600F", "full", "", 9 * seg + 0x28, 1600);
+	ExpiryOptions options;
+	options.delay = 3600;
+	options.marker = ExpiryMark{0, std::string(32, 'a'), "node-a", 1, 10 * seg, ""};
+	RetentionPolicy mistaken;
+	mistaken.full = 1; // meant 3
+	EXPECT_EQ(Expire(*repo_, mistaken, 2000, seg, nullptr, options).marked.size(), 2u);
+	// Kept with pgbk_keep, f1 is never selected; raising the policy spares f2.
+	repo_->KeepBackup(f1, 2100, "alice");
+	EXPECT_TRUE(repo_->ReadBackup(f1)->kept);
+	RetentionPolicy fixed;
+	fixed.full = 2;
+	ExpiryReport r = Expire(*repo_, fixed, 2000 + 7200, seg, nullptr, options);
+	EXPECT_TRUE(r.backups.empty()) << "what retention no longer selects is not removed, marked or not";
+	for (const auto &label : {f1, f2, f3})
+		EXPECT_TRUE(repo_->ReadBackup(label)) << label;
+	// Back to one full: f2 goes (its old mark is long due), f1 stays kept.
+	r = Expire(*repo_, mistaken, 2000 + 7200, seg, nullptr, options);
+	ASSERT_EQ(r.backups.size(), 1u);
+	EXPECT_EQ(r.backups[0].label, f2);
+	EXPECT_TRUE(repo_->ReadBackup(f1));
+}
+
+// The split brain of issue 26: a former primary that has not yet seen the new primary's
+// history file marks the fulls from before the fork. When the history arrives (the fork
+// lies before the marker's position), its marks are void: nothing goes on them, and the
+// new primary's own retention marks afresh what it selects.
+TEST_F(DeltaTest, AMarkMadeOffTheAuthoritativeLineRemovesNothing)
+{
+	const uint64_t seg = 16 << 20;
+	std::string oldest = Backup("20260101-000000F", "full", "", 1 * seg + 0x28, 1000);
+	std::string before_fork = Backup("20260101-000100F", "full", "", 3 * seg + 0x28, 1100);
+	// Taken by the former primary past the fork (timeline 1 beyond 0/5000000).
+	std::string old_primary = Backup("20260101-000300F", "full", "", 9 * seg + 0x28, 1300);
+	RetentionPolicy policy;
+	policy.full = 1;
+	ExpiryOptions stale;
+	stale.delay = 3600;
+	stale.marker = ExpiryMark{0, std::string(32, 'a'), "old-primary", 1, 10 * seg, ""}; // past the fork
+	ASSERT_EQ(Expire(*repo_, policy, 2000, seg, nullptr, stale).marked.size(), 2u);
+
+	// The new primary's history: timeline 2 left timeline 1 at 0/5000000.
+	test::WriteFile(dir_ / "00000002.history", "1\t0/5000000\tno reason\n");
+	repo_->ArchiveWalFile("00000002.history", dir_ / "00000002.history", CodecOptions{});
+	ExpiryOptions live = stale;
+	live.marker = ExpiryMark{0, std::string(32, 'b'), "new-primary", 2, 5 * seg + 0x100, ""};
+	ExpiryReport r = Expire(*repo_, policy, 2000 + 7200, seg, nullptr, live);
+	EXPECT_TRUE(r.backups.empty()) << "the stale marks are void: nothing is removed on them";
+	EXPECT_EQ(r.void_marks, 1u) << "the oldest full, still selected, carries a void mark";
+	ASSERT_EQ(r.marked.size(), 1u) << "and the new primary marks it afresh";
+	EXPECT_EQ(r.marked[0].item.label, oldest);
+	for (const auto &w : r.waiting)
+		EXPECT_NE(w.item.label, before_fork) << "the newest full on the new line is not selected";
+	EXPECT_EQ(r.wal_removed, 0u);
+
+	r = Expire(*repo_, policy, 2000 + 7200 + 3600, seg, nullptr, live);
+	ASSERT_EQ(r.backups.size(), 1u);
+	EXPECT_EQ(r.backups[0].label, oldest);
+	EXPECT_TRUE(repo_->ReadBackup(before_fork)) << "the full the new primary's line needs survives";
+	EXPECT_TRUE(repo_->ReadBackup(old_primary)) << "and the former primary's stays (for a rescue) until older";
+}

@@ -154,7 +154,7 @@ ArchiveGap::EndLsn(uint64_t segment_size) const
 }
 
 std::string
-FormatGapTime(int64_t unix_seconds)
+FormatUtcTime(int64_t unix_seconds)
 {
 	char buf[32];
 	time_t t = static_cast<time_t>(unix_seconds);
@@ -171,7 +171,7 @@ DescribeGap(const ArchiveGap &g)
 					   (g.last_wal != g.first_wal ? " to " + g.last_wal : "") + " (" + std::to_string(g.segments) +
 					   (g.segments == 1 ? " segment" : " segments");
 	if (g.opened_at != 0)
-		text += ", dropped from " + FormatGapTime(g.opened_at);
+		text += ", dropped from " + FormatUtcTime(g.opened_at);
 	if (!g.node.empty())
 		text += " by " + g.node;
 	text += ")";

@@ -194,7 +194,7 @@ ArchiveService::State::StoreInRepository(const std::string &name, const std::str
 		// Not one more file from this server until a superuser has looked: its history
 		// disagrees with the repository's.
 		StopArchiving(env.data_directory,
-					  std::string(conflict.what()) + " (stopped at " + FormatGapTime(env.unix_now()) + ")");
+					  std::string(conflict.what()) + " (stopped at " + FormatUtcTime(env.unix_now()) + ")");
 		archiver.reset(); // and nothing more in the background
 		repo_checked = false;
 		return Refusal(

@@ -160,7 +160,7 @@ CheckTargetReachable(Repository &repo, const BackupRecord &backup, const std::ve
 	// consistency point of the first backup after it.
 	std::string before = "up to LSN " + FormatLsn(hole_start);
 	if (gap != nullptr && gap->wal_after > 0)
-		before += " (WAL written until about " + FormatGapTime(gap->wal_after) + ")";
+		before += " (WAL written until about " + FormatUtcTime(gap->wal_after) + ")";
 	before += " from backup " + backup.label;
 	const BackupRecord *first_after = nullptr;
 	for (const auto &b : backups)

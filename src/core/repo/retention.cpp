@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace pgbk {
@@ -108,6 +109,19 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 		}
 	}
 
+	// A backup kept with pgbk_keep stays with its chain, whatever the policy says.
+	for (const auto &b : backups) {
+		if (!b.kept)
+			continue;
+		kept.insert(b.label);
+		reason.erase(b.label);
+		for (auto it = by_label.find(b.prior); it != by_label.end(); it = by_label.find(it->second->prior)) {
+			if (!kept.insert(it->first).second)
+				break;
+			reason.erase(it->first);
+		}
+	}
+
 	// The oldest kept backup bounds everything else: older failed backups go too.
 	const BackupRecord *oldest_kept = nullptr;
 	for (const auto &b : backups)
@@ -153,6 +167,77 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 	return plan;
 }
 
+bool
+MarkOnHistory(const ExpiryMark &mark, const TimelineLineage &history)
+{
+	return mark.timeline != 0 && history.Reaches(mark.timeline, mark.lsn);
+}
+
+std::optional<int64_t>
+ExpiryDueAt(const BackupRecord &b, const TimelineLineage &history, int64_t delay, uint64_t *void_marks)
+{
+	std::optional<int64_t> due;
+	for (const auto &m : b.expiry_marks) { // oldest first
+		if (!MarkOnHistory(m, history)) {
+			if (void_marks)
+				(*void_marks)++;
+		} else if (!due)
+			due = m.marked_at + delay;
+	}
+	return due;
+}
+
+ExpiryDecision
+DecideExpiry(const std::vector<BackupRecord> &backups, const RetentionPlan &plan, const TimelineLineage &history,
+			 int64_t now, int64_t delay, uint64_t segment_size)
+{
+	ExpiryDecision d;
+	std::map<std::string, const BackupRecord *> by_label;
+	for (const auto &b : backups)
+		by_label[b.label] = &b;
+	std::set<std::string> removing;
+	for (const auto &item : plan.expire) { // dependents first
+		auto it = by_label.find(item.label);
+		if (it == by_label.end())
+			continue;
+		const BackupRecord &b = *it->second;
+		// What an earlier expiry began to remove is already failed and half gone.
+		bool due = item.reason == kInterruptedExpiry;
+		std::optional<int64_t> due_at = ExpiryDueAt(b, history, delay, &d.void_marks);
+		if ((due_at && *due_at <= now) || delay <= 0)
+			due = true; // no delay: this run's own decision is the mark
+		// A prior goes only with every backup that depends on it.
+		bool dependents_go = std::all_of(backups.begin(), backups.end(), [&](const BackupRecord &other) {
+			return other.prior != b.label || removing.count(other.label);
+		});
+		if (due && dependents_go) {
+			removing.insert(b.label);
+			d.remove.push_back(item);
+			continue;
+		}
+		if (!due_at && !due)
+			d.mark.push_back(item);
+		d.waiting.push_back({item, due_at ? *due_at : now + delay});
+	}
+	// WAL: what every backup that stays needs, from its start on (failed ones need none;
+	// one being taken does).
+	uint64_t min_segno = UINT64_MAX;
+	for (const auto &b : backups) {
+		if (removing.count(b.label) || b.status == BackupStatus::Failed ||
+			(b.status == BackupStatus::Incomplete && LeaseExpired(b, now)))
+			continue;
+		auto seg = ParseWalSegmentName(b.wal_start, segment_size);
+		if (seg && seg->segno < min_segno) {
+			min_segno = seg->segno;
+			d.oldest_wal_kept = b.wal_start;
+		}
+	}
+	// Nothing goes past what retention itself keeps (with no policy it keeps all WAL).
+	if (plan.oldest_wal_kept.empty())
+		d.oldest_wal_kept.clear();
+	return d;
+}
+
 PriorChoice
 ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, const TimelineLineage &lineage,
 			int pg_version_num)
@@ -189,7 +274,7 @@ ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, const Tim
 
 ExpiryReport
 Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t segment_size,
-	   const std::function<void(const ExpiryItem &)> &on_backup)
+	   const std::function<void(const ExpiryItem &)> &on_backup, const ExpiryOptions &options)
 {
 	ExpiryReport report;
 	std::vector<std::string> orphans;
@@ -210,13 +295,25 @@ Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t se
 	TimelineSet timelines = repo.ReadTimelines();
 	TimelineLineage history = timelines.LineageOf(timelines.Authoritative());
 	RetentionPlan plan = PlanRetention(backups, policy, now, segment_size, &history);
-	for (const auto &item : plan.expire) {
+	ExpiryDecision decision = DecideExpiry(backups, plan, history, now, options.delay, segment_size);
+	// Phase one: what retention newly selects is marked, with where this server is.
+	for (const auto &item : decision.mark) {
+		ExpiryMark mark = options.marker;
+		mark.marked_at = now;
+		mark.reason = item.reason;
+		repo.MarkForExpiry(item.label, mark);
+		report.marked.push_back({item, now + options.delay});
+	}
+	// Phase two: what was marked on the authoritative line long enough ago.
+	for (const auto &item : decision.remove) {
 		repo.RemoveBackup(item.label, kExpiredPrefix + item.reason, now);
 		report.backups.push_back(item);
 		if (on_backup)
 			on_backup(item);
 	}
-	if (auto oldest = ParseWalSegmentName(plan.oldest_wal_kept, segment_size)) {
+	report.waiting = decision.waiting;
+	report.void_marks = decision.void_marks;
+	if (auto oldest = ParseWalSegmentName(decision.oldest_wal_kept, segment_size)) {
 		report.wal_removed = repo.RemoveWalBefore(oldest->segno, segment_size, &report.wal_first, &report.wal_last);
 		// A gap wholly before the oldest WAL kept no longer limits any restore.
 		report.gaps_removed = RemoveRepositoryGapsBefore(repo, oldest->segno, segment_size);

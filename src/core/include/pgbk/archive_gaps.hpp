@@ -47,7 +47,7 @@ struct ArchiveGap {
 // dropped 2026-12-03 10:01:02 UTC .. 10:04:00 UTC), covered by backup 20261203T101500F"
 std::string DescribeGap(const ArchiveGap &gap);
 // A time of a gap record (unix seconds) as messages show it: "YYYY-MM-DD HH:MM:SS UTC".
-std::string FormatGapTime(int64_t unix_seconds);
+std::string FormatUtcTime(int64_t unix_seconds);
 
 // The repository's copy of a gap: gaps/<first_wal>-<writer>.json (the writer's id keeps
 // two servers that dropped the same range from ever replacing each other's record).

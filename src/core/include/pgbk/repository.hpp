@@ -38,6 +38,19 @@ struct RepositoryEncryption {
 enum class BackupStatus { Complete, Failed, Incomplete };
 const char *BackupStatusName(BackupStatus s);
 
+// A node's decision that retention removes a backup (backup/<label>/expiry-<marked_at>-<node
+// id>): the first phase of expiry. The backup is removed only once a mark is older than
+// pgbk.expire_delay and the marker was on the authoritative line when it marked (its
+// server's timeline and position, checked again at removal against the history known
+// then), and only if retention still selects it and nobody kept it (pgbk_keep).
+struct ExpiryMark {
+	int64_t marked_at = 0; // unix seconds, the marker's clock
+	std::string node_id, node; // who marked (the id, and for humans)
+	uint32_t timeline = 0; // where the marker's server was when it marked
+	Lsn lsn = 0;
+	std::string reason; // retention's
+};
+
 struct BackupRecord {
 	std::string label, type = "full", error;
 	std::string prior; // differential/incremental: the backup it is relative to
@@ -60,6 +73,8 @@ struct BackupRecord {
 	// taken: once expired, any node knows it was interrupted. 0 = none (older pgbk).
 	int64_t lease_expires_at = 0;
 	std::string lease_holder;
+	std::vector<ExpiryMark> expiry_marks; // oldest first
+	bool kept = false; // pgbk_keep: retention never selects it (backup/<label>/keep)
 };
 
 // Whether a backup was interrupted as far as any node can tell: incomplete, with a lease
@@ -194,6 +209,10 @@ public:
 	void WriteBackupComplete(const std::string &label, const BackupStopInfo &stop, const ManifestTotals &totals,
 							 const ObjectSummary &manifest);
 	void MarkBackupFailed(const std::string &label, const std::string &error, int64_t when);
+	// The first phase of expiry (create-only; one object per mark).
+	void MarkForExpiry(const std::string &label, const ExpiryMark &mark);
+	// Keeps a backup from retention for good (create-only; keeping it again is a no-op).
+	void KeepBackup(const std::string &label, int64_t when, const std::string &by);
 	// Writes (replaces) the lease of a backup being taken.
 	void WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at);
 	// Removes the data objects of a backup that did not complete (keeps its record).

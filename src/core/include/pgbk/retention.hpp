@@ -39,7 +39,8 @@ inline constexpr const char *kExpiredPrefix = "expired: ";
 
 // `backups` ordered by position (Repository::ListBackups). Never expires the
 // newest complete full backup, anything a kept backup depends on, a backup that is still
-// being taken (incomplete) or the chain it is being taken against.
+// being taken (incomplete) or the chain it is being taken against, or a backup kept with
+// pgbk_keep and its chain.
 //
 // With `history` (the authoritative timeline's lineage), only backups on it count: one a
 // superseded line took (a former primary's after a failover) is never kept in place of
@@ -61,8 +62,47 @@ struct PriorChoice {
 PriorChoice ChoosePrior(const std::vector<BackupRecord> &backups, BackupType type, const TimelineLineage &lineage,
 						int pg_version_num);
 
+// Expiry is two-phase. What retention selects is first marked (ExpiryMark, with where the
+// marking server was); it is removed only by a later run that finds a mark older than
+// the delay made on the authoritative line (the history known at removal reaches the
+// marker's position), while retention still selects it. A mark made by a node that was
+// not on that line (a former primary that had not yet seen the new history file) is
+// void: the backup stays, and a node on the line marks it afresh.
+struct ExpiryDecision {
+	std::vector<ExpiryItem> mark; // selected without a valid mark: to be marked now
+	std::vector<ExpiryItem> remove; // selected with a valid mark past the delay: dependents first
+	struct Waiting {
+		ExpiryItem item;
+		int64_t due_at = 0; // when its removal is due (unknown marks: now + delay)
+	};
+	std::vector<Waiting> waiting; // selected and not removed by this run
+	uint64_t void_marks = 0; // marks ignored: made off the authoritative line
+	// WAL numbered below this one's is needed by no backup that stays (empty: none goes).
+	std::string oldest_wal_kept;
+};
+
+// Whether a mark was made on `history`: the marker's server position lies on it.
+bool MarkOnHistory(const ExpiryMark &mark, const TimelineLineage &history);
+// When a marked backup's removal is due: its oldest mark made on `history`, plus the
+// delay (nullopt: no valid mark). Counted void marks go to *void_marks when given.
+std::optional<int64_t> ExpiryDueAt(const BackupRecord &b, const TimelineLineage &history, int64_t delay,
+								   uint64_t *void_marks = nullptr);
+
+ExpiryDecision DecideExpiry(const std::vector<BackupRecord> &backups, const RetentionPlan &plan,
+							const TimelineLineage &history, int64_t now, int64_t delay, uint64_t segment_size);
+
+struct ExpiryOptions {
+	int64_t delay = 0; // pgbk.expire_delay in seconds (0: marked and removed in one run)
+	// Who marks (node id and name) and where its server is (timeline, LSN); marked_at
+	// and reason are filled in per backup.
+	ExpiryMark marker;
+};
+
 struct ExpiryReport {
 	std::vector<ExpiryItem> backups; // removed, in the order removed
+	std::vector<ExpiryDecision::Waiting> marked; // marked by this run, removed later
+	std::vector<ExpiryDecision::Waiting> waiting; // every selected backup that stays for now
+	uint64_t void_marks = 0;
 	uint64_t wal_removed = 0; // WAL files removed (segments, partial segments, backup history)
 	std::string wal_first, wal_last; // the lowest and highest removed names
 	// Prefixes under backup/ that are no backup and not what a pgbk removal left:
@@ -74,11 +114,13 @@ struct ExpiryReport {
 
 constexpr std::chrono::seconds kScheduleClaimsKept{7 * 24 * 3600};
 
-// Plans retention over the repository and carries it out: each expired backup is first
-// re-marked failed ("expired: ..."), then its objects are removed with backup.info last;
-// then the WAL no kept backup needs. `on_backup` is told of each backup once removed.
-// Throws on the first storage error (what was removed stays reported through on_backup).
+// Plans retention over the repository and carries it out in two phases (DecideExpiry):
+// marks what retention newly selects; removes what is due, each backup first re-marked
+// failed ("expired: ..."), then its objects with backup.info last; then the WAL no
+// staying backup needs. `on_backup` is told of each backup once removed. Throws on the
+// first storage error (what was removed stays reported through on_backup).
 ExpiryReport Expire(Repository &repo, const RetentionPolicy &policy, int64_t now, uint64_t segment_size,
-					const std::function<void(const ExpiryItem &)> &on_backup = nullptr);
+					const std::function<void(const ExpiryItem &)> &on_backup = nullptr,
+					const ExpiryOptions &options = {});
 
 } // namespace pgbk

@@ -124,6 +124,7 @@ inline constexpr Definition kDefinitions[] = {
 	{.name = "pgbk.retention_full", .type = Type::Integer, .default_value = "0", .min = 0, .max = 9999999},
 	{.name = "pgbk.retention_full_type", .type = Type::Enum, .default_value = "count", .choices = kRetentionTypeChoices},
 	{.name = "pgbk.retention_diff", .type = Type::Integer, .default_value = "0", .min = 0, .max = 9999999},
+	{.name = "pgbk.expire_delay", .type = Type::Integer, .default_value = "86400", .unit = Unit::Seconds, .min = 0, .max = 31536000},
 	{.name = "pgbk.schedule_timezone", .type = Type::String, .default_value = "UTC",
 	 .check = CheckTimeZone},
 	{.name = "pgbk.database", .type = Type::String, .default_value = "postgres", .applies = Applies::Restart},
