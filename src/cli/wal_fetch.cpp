@@ -4,11 +4,14 @@
 
 #include "pgbk/archive_spool.hpp"
 #include "pgbk/wal.hpp"
+#include "pgbk/wal_fetch_policy.hpp"
 #include "pgbk/wal_prefetch.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -89,12 +92,56 @@ FetchFromArchiveSpool(const Context &context, const std::string &name, const std
 	}
 }
 
+// Whether the repository holds `name` (fetched into dest), answering a store outage by
+// recovery mode (wal_fetch_policy.hpp): a standby answers "missing" after one retry budget
+// and, while the outage recorded in `outage_file` is fresh, at once (a promotion during
+// an outage waits one budget, not one per call); archive recovery retries until the
+// repository answers, never taking an outage for the end of the archive.
+bool
+FetchFromRepository(const Context &context, const std::string &name, const std::string &dest,
+					const std::string &outage_file)
+{
+	// Run by recovery: in the data directory (restore_command's working directory).
+	bool in_data_directory = ::access("PG_VERSION", F_OK) == 0 && ::access("pg_wal", F_OK) == 0;
+	RecoveryMode mode = in_data_directory ? RecoveryModeOf(".") : RecoveryMode::None;
+	int64_t hold = context.values.Integer(settings::Id("pgbk.s3_retry_timeout"));
+	auto now = [] { return static_cast<int64_t>(::time(nullptr)); };
+	if (!outage_file.empty())
+		if (auto outage = ReadStoreOutage(outage_file); AnswerMissingDuringOutage(mode, outage, now(), hold)) {
+			std::fprintf(stderr,
+						 "pgbk: WAL file %s not asked for: the repository did not answer %lld s ago (%s); until %lld s "
+						 "have passed this standby asks again at once, streaming serves it meanwhile\n",
+						 name.c_str(), static_cast<long long>(now() - outage->at), outage->error.c_str(),
+						 static_cast<long long>(hold));
+			return false;
+		}
+	for (int wait = 1;; wait = std::min(wait * 2, 30)) {
+		try {
+			bool found = context.repo->FetchWalFile(name, dest);
+			if (!outage_file.empty())
+				ClearStoreOutage(outage_file);
+			return found;
+		} catch (const Error &e) {
+			if (mode == RecoveryMode::None || (e.kind() != ErrorKind::Io && e.kind() != ErrorKind::Timeout))
+				throw;
+			if (!outage_file.empty())
+				RecordStoreOutage(outage_file, StoreOutage{now(), e.what()});
+			if (!RetryAfterOutage(mode))
+				throw;
+			std::fprintf(stderr,
+						 "pgbk: WAL file %s: the repository did not answer (%s); archive recovery would take that for "
+						 "the end of the archive and stop short, so this waits: retrying in %d s\n",
+						 name.c_str(), e.what(), wait);
+			std::this_thread::sleep_for(std::chrono::seconds(wait));
+		}
+	}
+}
+
 // restore_command: the segment from the prefetch spool when it is there, else from the
 // repository; then makes sure a prefetcher is fetching the next ones.
 int
 RunWalFetch(Context &context, const std::vector<std::string> &args)
 {
-	Repository &repo = *context.repo;
 	const std::vector<std::string> &global = context.global_args;
 	int parallel = context.parallel;
 	size_t depth = 8;
@@ -136,7 +183,8 @@ RunWalFetch(Context &context, const std::vector<std::string> &args)
 			spool.reset(); // prefetching is an optimisation: fetch directly
 		}
 	}
-	if (!repo.FetchWalFile(name, dest) && !FetchFromArchiveSpool(context, name, dest)) {
+	if (!FetchFromRepository(context, name, dest, spool ? spool->dir() + "/" + kStoreOutageFile : "") &&
+		!FetchFromArchiveSpool(context, name, dest)) {
 		std::fprintf(stderr, "pgbk: WAL file %s is not in the repository\n", name.c_str());
 		return 1;
 	}

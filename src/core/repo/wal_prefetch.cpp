@@ -1,4 +1,5 @@
 #include "pgbk/wal_prefetch.hpp"
+#include "pgbk/wal_fetch_policy.hpp"
 
 #include "pgbk/fileio.hpp"
 #include "pgbk/parallel.hpp"
@@ -87,7 +88,7 @@ WalSpool::Clear()
 	if (!ListDirectory(dir_, &names))
 		return;
 	for (const auto &n : names)
-		if (IsSegmentName(n) || n.find(".pgbk.tmp") != std::string::npos || n == ".want")
+		if (IsSegmentName(n) || n.find(".pgbk.tmp") != std::string::npos || n == ".want" || n == kStoreOutageFile)
 			::unlink((dir_ + "/" + n).c_str());
 	::rmdir(dir_.c_str()); // fails while another file (the lock) is there: fine
 }
