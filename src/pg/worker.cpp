@@ -417,7 +417,52 @@ start_due_runs(WorkerState *ws)
 		}
 }
 
-/* Phase: checks that run every few seconds (the archive's gaps). */
+/*
+ * drain_stranded_spool
+ *
+ * Moves what the archive spool holds into the repository when no archiver runs to do it:
+ * this server is in recovery and archive_mode is not 'always' (a primary demoted during
+ * a repository outage, its acknowledged WAL still spooled). Fenced as the archiver's drain
+ * is; one process drains a spool at a time (the archiver after a promotion).
+ */
+static void
+drain_stranded_spool(void)
+{
+	static char last_error[PGBK_ERROR_LEN] = "";
+	uint64 moved = 0;
+	char error[PGBK_ERROR_LEN] = "";
+	CppResult r;
+
+	if (!RecoveryInProgress() || XLogArchiveMode == ARCHIVE_MODE_ALWAYS)
+		return;
+	r = RunCpp([&] {
+		std::string dir = pgbk::glue::SpoolDirectory();
+		if (pgbk::ArchiveSpool::UsageOf(dir).files == 0)
+			return;
+		pgbk::settings::Values values = pgbk::glue::CurrentSettings();
+		pgbk::ArchiveSpool spool(dir, 0, pgbk::KeyringOf(values));
+		auto repo = pgbk::glue::OpenConfiguredRepository();
+		bool checked = false;
+		moved =
+			pgbk::DrainSpoolFenced(spool, *repo, pgbk::glue::CurrentClusterIdentity(), &checked, pgbk::CodecOf(values),
+								   static_cast<int>(values.Integer(pgbk::settings::Id("pgbk.parallel"))),
+								   pgbk::glue::AbsoluteDataDirectory(), wal_segment_size, pgbk::glue::StopRequested);
+	});
+	if (!r.ok)
+		strlcpy(error, r.message, sizeof(error));
+	if (moved > 0)
+		ereport(LOG, (errmsg("pgbk: moved %llu WAL file(s) from the spool into the repository (no archiver runs on "
+							 "this standby)",
+							 (unsigned long long)moved)));
+	/* A refusal that persists (a fenced file, an outage) is logged once, not every few seconds. */
+	if (error[0] != '\0' && strcmp(error, last_error) != 0)
+		ereport(WARNING, (errmsg("pgbk: the spool could not be drained: %s", error),
+						  errdetail("No archiver runs on a standby with archive_mode = on: the backup worker "
+									"drains the spool, and tries again every few seconds.")));
+	strlcpy(last_error, error, sizeof(last_error));
+}
+
+/* Phase: checks that run every few seconds (the archive's gaps, a stranded spool). */
 static void
 run_periodic_checks(WorkerState *ws)
 {
@@ -425,6 +470,7 @@ run_periodic_checks(WorkerState *ws)
 		return;
 	ws->next_gap_check = time(NULL) + kGapCheckSeconds;
 	heal_archive_gaps();
+	drain_stranded_spool();
 }
 
 /* Phase: runs the oldest queued job; false when none waits. */

@@ -3,7 +3,10 @@
 
 #include "test_util.hpp"
 
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 using namespace pgbk;
@@ -103,8 +106,10 @@ TEST(ArchiveSpool, ADrainCrashedHalfWayResumesAndAConflictKeepsTheFile)
 	test::WriteFile(dir / "other", "another server's segment 2");
 	repo.ArchiveWalFile(Seg(2), dir / "other", kCodec);
 	ArchiveSpool reopened(dir / "spool", 1 << 20, ring);
-	EXPECT_FALSE(std::filesystem::exists(dir / "spool/drain-" + Seg(1))) << "the crash's leftover is gone";
+	EXPECT_TRUE(std::filesystem::exists(dir / "spool/drain-" + Seg(1)))
+		<< "opening a spool removes nothing: another process may be draining it";
 	EXPECT_THROW(reopened.Drain(repo, kCodec, 1, nullptr, nullptr), WalContentConflict);
+	EXPECT_FALSE(std::filesystem::exists(dir / "spool/drain-" + Seg(1))) << "the drain removed the crash's leftover";
 	EXPECT_EQ(reopened.CurrentUsage().files, 2u) << "1 left (already stored); 2 conflicts, and nothing after it moves";
 	EXPECT_TRUE(reopened.Fetch(Seg(2), dir / "kept")) << "the conflicting file stays spooled";
 	EXPECT_EQ(test::ReadFile(dir / "kept"), test::ReadFile(dir / Seg(2)));
@@ -128,4 +133,36 @@ TEST(ArchiveSpool, AFileTheFenceRefusesStaysSpooled)
 	EXPECT_TRUE(repo.HasWalFile(Seg(1)));
 	EXPECT_FALSE(repo.HasWalFile(Seg(2)));
 	EXPECT_EQ(spool.CurrentUsage().files, 1u);
+}
+
+// One process drains a spool at a time (the backup worker on a standby, the archiver once
+// promoted): a drain that finds another holding the lock moves nothing and removes
+// nothing; once the lock is free it drains.
+TEST(ArchiveSpool, ADrainWaitsForAnotherProcessDrainingTheSameSpool)
+{
+	TempDir dir;
+	for (int i = 1; i <= 2; i++)
+		test::WriteFile(dir / Seg(i), test::RandomBytes(50000, static_cast<uint32_t>(i)));
+	ArchiveSpool archiver(dir / "spool", 1 << 20, nullptr);
+	for (int i = 1; i <= 2; i++)
+		ASSERT_TRUE(archiver.Store(Seg(i), dir / Seg(i), kCodec));
+	test::WriteFile(dir / "spool/drain-" + Seg(1), "another process's copy in flight");
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	{
+		// Another process holds the lock (a separate open file description, as flock sees one).
+		int other = ::open((dir / "spool/.drain.lock").c_str(), O_RDWR | O_CREAT, 0600);
+		ASSERT_GE(other, 0);
+		ASSERT_EQ(::flock(other, LOCK_EX | LOCK_NB), 0);
+		ArchiveSpool worker(dir / "spool", 0, nullptr);
+		EXPECT_EQ(worker.Drain(repo, kCodec, 2, nullptr, nullptr), 0u);
+		EXPECT_EQ(worker.CurrentUsage().files, 2u);
+		EXPECT_TRUE(std::filesystem::exists(dir / "spool/drain-" + Seg(1))) << "its copy in flight is untouched";
+		::close(other);
+	}
+	ArchiveSpool worker(dir / "spool", 0, nullptr);
+	EXPECT_EQ(worker.Drain(repo, kCodec, 2, nullptr, nullptr), 2u);
+	EXPECT_EQ(archiver.Drain(repo, kCodec, 2, nullptr, nullptr), 0u);
+	EXPECT_EQ(archiver.CurrentUsage().files, 0u) << "the archiver counts again what another process drained";
+	for (int i = 1; i <= 2; i++)
+		EXPECT_TRUE(repo.HasWalFile(Seg(i))) << i;
 }

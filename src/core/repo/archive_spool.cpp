@@ -12,6 +12,8 @@
 #include <exception>
 #include <thread>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -64,19 +66,7 @@ ResolveSpoolDirectory(const std::string &value, const std::string &data_director
 ArchiveSpool::ArchiveSpool(std::string directory, uint64_t limit, std::shared_ptr<const Keyring> keyring)
 	: directory_(std::move(directory)), limit_(limit), spool_(OpenLocalStorage(directory_), std::move(keyring))
 {
-	// A drain interrupted by a crash leaves its decoded copy: the spooled object stays.
-	if (DIR *d = ::opendir(directory_.c_str())) {
-		while (struct dirent *e = ::readdir(d))
-			if (std::string(e->d_name).rfind("drain-", 0) == 0)
-				::unlink((directory_ + "/" + e->d_name).c_str());
-		::closedir(d);
-	}
-	spool_.storage().List(kWalPrefix, true, [&](const ListEntry &e) {
-		if (e.is_prefix || NameOfKey(e.key).empty())
-			return;
-		usage_.files++;
-		usage_.bytes += e.size;
-	});
+	usage_ = UsageOf(directory_);
 }
 
 ArchiveSpool::Usage
@@ -138,6 +128,23 @@ ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
 					const std::function<void(const std::string &)> &moved_fn)
 {
 	std::lock_guard<std::mutex> one(drain_mu_);
+	// One process at a time: two drainers of one file would share its decoded copy.
+	UniqueFd lock(::open((directory_ + "/.drain.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+	if (lock.get() < 0)
+		ThrowErrno("could not open \"" + directory_ + "/.drain.lock\"", errno);
+	if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			return 0; // another process is draining this spool
+		ThrowErrno("could not lock \"" + directory_ + "/.drain.lock\"", errno);
+	}
+	// A drain interrupted by a crash leaves its decoded copy (the spooled object stays):
+	// removed under the lock, never another process's copy in flight.
+	if (DIR *d = ::opendir(directory_.c_str())) {
+		while (struct dirent *e = ::readdir(d))
+			if (std::string(e->d_name).rfind("drain-", 0) == 0)
+				::unlink((directory_ + "/" + e->d_name).c_str());
+		::closedir(d);
+	}
 	// History files first (a later segment's fence needs them), then one WAL directory
 	// (at most 4 GiB of WAL) at a time, in name order.
 	std::vector<std::string> history, dirs;
@@ -207,6 +214,11 @@ ArchiveSpool::Drain(Repository &repo, const CodecOptions &codec, int parallel,
 		std::sort(names.begin(), names.end());
 		drain_batch(names);
 	}
+	// Another process may have drained this spool too (the worker on a standby, before a
+	// promotion started the archiver): counted again from what is there.
+	Usage now = UsageOf(directory_);
+	std::lock_guard<std::mutex> g(mu_);
+	usage_ = now;
 	return moved;
 }
 
@@ -282,17 +294,38 @@ ArchiveSpoolDrainer::LastError() const
 	return last_error_;
 }
 
-void
-ArchiveSpoolDrainer::Run()
+uint64_t
+DrainSpoolFenced(ArchiveSpool &spool, Repository &repo, const ClusterIdentity &cluster, bool *checked,
+				 const CodecOptions &codec, int parallel, const std::string &data_directory, uint64_t segment_size,
+				 const std::function<bool()> &stop, const std::function<void(const std::string &)> &moved)
 {
-	TimelineFence fence(repo_, segment_size_);
-	std::string pg_wal = data_directory_ + "/pg_wal";
+	// Checked (or created) once, as the archive module does at its first file; a local
+	// repository that went away after that (an unmounted volume) is an outage, never
+	// recreated empty.
+	if (!*checked) {
+		repo.CheckOrInit(cluster);
+		*checked = true;
+	} else if (!repo.storage().Exists())
+		throw Error(ErrorKind::Io, "the repository " + repo.Describe() + " is missing");
+	TimelineFence fence(repo, segment_size);
+	std::string pg_wal = data_directory + "/pg_wal";
 	auto admit = [&](const std::string &name) {
 		uint32_t tli = ClassifyWalFileName(name) == WalFileKind::TimelineHistory
 						   ? TimelineOfHistoryFileName(name)
-						   : ParseWalSegmentName(name, segment_size_).value_or(WalSegment{1, 0}).timeline;
+						   : ParseWalSegmentName(name, segment_size).value_or(WalSegment{1, 0}).timeline;
 		fence.CheckFile(fence.LineageForFile(pg_wal, tli), name);
 	};
+	try {
+		return spool.Drain(repo, codec, parallel, admit, stop, moved);
+	} catch (const WalContentConflict &conflict) {
+		StopArchiving(data_directory, std::string(conflict.what()) + " (while draining the spool)");
+		throw;
+	}
+}
+
+void
+ArchiveSpoolDrainer::Run()
+{
 	auto stop = [&] {
 		std::lock_guard<std::mutex> g(mu_);
 		return stopping_ || (stop_ && stop_());
@@ -308,25 +341,17 @@ ArchiveSpoolDrainer::Run()
 		if (spool_.CurrentUsage().files == 0 || ArchiveStopReason(data_directory_))
 			continue;
 		try {
-			// Checked (or created) once, as the archive module does at its first file; a
-			// local repository that went away after that (an unmounted volume) is an
-			// outage, never recreated empty.
-			if (!checked_) {
-				repo_.CheckOrInit(cluster_);
-				checked_ = true;
-			} else if (!repo_.storage().Exists())
-				throw Error(ErrorKind::Io, "the repository " + repo_.Describe() + " is missing");
 			// The repository answers as soon as one file moves: the archiver may store
 			// directly again while the rest drains.
-			spool_.Drain(repo_, codec_, parallel_, admit, stop, [&](const std::string &) {
-				std::lock_guard<std::mutex> g(mu_);
-				down_ = false;
-			});
+			DrainSpoolFenced(spool_, repo_, cluster_, &checked_, codec_, parallel_, data_directory_, segment_size_,
+							 stop, [&](const std::string &) {
+								 std::lock_guard<std::mutex> g(mu_);
+								 down_ = false;
+							 });
 			std::lock_guard<std::mutex> g(mu_);
 			down_ = false;
 			last_error_.clear();
 		} catch (const WalContentConflict &conflict) {
-			StopArchiving(data_directory_, std::string(conflict.what()) + " (while draining the spool)");
 			std::lock_guard<std::mutex> g(mu_);
 			last_error_ = conflict.what();
 		} catch (const std::exception &e) {

@@ -53,6 +53,8 @@ public:
 	// Counted when the spool is opened (a scan), kept up to date since.
 	Usage CurrentUsage() const;
 	// Moves every spooled file into `repo`, timeline history files first, then segments
+	// (one process at a time: a drain that finds another process draining the same
+	// directory, the archiver and the backup worker around a promotion, moves nothing),
 	// in name order, `parallel` at once, each removed from the spool once `repo` holds
 	// it. `admit` may throw to keep a file in the spool (the fence: WAL past a fork never
 	// leaves it). Returns how many moved; throws the first failure after the files in
@@ -82,6 +84,17 @@ private:
 	Usage usage_;
 	std::mutex drain_mu_; // one drain at a time
 };
+
+// One fenced drain of `spool` into `repo`, as the archive module's drainer does it: the
+// repository checked (or created) for `cluster` first (once: *checked), each file fenced
+// (TimelineFence, with the lineage pg_wal shows for its timeline) so WAL past a fork never
+// leaves the spool; a content conflict stops archiving (StopArchiving) and is rethrown.
+// Also what the backup worker runs for a spool no archiver drains (a standby with
+// archive_mode = on: a primary demoted during a repository outage). Returns files moved.
+uint64_t DrainSpoolFenced(ArchiveSpool &spool, Repository &repo, const ClusterIdentity &cluster, bool *checked,
+						  const CodecOptions &codec, int parallel, const std::string &data_directory,
+						  uint64_t segment_size, const std::function<bool()> &stop,
+						  const std::function<void(const std::string &)> &moved = nullptr);
 
 // Drains a spool on a signal-free thread: every few seconds while the spool holds files,
 // and at once on Wake(). Each file is fenced on the way (TimelineFence, with the lineage
