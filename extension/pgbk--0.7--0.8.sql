@@ -1,6 +1,8 @@
 -- pgbk 0.7 -> 0.8: two-phase expiry. What retention selects is marked first and removed
 -- only after pgbk.expire_delay: pgbk_backups shows when each marked backup's removal is
 -- due (expire_after) and whether it was kept for good (kept), which pgbk_keep(label) does.
+-- CALL pgbk_backup(type) takes a backup and waits for it holding no snapshot: on a
+-- standby a waiting function's snapshot is cancelled by recovery conflicts.
 \echo Use "ALTER EXTENSION pgbk UPDATE TO '0.8'" to load this file. \quit
 
 DROP VIEW pgbk_backups;
@@ -31,3 +33,11 @@ COMMENT ON FUNCTION pgbk_keep(text) IS
     'Keeps a backup (and the chain it depends on) from retention for good';
 REVOKE ALL ON FUNCTION pgbk_keep(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgbk_keep(text) TO pgbk_operator;
+
+CREATE PROCEDURE pgbk_backup(type text DEFAULT 'full')
+AS 'MODULE_PATHNAME', 'pgbk_backup'
+LANGUAGE C;
+COMMENT ON PROCEDURE pgbk_backup(text) IS
+    'Takes a backup and waits for it without holding a snapshot (on a standby recovery never cancels the wait); CALL it on its own; the label comes as a NOTICE and in pgbk_jobs';
+REVOKE ALL ON PROCEDURE pgbk_backup(text) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE pgbk_backup(text) TO pgbk_operator;

@@ -12,6 +12,7 @@ SELECT count(*) FROM pgbk_archive_gaps;
 SELECT pgbk_set_retention(1);
 SELECT count(*) FROM pgbk_expire();
 SELECT pgbk_keep('20000101-000000F');
+CALL pgbk_backup('full');
 RESET ROLE;
 
 SET ROLE pgbk_regress_op;
@@ -27,6 +28,11 @@ SELECT count(*) AS archive_gaps FROM pgbk_archive_gaps;
 SELECT pgbk_set_retention(0, 'time');
 SELECT count(*) AS expired FROM pgbk_expire();
 SELECT pgbk_set_retention(0);
+-- Waiting for a backup without a snapshot (the way to wait on a standby).
+SET client_min_messages = warning; -- its NOTICE names the label
+CALL pgbk_backup('incr');
+RESET client_min_messages;
+SELECT state, label ~ '^[0-9]{8}-[0-9]{6}I$' AS incremental FROM pgbk_jobs ORDER BY id DESC LIMIT 1;
 -- Keeping a backup from retention is the operator's too.
 SELECT pgbk_keep(label) ~ '^kept backup ' AS kept FROM pgbk_backups WHERE status = 'complete' LIMIT 1;
 -- Resuming archiving after a content conflict is a superuser's decision.

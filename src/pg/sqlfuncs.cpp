@@ -43,6 +43,7 @@ PG_FUNCTION_INFO_V1(pgbk_archive_resume);
 PG_FUNCTION_INFO_V1(pgbk_archive_holes);
 PG_FUNCTION_INFO_V1(pgbk_archive_gaps);
 PG_FUNCTION_INFO_V1(pgbk_keep);
+PG_FUNCTION_INFO_V1(pgbk_backup);
 PGDLLEXPORT Datum pgbk_archive_resume(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_expire(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_set_retention(PG_FUNCTION_ARGS);
@@ -56,6 +57,7 @@ PGDLLEXPORT Datum pgbk_list_schedule(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_holes(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_archive_gaps(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum pgbk_keep(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum pgbk_backup(PG_FUNCTION_ARGS);
 }
 
 static void
@@ -88,18 +90,10 @@ text_or_null(const char *s, bool *isnull)
 	return *isnull ? (Datum)0 : CStringGetTextDatum(s);
 }
 
-/*
- * pgbk_backup_now(type text, wait boolean) returns text
- */
-Datum
-pgbk_backup_now(PG_FUNCTION_ARGS)
+/* Raises an ERROR naming the choices unless `type` is a backup type. */
+static void
+require_backup_type(const char *type)
 {
-	char *type = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	bool wait = PG_GETARG_BOOL(1);
-	char label[PGBK_LABEL_LEN];
-	int64 id;
-
-	require_shared_state();
 	if (!pgbk::ParseBackupType(type)) {
 		char hint[512] = "";
 
@@ -114,14 +108,88 @@ pgbk_backup_now(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("pgbk: unknown backup type \"%s\"", type),
 						errhint("%s", hint)));
 	}
-	/* On a standby the backup is taken here (the worker runs on hot standbys too). */
+}
+
+/* Queues a manual backup; on a standby it is taken there (the worker runs on hot standbys too). */
+static int64
+enqueue_manual_backup(const char *type, char *label)
+{
+	int64 id;
+
 	pgbk_jobs_enqueue(type, PGBK_TRIGGER_MANUAL, label, &id);
 	if (pgbk_shared->worker_pid == 0)
 		ereport(NOTICE, (errmsg("pgbk: the backup worker is not running yet; the backup is queued")));
+	return id;
+}
 
+/*
+ * pgbk_backup_now(type text, wait boolean) returns text
+ */
+Datum
+pgbk_backup_now(PG_FUNCTION_ARGS)
+{
+	char *type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool wait = PG_GETARG_BOOL(1);
+	char label[PGBK_LABEL_LEN];
+	int64 id;
+
+	require_shared_state();
+	require_backup_type(type);
+	/*
+	 * A function waits inside its query's snapshot. On a standby that snapshot holds
+	 * back replay, and recovery cancels the query (max_standby_streaming_delay) while
+	 * the backup goes on: the caller would be told it failed. Refused before anything
+	 * starts; the procedure waits without a snapshot.
+	 */
+	if (wait && RecoveryInProgress())
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("pgbk: on a standby a function cannot wait for a backup: its snapshot would hold back "
+							   "replay until recovery cancels it"),
+						errhint("CALL pgbk_backup('%s') waits without a snapshot; or call pgbk_backup_now('%s') "
+								"without wait and watch pgbk_jobs.",
+								type, type)));
+	id = enqueue_manual_backup(type, label);
 	if (wait)
 		pgbk_jobs_wait(id, label);
 	PG_RETURN_TEXT_P(cstring_to_text(label));
+}
+
+/*
+ * pgbk_backup(type text): a procedure
+ *
+ * Takes a backup and waits for it holding no snapshot, so that on a standby recovery
+ * never cancels the wait (a snapshot would conflict with replayed cleanup). A CALL of
+ * its own is non-atomic: the snapshot the CALL statement took can be popped. It has no
+ * output argument: a CALL returning a row keeps a registered snapshot for the row
+ * (PORTAL_UTIL_SELECT), so the label comes as a NOTICE and in pgbk_jobs.
+ */
+Datum
+pgbk_backup(PG_FUNCTION_ARGS)
+{
+	char *type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char label[PGBK_LABEL_LEN];
+	int64 id;
+
+	require_shared_state();
+	require_backup_type(type);
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) || castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("pgbk: pgbk_backup must be CALLed on its own, outside a transaction block, function "
+							   "or procedure"),
+						errdetail("It waits for the backup holding no snapshot, which it can only give up there."),
+						errhint("Run CALL pgbk_backup('%s'); alone, or SELECT pgbk_backup_now('%s') without waiting.",
+								type, type)));
+	if (ActiveSnapshotSet())
+		PopActiveSnapshot();
+	InvalidateCatalogSnapshot();
+	if (MyProc->xmin != InvalidTransactionId)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("pgbk: pgbk_backup still holds a snapshot"),
+				 errhint("CALL it on its own, in READ COMMITTED, outside a transaction block.")));
+	id = enqueue_manual_backup(type, label);
+	pgbk_jobs_wait(id, label);
+	ereport(NOTICE, (errmsg("pgbk: backup %s complete", label)));
+	PG_RETURN_VOID();
 }
 
 /* pgbk_list_backups' rows: the backups and when each marked one's removal is due (0: not marked). */

@@ -80,7 +80,10 @@ PgbkTest::wait_for(sub {
 }, 'the standby that claimed it takes the backup');
 my @taken = split /,/, $scheduled;
 is(scalar(@taken), 1, 'exactly one backup for the slot');
-like($taken[0], qr/ complete \Q$claim->{holder}\E$/, 'taken by the node that holds the claim');
+# A claim names its node as host:data directory [node id] (taken_on has no id).
+like($claim->{holder}, qr/^[^:]+:\S+ \[[0-9a-f]{8}\]$/, 'the claim names the node with its id');
+(my $holder_dir = $claim->{holder}) =~ s/ \[[0-9a-f]{8}\]$//;
+like($taken[0], qr/ complete \Q$holder_dir\E$/, 'taken by the node that holds the claim');
 my ($loser) = grep { index($claim->{holder}, $ha->data_dir($_)) < 0 } ('n2', 'n3');
 PgbkTest::wait_for(sub {
 	PostgreSQL::Test::Utils::slurp_file($ha->log_file($loser)) =~ /scheduled incr backup taken by another node: \Q$claim->{holder}\E \(a standby\)/;

@@ -6,6 +6,7 @@
 use strict;
 use warnings;
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -77,5 +78,49 @@ $copy->poll_query_until('postgres', "SELECT count(*) = 11000 FROM t WHERE id > 0
   or die 'the standby copy did not replay the archive';
 is($copy->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'and it is still a standby');
 $copy->stop;
+
+# Waiting for a backup on a standby holds no snapshot. A function waits inside its
+# query's snapshot, which replayed cleanup conflicts with: recovery cancelled it after
+# max_standby_streaming_delay while the backup went on. A waiting function is refused
+# on a standby, naming the procedure, and CALL pgbk_backup waits with no snapshot (no
+# backend_xmin) under pgbench and VACUUM on the primary, at the default delay, however
+# long the backup takes.
+my ($ret, $out, $err) = $standby->psql('postgres', "SELECT pgbk_backup_now('full', wait => true)");
+isnt($ret, 0, 'a waiting function is refused on a standby');
+like($err, qr/CALL pgbk_backup\('full'\) waits without a snapshot/, 'naming the procedure that waits');
+is($standby->safe_psql('postgres', 'SHOW max_standby_streaming_delay'), '30s', 'at the default streaming delay');
+$primary->command_ok([ 'pgbench', '-i', '-s', '2', '-q', 'postgres' ], 'pgbench data on the primary');
+$standby->safe_psql('postgres', "ALTER SYSTEM SET pgbk.test_file_delay = '80ms'");
+$standby->reload;
+my $load = IPC::Run::start([ 'pgbench', '-n', '-T', '300', '-c', '2', '-h', $primary->host, '-p', $primary->port,
+	'postgres' ], '>', '/dev/null', '2>', '/dev/null');
+my ($call_out, $call_err) = ('', '');
+my $call = IPC::Run::start([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $standby->connstr('postgres'),
+	'-c', "CALL pgbk_backup('full')" ], '>', \$call_out, '2>', \$call_err);
+PgbkTest::wait_for(sub {
+	$standby->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CALL pgbk_backup%' AND wait_event = 'Extension'") eq '1';
+}, 'CALL pgbk_backup is waiting');
+is($standby->safe_psql('postgres', "SELECT backend_xmin IS NULL FROM pg_stat_activity WHERE query LIKE 'CALL pgbk_backup%'"),
+	't', 'it holds no snapshot while it waits (no backend_xmin)');
+my $vacuums = 0;
+PgbkTest::wait_for(sub {
+	$primary->safe_psql('postgres', 'VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches');
+	$vacuums++;
+	$call->pumpable ? do { $call->pump_nb; 0 } : 1;
+}, 'the backup completes');
+$call->finish;
+$load->kill_kill;
+unlike($call_err, qr/ERROR/, 'the CALL was not cancelled');
+like($call_err, qr/NOTICE:  pgbk: backup \d{8}-\d{6}F complete/, 'and named the complete backup');
+($call_out) = $call_err =~ /pgbk: backup (\d{8}-\d{6}F) complete/;
+is($standby->safe_psql('postgres', "SELECT status FROM pgbk_backups WHERE label = '$call_out'"), 'complete',
+	'of a complete backup');
+note("VACUUM ran $vacuums times on the primary during the wait; the backup took "
+	  . $standby->safe_psql('postgres',
+		"SELECT round(extract(epoch FROM finished_at - started_at)) FROM pgbk_jobs WHERE label = '$call_out'") . ' s');
+cmp_ok($standby->safe_psql('postgres',
+	"SELECT extract(epoch FROM finished_at - started_at) FROM pgbk_jobs WHERE label = '$call_out'"), '>', 30,
+	'longer than max_standby_streaming_delay');
 
 done_testing();

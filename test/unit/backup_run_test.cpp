@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <functional>
 #include <gtest/gtest.h>
+#include <sys/time.h>
 #include <thread>
 
 using namespace pgbk;
@@ -321,13 +322,17 @@ TEST(InterruptedBackups, OwnLeftoversAndExpiredLeasesOnlyAndNothingWhenSupersede
 	std::string older_own = MakeBackupLabel(1790000005, BackupType::Full);
 	start(own, "node-a", self.id);
 	start(live, "node-b", std::string(32, 'b'));
-	repo.WriteBackupLease(live, "node-b:/data", now + 600);
+	repo.WriteBackupLease(live, "node-b:/data", now + 600, 600);
 	start(expired, "node-c", std::string(32, 'c'));
-	repo.WriteBackupLease(expired, "node-c:/data", now - 1);
+	repo.WriteBackupLease(expired, "node-c:/data", now - 1, 600);
+	// Last written 700 s ago by the store's clock (the file's modification time): lapsed.
+	std::string expired_lease = dir / ("repo/backup/" + expired + "/lease");
+	struct timeval long_ago[2] = {{::time(nullptr) - 700, 0}, {::time(nullptr) - 700, 0}};
+	ASSERT_EQ(::utimes(expired_lease.c_str(), long_ago), 0);
 	start(unleased, "node-d", ""); // an older pgbk's: no lease, never judged
 	// A pod of the same template: the same host name and data directory, another node.
 	start(twin, "node-a", std::string(32, 'e'));
-	repo.WriteBackupLease(twin, "node-a:/data", now + 600);
+	repo.WriteBackupLease(twin, "node-a:/data", now + 600, 600);
 	start(older_own, "node-a", ""); // this directory's, by an older pgbk (no id, no lease)
 
 	InterruptedBackups superseded = CleanUpInterruptedBackups(repo, self, true, now);

@@ -1,5 +1,6 @@
 #include "pgbk/backup.hpp"
 #include "pgbk/backup_lease.hpp"
+#include "pgbk/s3_client.hpp"
 #include "pgbk/repository.hpp"
 #include "pgbk/restore.hpp"
 
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <thread>
 
@@ -322,7 +324,12 @@ TEST(BackupLease, WrittenRenewedAndReadBack)
 		EXPECT_EQ(b.lease_holder, "node-a:/data");
 		EXPECT_GE(b.lease_expires_at, static_cast<int64_t>(time(nullptr)) + 590);
 		EXPECT_FALSE(LeaseExpired(b, static_cast<int64_t>(time(nullptr))));
-		EXPECT_TRUE(LeaseExpired(b, b.lease_expires_at + 1));
+		EXPECT_EQ(b.lease_term, 600);
+		EXPECT_GT(b.lease_written_at, 0) << "the store's time of its last write (the file's modification time)";
+		EXPECT_FALSE(LeaseExpired(b, b.lease_expires_at + 1)) << "a reader whose clock runs ahead judges nothing";
+		BackupRecord later = b;
+		later.store_now = b.lease_written_at + 601;
+		EXPECT_TRUE(LeaseExpired(later, 0)) << "the store's clock past the last write plus the term";
 		// Renewed: the object is rewritten (its modification time moves) while the lease lives.
 		std::string key = dir / "repo/backup/20260101-000000F/lease";
 		struct stat first {};
@@ -341,6 +348,46 @@ TEST(BackupLease, WrittenRenewedAndReadBack)
 	EXPECT_GE(repo.ReadBackup(info.label)->lease_expires_at, expires) << "kept after its holder went, to expire";
 	repo.MarkBackupFailed(info.label, "interrupted", 200);
 	EXPECT_EQ(repo.ReadBackup(info.label)->status, BackupStatus::Failed);
+}
+
+// A lease is judged by the store's clock alone: a holder whose clock runs far ahead cannot
+// keep a lapsed lease alive, and one whose clock runs far behind does not lose a fresh one.
+TEST(BackupLease, JudgedByTheStoresClockNotTheHolders)
+{
+	pgbk::test::TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	const int64_t real_now = static_cast<int64_t>(time(nullptr));
+	auto start = [&](const std::string &label, int64_t holder_expires_at, int64_t written_ago) {
+		BackupStartInfo info;
+		info.label = label;
+		info.wal_start = "000000010000000000000002";
+		repo.WriteBackupStart(info);
+		repo.WriteBackupLease(label, "node-x:/data", holder_expires_at, 600);
+		std::string key = dir / ("repo/backup/" + label + "/lease");
+		struct timeval times[2] = {{static_cast<time_t>(real_now - written_ago), 0},
+								   {static_cast<time_t>(real_now - written_ago), 0}};
+		ASSERT_EQ(::utimes(key.c_str(), times), 0);
+	};
+	start("20260101-000000F", real_now + 10 * 365 * 86400, 700); // clock far ahead, last renewed 700 s ago
+	start("20260101-000001F", 1, 10); // clock far behind, renewed 10 s ago
+	EXPECT_TRUE(LeaseExpired(*repo.ReadBackup("20260101-000000F"), real_now))
+		<< "lapsed by the store's clock, whatever its holder wrote";
+	EXPECT_FALSE(LeaseExpired(*repo.ReadBackup("20260101-000001F"), real_now))
+		<< "fresh by the store's clock, whatever its holder wrote";
+	// An older pgbk's lease (no term) still goes by its holder's expiry time.
+	BackupRecord older = *repo.ReadBackup("20260101-000001F");
+	older.lease_term = 0;
+	EXPECT_TRUE(LeaseExpired(older, real_now));
+}
+
+TEST(S3Time, LastModifiedIsReadAsS3WritesIt)
+{
+	EXPECT_EQ(s3::ParseS3Time("2026-12-07T21:15:04.000Z"), 1796678104);
+	EXPECT_EQ(s3::ParseS3Time("2026-12-07T21:15:04Z"), 1796678104);
+	EXPECT_FALSE(s3::ParseS3Time("2026-12-07 21:15:04Z"));
+	EXPECT_FALSE(s3::ParseS3Time("2026-13-07T21:15:04Z"));
+	EXPECT_FALSE(s3::ParseS3Time("2026-12-07T21:15:04.0x0Z"));
+	EXPECT_FALSE(s3::ParseS3Time(""));
 }
 
 TEST(ClusterIdentity, ReadFromADataDirectoryWithoutTheServer)

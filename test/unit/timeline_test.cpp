@@ -311,6 +311,26 @@ TEST(TimelineFence, RefusesWalPastTheForkOnceTheHistoryIsStored)
 
 // pgbk wal-push cannot ask the server its timeline: pg_wal's newest history file that
 // includes the file's timeline tells.
+// A promotion whose history never reached the repository (timeline 3: its server was cut
+// off from the store and died) leaves the next promotion to take timeline 4. The fence
+// sees 4 at the next file, not at its next full re-read a minute later.
+TEST(TimelineFence, ASkippedTimelineIdIsSeenAtOnce)
+{
+	pgbk::test::TempDir dir;
+	Repository repo(OpenLocalStorage(dir / "repo"));
+	TimelineFence fence(repo, kSeg);
+	auto segment = [](uint32_t tli, uint64_t segno) { return WalSegmentName(WalSegment{tli, segno}, kSeg); };
+	pgbk::test::WriteFile(dir / "00000002.history", History({{1, 5 * kSeg + 0x100}}));
+	repo.ArchiveWalFile("00000002.history", dir / "00000002.history", CodecOptions{});
+	TimelineLineage on_two = Lineage(2, {{1, 5 * kSeg + 0x100}});
+	EXPECT_NO_THROW(fence.CheckFile(on_two, segment(2, 9))) << "timeline 2 is the newest line";
+	pgbk::test::WriteFile(dir / "00000004.history", History({{1, 5 * kSeg + 0x100}, {2, 8 * kSeg}}));
+	repo.ArchiveWalFile("00000004.history", dir / "00000004.history", CodecOptions{});
+	EXPECT_THROW(fence.CheckFile(on_two, segment(2, 9)), WalFenced)
+		<< "timeline 2 past 0/8000000 is fenced by timeline 4 at once";
+	EXPECT_NO_THROW(fence.CheckFile(on_two, segment(2, 7))) << "its WAL before the fork is not";
+}
+
 TEST(TimelineFence, WalPushFindsTheServersLineageInPgWal)
 {
 	pgbk::test::TempDir dir;

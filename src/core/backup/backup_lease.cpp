@@ -43,7 +43,7 @@ BackupLease::Renew()
 {
 	// Timed before the write: the term other nodes see runs from no earlier than this.
 	auto started = std::chrono::steady_clock::now();
-	repo_.WriteBackupLease(label_, holder_, static_cast<int64_t>(std::time(nullptr)) + term_.count());
+	repo_.WriteBackupLease(label_, holder_, static_cast<int64_t>(std::time(nullptr)) + term_.count(), term_.count());
 	std::lock_guard lock(mutex_);
 	renewed_at_ = started;
 }

@@ -491,9 +491,13 @@ Repository::KeepBackup(const std::string &label, int64_t when, const std::string
 }
 
 void
-Repository::WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at)
+Repository::WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at, int64_t term)
 {
-	json j = {{"format", kRepositoryFormat}, {"label", label}, {"holder", holder}, {"expires_at", expires_at}};
+	json j = {{"format", kRepositoryFormat},
+			  {"label", label},
+			  {"holder", holder},
+			  {"expires_at", expires_at},
+			  {"term", term}};
 	PutObject(*storage_, BackupKey(label, "lease"), j.dump() + "\n", WithKey(kMetaCodec), WriteMode::Replace);
 }
 
@@ -612,6 +616,8 @@ Repository::ReadBackup(const std::string &label)
 			return;
 		std::string leaf = e.key.substr(prefix.size());
 		leaves.insert(leaf);
+		if (leaf == "lease")
+			b.lease_written_at = e.modified;
 		if (leaf.rfind(kExpiryMarkLeaf, 0) == 0)
 			mark_keys.push_back(e.key);
 	});
@@ -681,6 +687,9 @@ Repository::ReadBackup(const std::string &label)
 			json l = ParseJsonObject(GetObject(*storage_, lease_key, keyring_.get(), 1 << 20), lease_key);
 			b.lease_expires_at = l.at("expires_at").get<int64_t>();
 			b.lease_holder = l.value("holder", "");
+			b.lease_term = l.value("term", int64_t{0});
+			// The store's time, just after the listing that gave the lease's write time.
+			b.store_now = storage_->StoreNow().value_or(0);
 		} catch (const std::exception &) {
 			// A damaged lease is no lease: the backup counts as still being taken.
 		}

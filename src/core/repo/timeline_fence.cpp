@@ -63,10 +63,14 @@ const TimelineSet &
 TimelineFence::Current()
 {
 	auto now = std::chrono::steady_clock::now();
-	// New timelines take the next free id (PostgreSQL's promotion probes the archive
-	// for it), so one existence check per file sees a new one at once.
-	bool stale = !set_ || now - read_at_ >= kFullRefresh ||
-				 repo_.storage().Size(WalArchiveKey(TimelineHistoryFileName(set_->Highest() + 1))).has_value();
+	// New timelines take the next free id (PostgreSQL's promotion probes the archive for
+	// it), so existence checks per file see a new one at once: the next id, and the one
+	// after it, which a promotion takes when the next one's history never reached the
+	// repository (its server was cut off from the store, or died before archiving it).
+	auto stored = [&](uint32_t tli) {
+		return repo_.storage().Size(WalArchiveKey(TimelineHistoryFileName(tli))).has_value();
+	};
+	bool stale = !set_ || now - read_at_ >= kFullRefresh || stored(set_->Highest() + 1) || stored(set_->Highest() + 2);
 	if (stale) {
 		set_ = repo_.ReadTimelines();
 		read_at_ = now;

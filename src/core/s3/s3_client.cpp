@@ -252,6 +252,8 @@ struct S3Client::Impl {
 			return Signed(bucket, rq, creds);
 		};
 		auto judge = [&](const HttpResult &r, std::string *why) {
+			if (r.server_date > 0 && opts.clock)
+				opts.clock->Observe(static_cast<int64_t>(r.server_date));
 			std::string code = r.status >= 300 ? CodeOf(r) : "";
 			switch (ClassifyResponse(r.status, code)) {
 			case ResponseClass::Done:
@@ -669,6 +671,40 @@ S3Client::ListObjects(const std::string &prefix, const std::string &delimiter,
 	}
 }
 
+std::optional<int64_t>
+ParseS3Time(const std::string &text)
+{
+	// YYYY-MM-DDTHH:MM:SS, then optional fraction, then Z.
+	if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' ||
+		text.back() != 'Z')
+		return std::nullopt;
+	auto number = [&](size_t at, size_t len) -> std::optional<int> {
+		int v = 0;
+		for (size_t i = at; i < at + len; i++) {
+			if (text[i] < '0' || text[i] > '9')
+				return std::nullopt;
+			v = v * 10 + (text[i] - '0');
+		}
+		return v;
+	};
+	for (size_t i = 19; i + 1 < text.size(); i++)
+		if (!(i == 19 ? text[i] == '.' : text[i] >= '0' && text[i] <= '9'))
+			return std::nullopt;
+	auto y = number(0, 4), mo = number(5, 2), d = number(8, 2), h = number(11, 2), mi = number(14, 2),
+		 sec = number(17, 2);
+	if (!y || !mo || !d || !h || !mi || !sec || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 ||
+		*sec > 60 || *y < 1970)
+		return std::nullopt;
+	struct tm tm {};
+	tm.tm_year = *y - 1900;
+	tm.tm_mon = *mo - 1;
+	tm.tm_mday = *d;
+	tm.tm_hour = *h;
+	tm.tm_min = *mi;
+	tm.tm_sec = *sec;
+	return static_cast<int64_t>(timegm(&tm));
+}
+
 ListPage
 ParseListObjectsPage(const std::string &body, const std::string &described)
 {
@@ -683,7 +719,8 @@ ParseListObjectsPage(const std::string &body, const std::string &described)
 		if (!n)
 			throw Error(ErrorKind::Io,
 						"S3 ListObjectsV2 of " + described + " gave a size that is not a number: " + Shown(size));
-		page.entries.push_back(S3Object{XmlDoc::ChildText(c, "Key"), *n, false});
+		page.entries.push_back(S3Object{XmlDoc::ChildText(c, "Key"), *n, false,
+										ParseS3Time(XmlDoc::ChildText(c, "LastModified")).value_or(0)});
 	});
 	XmlDoc::ForEachChild(root, "CommonPrefixes", [&](xmlNode *c) {
 		page.entries.push_back(S3Object{XmlDoc::ChildText(c, "Prefix"), 0, true});

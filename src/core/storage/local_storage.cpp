@@ -232,6 +232,13 @@ public:
 			ThrowErrno("could not remove \"" + path + "\"", errno);
 		PruneParents(key);
 	}
+	// Files get their modification times from this machine's clock (from the server's on
+	// a network file system whose clients keep time with it).
+	std::optional<int64_t>
+	StoreNow() override
+	{
+		return static_cast<int64_t>(::time(nullptr));
+	}
 	std::string
 	Describe() const override
 	{
@@ -299,7 +306,7 @@ private:
 				struct stat st;
 				if (::stat((path + "/" + name).c_str(), &st) != 0)
 					continue; // removed meanwhile
-				fn(ListEntry{dir + name, static_cast<uint64_t>(st.st_size), false});
+				fn(ListEntry{dir + name, static_cast<uint64_t>(st.st_size), false, static_cast<int64_t>(st.st_mtime)});
 			}
 		}
 	}
@@ -461,6 +468,24 @@ const LocalDriver local_driver;
 const StorageDriverRegistration local_registration(local_driver);
 
 } // namespace
+
+void
+StoreClock::Observe(int64_t store_seconds)
+{
+	std::lock_guard<std::mutex> g(mu_);
+	seen_ = store_seconds;
+	seen_at_ = std::chrono::steady_clock::now();
+}
+
+std::optional<int64_t>
+StoreClock::Now() const
+{
+	std::lock_guard<std::mutex> g(mu_);
+	if (seen_ == 0)
+		return std::nullopt;
+	return seen_ +
+		   std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - seen_at_).count();
+}
 
 void
 Storage::RemovePrefix(const std::string &prefix)

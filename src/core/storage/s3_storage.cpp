@@ -31,7 +31,11 @@ ProbeSuffix()
 
 class ClientPool {
 public:
-	ClientPool(s3::S3Options opts, std::string bucket) : opts_(std::move(opts)), bucket_(std::move(bucket)) {}
+	ClientPool(s3::S3Options opts, std::string bucket) : opts_(std::move(opts)), bucket_(std::move(bucket))
+	{
+		if (!opts_.clock)
+			opts_.clock = std::make_shared<StoreClock>();
+	}
 
 	// A client for the duration of one operation, returned to the pool afterwards.
 	class Lease {
@@ -198,6 +202,12 @@ public:
 	{
 		return std::make_unique<S3Writer>(pool_, Full(key), mode);
 	}
+	// The Date of the store's last answer, advanced since: LastModified's clock.
+	std::optional<int64_t>
+	StoreNow() override
+	{
+		return pool_.options().clock->Now();
+	}
 	void
 	Sync() override
 	{
@@ -218,7 +228,7 @@ public:
 	{
 		size_t strip = prefix_.empty() ? 0 : prefix_.size() + 1;
 		pool_.Get()->ListObjects(Full(prefix), recursive ? "" : "/", [&](const s3::S3Object &o) {
-			fn(ListEntry{o.key.substr(std::min(strip, o.key.size())), o.size, o.is_prefix});
+			fn(ListEntry{o.key.substr(std::min(strip, o.key.size())), o.size, o.is_prefix, o.last_modified});
 		});
 	}
 	void

@@ -71,18 +71,29 @@ struct BackupRecord {
 	std::string key_id; // the key its objects are encrypted with ("" = none)
 	// An incomplete backup's lease (backup/<label>/lease), renewed while it is being
 	// taken: once expired, any node knows it was interrupted. 0 = none (older pgbk).
-	int64_t lease_expires_at = 0;
+	int64_t lease_expires_at = 0; // by the holder's clock (what older pgbk judged by)
 	std::string lease_holder;
+	// The lease's term, when it was last written and what time it is, both by the
+	// store's clock (0: unknown; an older pgbk's lease, a store that gives no times).
+	int64_t lease_term = 0, lease_written_at = 0, store_now = 0;
 	std::vector<ExpiryMark> expiry_marks; // oldest first
 	bool kept = false; // pgbk_keep: retention never selects it (backup/<label>/keep)
 };
 
 // Whether a backup was interrupted as far as any node can tell: incomplete, with a lease
 // that expired (its taker died, or a failover or a rescheduled pod left it behind).
+// Judged by the store's clock, which every node shares: the lease lapsed when the store's
+// time is past its last write plus its term, whatever the holder's or the reader's clock
+// says. Only a lease without those times (an older pgbk's) goes by its holder's
+// expires_at against the reader's `now`.
 inline bool
 LeaseExpired(const BackupRecord &b, int64_t now)
 {
-	return b.status == BackupStatus::Incomplete && b.lease_expires_at != 0 && b.lease_expires_at < now;
+	if (b.status != BackupStatus::Incomplete || b.lease_expires_at == 0)
+		return false;
+	if (b.lease_term > 0 && b.lease_written_at > 0 && b.store_now > 0)
+		return b.store_now > b.lease_written_at + b.lease_term;
+	return b.lease_expires_at < now;
 }
 
 struct BackupStartInfo {
@@ -214,7 +225,7 @@ public:
 	// Keeps a backup from retention for good (create-only; keeping it again is a no-op).
 	void KeepBackup(const std::string &label, int64_t when, const std::string &by);
 	// Writes (replaces) the lease of a backup being taken.
-	void WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at);
+	void WriteBackupLease(const std::string &label, const std::string &holder, int64_t expires_at, int64_t term);
 	// Removes the data objects of a backup that did not complete (keeps its record).
 	void RemoveBackupData(const std::string &label);
 	// Removes a backup entirely (expiry): a failure record carrying `reason` first, so

@@ -38,6 +38,8 @@ struct S3Options {
 	std::string storage_class; // "", "STANDARD", "STANDARD_IA", ...
 	size_t part_size = 16 << 20; // multipart part size (>= 5 MiB)
 	std::chrono::milliseconds retry_budget{std::chrono::seconds(60)};
+	// Told the store's time from every answer's Date header (shared by a store's clients).
+	std::shared_ptr<StoreClock> clock;
 	std::chrono::seconds connect_timeout{10};
 	// A transfer slower than 1 KiB/s for this long is retried.
 	std::chrono::seconds low_speed_time{30};
@@ -50,7 +52,12 @@ struct S3Object {
 	std::string key;
 	uint64_t size = 0;
 	bool is_prefix = false;
+	int64_t last_modified = 0; // LastModified, unix seconds (0: absent or unreadable)
 };
+
+// An ISO 8601 time as S3 writes LastModified ("2026-12-07T21:15:04.000Z"), in unix seconds;
+// nullopt for anything else.
+std::optional<int64_t> ParseS3Time(const std::string &text);
 
 // One page of a ListObjectsV2 response: keys and common prefixes in key order, and the
 // token of the next page when it is truncated. Throws Io on a response that is not one

@@ -8,6 +8,8 @@
 #include "pgbk/error.hpp"
 
 #include <cstdint>
+#include <chrono>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -44,6 +46,22 @@ struct ListEntry {
 	std::string key; // full key (for a common prefix: ends with '/')
 	uint64_t size = 0; // object size; 0 for prefixes
 	bool is_prefix = false;
+	// When the object was last written, unix seconds by the store's clock (S3
+	// LastModified, a file's modification time); 0: unknown.
+	int64_t modified = 0;
+};
+
+// The store's clock as its last answer gave it (the S3 Date header), advanced by the
+// time elapsed since on this machine's steady clock. Shared by every client of a store.
+class StoreClock {
+public:
+	void Observe(int64_t store_seconds);
+	std::optional<int64_t> Now() const;
+
+private:
+	mutable std::mutex mu_;
+	int64_t seen_ = 0;
+	std::chrono::steady_clock::time_point seen_at_;
 };
 
 // How a store enforces create-only writes: decided by the store itself between writers
@@ -93,6 +111,13 @@ public:
 	// the store can tell; a writer dropped before Commit must leave none.
 	virtual std::optional<size_t>
 	PendingUploads(const std::string &)
+	{
+		return std::nullopt;
+	}
+	// The store's clock now, in the terms of ListEntry::modified: a lease is judged by
+	// one clock every node shares, never by a node's own. nullopt: unknown yet.
+	virtual std::optional<int64_t>
+	StoreNow()
 	{
 		return std::nullopt;
 	}
