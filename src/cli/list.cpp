@@ -136,9 +136,7 @@ RunList(Context &context, const std::vector<std::string> &args)
 			std::printf("    error: %s\n", b.error.c_str());
 		if (b.kept)
 			std::printf("    kept: pgbk_keep (retention never selects it)\n");
-		auto valid = std::find_if(b.expiry_marks.begin(), b.expiry_marks.end(),
-								  [&](const ExpiryMark &m) { return MarkOnHistory(m, history); });
-		if (valid != b.expiry_marks.end())
+		if (const ExpiryMark *valid = ValidExpiryMark(b, history))
 			std::printf("    expiry: marked by %s (%s); removed by the first expiry after %s\n", valid->node.c_str(),
 						valid->reason.c_str(), FormatTime(valid->marked_at + delay).c_str());
 		for (const auto &m : b.expiry_marks)

@@ -6,7 +6,6 @@
  * non-exclusive backup API through PostgresBackupServer; the core's own threads do the
  * I/O. Only this thread ever calls PostgreSQL.
  */
-#include "pgbk/archive_gaps.hpp"
 #include "pgbk/backup_run.hpp"
 
 #include "backup_job.hpp"
@@ -396,9 +395,7 @@ run_expiry_after_backup(PgbkJob *job)
 			pgbk::glue::ExpireConfigured([&](const pgbk::ExpiryItem &e) { removed->push_back(e); });
 		wal_removed = rep.wal_removed;
 		for (const auto &m : rep.marked)
-			removed->push_back(pgbk::ExpiryItem{m.item.label, "marked " + m.item.type,
-												m.item.reason + "; removed after " + pgbk::FormatUtcTime(m.due_at) +
-													" (pgbk.expire_delay)"});
+			removed->push_back(pgbk::MarkedExpiryItem(m));
 		for (const auto &prefix : rep.left_alone)
 			removed->push_back(pgbk::ExpiryItem{prefix, "left alone", "not a pgbk backup: not removed"});
 		snprintf(wal_range, sizeof(wal_range), "%s .. %s", rep.wal_first.c_str(), rep.wal_last.c_str());
@@ -411,9 +408,10 @@ run_expiry_after_backup(PgbkJob *job)
 		if ((*removed)[i].type == "left alone")
 			snprintf(what, sizeof(what), "left %s alone (%s)", (*removed)[i].label.c_str(),
 					 (*removed)[i].reason.c_str());
-		else if ((*removed)[i].type.rfind("marked ", 0) == 0)
-			snprintf(what, sizeof(what), "marked %s backup %s for expiry (%s)", (*removed)[i].type.c_str() + 7,
-					 (*removed)[i].label.c_str(), (*removed)[i].reason.c_str());
+		else if ((*removed)[i].type.rfind(pgbk::kMarkedTypePrefix, 0) == 0)
+			snprintf(what, sizeof(what), "marked %s backup %s for expiry (%s)",
+					 (*removed)[i].type.c_str() + pgbk::kMarkedTypePrefix.size(), (*removed)[i].label.c_str(),
+					 (*removed)[i].reason.c_str());
 		else
 			snprintf(what, sizeof(what), "expired %s backup %s (%s)", (*removed)[i].type.c_str(),
 					 (*removed)[i].label.c_str(), (*removed)[i].reason.c_str());

@@ -825,9 +825,7 @@ pgbk_expire(PG_FUNCTION_ARGS)
 		pgbk::ExpiryReport report =
 			pgbk::glue::ExpireConfigured([&](const pgbk::ExpiryItem &e) { removed->push_back(e); });
 		for (const auto &m : report.marked)
-			removed->push_back(pgbk::ExpiryItem{m.item.label, "marked " + m.item.type,
-												m.item.reason + "; removed after " + pgbk::FormatUtcTime(m.due_at) +
-													" (pgbk.expire_delay)"});
+			removed->push_back(pgbk::MarkedExpiryItem(m));
 		if (report.wal_removed > 0)
 			removed->push_back(
 				pgbk::ExpiryItem{report.wal_first + " .. " + report.wal_last, "wal",
@@ -851,8 +849,8 @@ pgbk_expire(PG_FUNCTION_ARGS)
 		for (size_t i = 0; i < rows.size(); i++) {
 			const pgbk::ExpiryItem &e = rows[i];
 			bool wal = e.type == "wal", left_alone = e.type == "left alone";
-			bool marked = e.type.rfind("marked ", 0) == 0;
-			const char *type = marked ? e.type.c_str() + 7 : e.type.c_str();
+			bool marked = e.type.rfind(pgbk::kMarkedTypePrefix, 0) == 0;
+			const char *type = marked ? e.type.c_str() + pgbk::kMarkedTypePrefix.size() : e.type.c_str();
 			Datum values[4];
 			bool nulls[4] = {false, false, wal || left_alone || e.type.empty(), false};
 			const char *kind = wal ? "wal" : left_alone ? "left alone" : marked ? "marked" : "backup";

@@ -426,6 +426,17 @@ constexpr char kExpiryMarkLeaf[] = "expiry-";
 } // namespace
 
 void
+Repository::CreateRecordOnce(const std::string &key, const std::string &text)
+{
+	try {
+		PutObject(*storage_, key, text, WithKey(kMetaCodec), WriteMode::CreateOnly);
+	} catch (const Error &e) {
+		if (e.kind() != ErrorKind::AlreadyExists)
+			throw;
+	}
+}
+
+void
 Repository::RegisterNode(const NodeRecord &node)
 {
 	json j = {{"format", kRepositoryFormat},
@@ -433,13 +444,7 @@ Repository::RegisterNode(const NodeRecord &node)
 			  {"host", node.host},
 			  {"pgdata", node.pgdata},
 			  {"registered_at", node.registered_at}};
-	try {
-		PutObject(*storage_, std::string(kNodesPrefix) + node.id, j.dump() + "\n", WithKey(kMetaCodec),
-				  WriteMode::CreateOnly);
-	} catch (const Error &e) {
-		if (e.kind() != ErrorKind::AlreadyExists)
-			throw;
-	}
+	CreateRecordOnce(std::string(kNodesPrefix) + node.id, j.dump() + "\n");
 }
 
 std::vector<NodeRecord>
@@ -469,25 +474,14 @@ Repository::MarkForExpiry(const std::string &label, const ExpiryMark &mark)
 			  {"lsn", FormatLsn(mark.lsn)},  {"reason", mark.reason}};
 	char stamp[24];
 	std::snprintf(stamp, sizeof stamp, "%010lld", static_cast<long long>(mark.marked_at));
-	try {
-		PutObject(*storage_, BackupKey(label, std::string(kExpiryMarkLeaf) + stamp + "-" + mark.node_id),
-				  j.dump() + "\n", WithKey(kMetaCodec), WriteMode::CreateOnly);
-	} catch (const Error &e) {
-		if (e.kind() != ErrorKind::AlreadyExists)
-			throw;
-	}
+	CreateRecordOnce(BackupKey(label, std::string(kExpiryMarkLeaf) + stamp + "-" + mark.node_id), j.dump() + "\n");
 }
 
 void
 Repository::KeepBackup(const std::string &label, int64_t when, const std::string &by)
 {
 	json j = {{"format", kRepositoryFormat}, {"label", label}, {"kept_at", when}, {"by", by}};
-	try {
-		PutObject(*storage_, BackupKey(label, "keep"), j.dump() + "\n", WithKey(kMetaCodec), WriteMode::CreateOnly);
-	} catch (const Error &e) {
-		if (e.kind() != ErrorKind::AlreadyExists)
-			throw;
-	}
+	CreateRecordOnce(BackupKey(label, "keep"), j.dump() + "\n");
 }
 
 void

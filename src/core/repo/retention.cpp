@@ -97,29 +97,21 @@ PlanRetention(const std::vector<BackupRecord> &backups, const RetentionPolicy &p
 			}
 	}
 
-	// A backup being taken keeps its whole chain, whatever the policy says of it (one
-	// whose lease expired is no longer being taken by anyone).
-	for (const auto &b : backups) {
-		if (b.status != BackupStatus::Incomplete || LeaseExpired(b, now))
-			continue;
-		for (auto it = by_label.find(b.prior); it != by_label.end(); it = by_label.find(it->second->prior)) {
+	// Keeps `label` and every backup it depends on, whatever the policy says of them.
+	auto keep_chain_from = [&](const std::string &label) {
+		for (auto it = by_label.find(label); it != by_label.end(); it = by_label.find(it->second->prior)) {
 			if (!kept.insert(it->first).second)
 				break;
 			reason.erase(it->first);
 		}
-	}
-
-	// A backup kept with pgbk_keep stays with its chain, whatever the policy says.
+	};
+	// A backup being taken keeps its whole chain (one whose lease expired is no longer
+	// being taken by anyone); one kept with pgbk_keep stays, with its chain.
 	for (const auto &b : backups) {
-		if (!b.kept)
-			continue;
-		kept.insert(b.label);
-		reason.erase(b.label);
-		for (auto it = by_label.find(b.prior); it != by_label.end(); it = by_label.find(it->second->prior)) {
-			if (!kept.insert(it->first).second)
-				break;
-			reason.erase(it->first);
-		}
+		if (b.status == BackupStatus::Incomplete && !LeaseExpired(b, now))
+			keep_chain_from(b.prior);
+		if (b.kept)
+			keep_chain_from(b.label);
 	}
 
 	// The oldest kept backup bounds everything else: older failed backups go too.
@@ -173,18 +165,26 @@ MarkOnHistory(const ExpiryMark &mark, const TimelineLineage &history)
 	return mark.timeline != 0 && history.Reaches(mark.timeline, mark.lsn);
 }
 
-std::optional<int64_t>
-ExpiryDueAt(const BackupRecord &b, const TimelineLineage &history, int64_t delay, uint64_t *void_marks)
+const ExpiryMark *
+ValidExpiryMark(const BackupRecord &b, const TimelineLineage &history)
 {
-	std::optional<int64_t> due;
-	for (const auto &m : b.expiry_marks) { // oldest first
-		if (!MarkOnHistory(m, history)) {
-			if (void_marks)
-				(*void_marks)++;
-		} else if (!due)
-			due = m.marked_at + delay;
-	}
-	return due;
+	auto it = std::find_if(b.expiry_marks.begin(), b.expiry_marks.end(), // oldest first
+						   [&](const ExpiryMark &m) { return MarkOnHistory(m, history); });
+	return it == b.expiry_marks.end() ? nullptr : &*it;
+}
+
+std::optional<int64_t>
+ExpiryDueAt(const BackupRecord &b, const TimelineLineage &history, int64_t delay)
+{
+	const ExpiryMark *mark = ValidExpiryMark(b, history);
+	return mark ? std::optional<int64_t>(mark->marked_at + delay) : std::nullopt;
+}
+
+ExpiryItem
+MarkedExpiryItem(const ExpiryDecision::Waiting &w)
+{
+	return ExpiryItem{w.item.label, std::string(kMarkedTypePrefix) + w.item.type,
+					  w.item.reason + "; removed after " + FormatUtcTime(w.due_at) + " (pgbk.expire_delay)"};
 }
 
 ExpiryDecision
@@ -203,7 +203,9 @@ DecideExpiry(const std::vector<BackupRecord> &backups, const RetentionPlan &plan
 		const BackupRecord &b = *it->second;
 		// What an earlier expiry began to remove is already failed and half gone.
 		bool due = item.reason == kInterruptedExpiry;
-		std::optional<int64_t> due_at = ExpiryDueAt(b, history, delay, &d.void_marks);
+		d.void_marks += std::count_if(b.expiry_marks.begin(), b.expiry_marks.end(),
+									  [&](const ExpiryMark &m) { return !MarkOnHistory(m, history); });
+		std::optional<int64_t> due_at = ExpiryDueAt(b, history, delay);
 		if ((due_at && *due_at <= now) || delay <= 0)
 			due = true; // no delay: this run's own decision is the mark
 		// A prior goes only with every backup that depends on it.

@@ -251,6 +251,9 @@ public:
 	ManifestHeader ReadManifestHeader(const BackupRecord &b);
 
 private:
+	// Writes a small record (metadata codec) create-only; one already there, written by
+	// an earlier or a concurrent call, is left as it is.
+	void CreateRecordOnce(const std::string &key, const std::string &text);
 	void WriteIdentity(const ClusterIdentity &id, const RepositoryEncryption &enc, WriteMode mode);
 	void RefuseUnlessOwnedBy(const std::optional<ClusterIdentity> &existing, const ClusterIdentity &id);
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgbk {
@@ -83,10 +84,11 @@ struct ExpiryDecision {
 
 // Whether a mark was made on `history`: the marker's server position lies on it.
 bool MarkOnHistory(const ExpiryMark &mark, const TimelineLineage &history);
-// When a marked backup's removal is due: its oldest mark made on `history`, plus the
-// delay (nullopt: no valid mark). Counted void marks go to *void_marks when given.
-std::optional<int64_t> ExpiryDueAt(const BackupRecord &b, const TimelineLineage &history, int64_t delay,
-								   uint64_t *void_marks = nullptr);
+// The oldest of a backup's marks made on `history` (null: none; the others are void).
+const ExpiryMark *ValidExpiryMark(const BackupRecord &b, const TimelineLineage &history);
+// When a marked backup's removal is due: its valid mark's time plus the delay (nullopt:
+// no valid mark).
+std::optional<int64_t> ExpiryDueAt(const BackupRecord &b, const TimelineLineage &history, int64_t delay);
 
 ExpiryDecision DecideExpiry(const std::vector<BackupRecord> &backups, const RetentionPlan &plan,
 							const TimelineLineage &history, int64_t now, int64_t delay, uint64_t segment_size);
@@ -97,6 +99,11 @@ struct ExpiryOptions {
 	// and reason are filled in per backup.
 	ExpiryMark marker;
 };
+
+// A backup an expiry marked, as pgbk_expire() rows and job notes list it: its type
+// prefixed with kMarkedTypePrefix, its reason followed by when it goes.
+inline constexpr std::string_view kMarkedTypePrefix = "marked ";
+ExpiryItem MarkedExpiryItem(const ExpiryDecision::Waiting &w);
 
 struct ExpiryReport {
 	std::vector<ExpiryItem> backups; // removed, in the order removed
